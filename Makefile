@@ -1,0 +1,39 @@
+# terok's build. One static binary; the links, man pages and completions are
+# installed beside it.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+BASHDIR   ?= $(PREFIX)/share/bash-completion/completions
+ZSHDIR    ?= $(PREFIX)/share/zsh/site-functions
+FISHDIR   ?= $(PREFIX)/share/fish/vendor_completions.d
+GO        ?= go
+TAGS      := remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GOFLAGS_B := -tags '$(TAGS)' -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
+export CGO_ENABLED := 0
+
+.PHONY: all build test vet install man completions clean
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_B) -o bin/terok ./cmd/terok
+
+vet:
+	$(GO) vet -tags '$(TAGS)' ./...
+
+test:
+	$(GO) test -tags '$(TAGS)' ./...
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHDIR) $(DESTDIR)$(ZSHDIR) $(DESTDIR)$(FISHDIR)
+	install -m 0755 bin/terok $(DESTDIR)$(BINDIR)/terok
+	./bin/terok install-links --target terok $(DESTDIR)$(BINDIR) >/dev/null
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	for f in completions/bash/*; do install -m 0644 $$f $(DESTDIR)$(BASHDIR)/; done
+	install -m 0644 completions/zsh/_* $(DESTDIR)$(ZSHDIR)/
+	install -m 0644 completions/fish/*.fish $(DESTDIR)$(FISHDIR)/
+
+clean:
+	rm -rf bin

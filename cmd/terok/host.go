@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/alecthomas/kong"
+	"github.com/terok-ai/terok-go/lib/cli"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Host is the bare binary's own grammar: host-level verbs that belong to no
+// single command.
+var Host = cli.Command{
+	Name:    "terok",
+	Summary: "run AI coding agents unattended in hardened rootless Podman containers",
+	Detail: "terok runs AI coding agents in YOLO mode inside hardened rootless Podman containers. " +
+		"It is one binary: each command is callable as terok-<command> through a link " +
+		"(see install-links) or as terok <command>.",
+	Grammar:  func() any { return &HostGrammar{} },
+	Sections: hostSections,
+}
+
+// HostGrammar is the command line of the bare binary.
+type HostGrammar struct {
+	cli.Globals
+	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
+	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
+	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
+}
+
+// HelpCmd prints the command list (the bare binary's default).
+type HelpCmd struct{}
+
+func (HelpCmd) Run(env *cli.Env, k *kong.Kong) error {
+	w := tabwriter.NewWriter(env.Stdout, 0, 0, 3, ' ', 0)
+	fmt.Fprintf(w, "terok: %s\n\nCommands (terok-NAME or terok NAME):\n", Host.Summary)
+	for _, c := range Commands {
+		fmt.Fprintf(w, "  %s\t%s\n", c.Name, c.Summary)
+	}
+	fmt.Fprintf(w, "\nHost verbs:\n")
+	for _, n := range k.Model.Children {
+		if !n.Hidden {
+			fmt.Fprintf(w, "  terok %s\t%s\n", n.Name, n.Help)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'terok-NAME --help' for a command's usage; man terok-NAME for its manual.\n")
+	return w.Flush()
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// VersionInfo is the JSON line of `terok version`.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	OSArch  string `json:"os_arch"`
+}
+
+func (VersionCmd) Run(env *cli.Env) error {
+	v := VersionInfo{Version: version, Go: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v.Commit = s.Value
+			}
+		}
+	}
+	return cli.Object(env, v, []cli.Field{
+		{Name: "version", Value: v.Version}, {Name: "commit", Value: v.Commit},
+		{Name: "go", Value: v.Go}, {Name: "os/arch", Value: v.OSArch},
+	})
+}
+
+// InstallLinksCmd creates the links.
+type InstallLinksCmd struct {
+	Dir    string `arg:"" help:"Directory to create the links in." type:"path"`
+	Target string `help:"What the links point to (default: this binary's path)." placeholder:"PATH"`
+}
+
+// Link is the JSON line printed per link.
+type Link struct {
+	Link   string `json:"link"`
+	Target string `json:"target"`
+}
+
+func (c *InstallLinksCmd) Run(env *cli.Env) error {
+	target := c.Target
+	if target == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return cli.Failf("cannot find this binary: %v", err)
+		}
+		target = exe
+	}
+	st, err := os.Stat(c.Dir)
+	if err != nil || !st.IsDir() {
+		return cli.Usagef("%s is not a directory", c.Dir)
+	}
+	names := make([]string, 0, len(Commands))
+	for _, cm := range Commands {
+		names = append(names, cm.Name)
+	}
+	sort.Strings(names)
+	// Check first, then act: a file that is not a link is never replaced.
+	for _, n := range names {
+		p := filepath.Join(c.Dir, n)
+		fi, err := os.Lstat(p)
+		if err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			return cli.Failf("%s exists and is not a link; not replacing it", p)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	var out []Link
+	for _, n := range names {
+		p := filepath.Join(c.Dir, n)
+		tmp := p + ".terok-new"
+		os.Remove(tmp)
+		if err := os.Symlink(target, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		out = append(out, Link{Link: p, Target: target})
+	}
+	return cli.List(env, out, []cli.Column[Link]{
+		{Header: "LINK", Value: func(l Link) string { return l.Link }},
+		{Header: "TARGET", Value: func(l Link) string { return l.Target }},
+	})
+}
+
+var hostSections = []cli.Section{
+	{Title: "EXIT STATUS", Body: `Every terok command exits with:
+
+  0  success
+  1  failure
+  2  usage error: a bad flag, argument or input
+  3  the host is not set up (the message says what fixes it)
+  4  a named thing was not found
+  124  a headless agent ran past its timeout
+
+terok doctor exits 0 when every check passed, 1 when the worst was a warning, 2 when one failed.`},
+	{Title: "OUTPUT", Body: `Commands that list or report print one JSON object per line when stdout is not a terminal, or with --json; on a terminal they print an aligned table. Field names are snake_case and stable. An empty list prints nothing and exits 0.
+
+Errors go to stderr as "terok-NAME: message", with a "hint:" line where a fix is known; with --json, a JSON object {"type":"error","error":...,"code":...,"hint":...} follows on stderr.
+
+Commands that act on things accept - in place of their targets and then read targets from stdin, one per line: a bare name or id, or a JSON object whose id, name or project field is used.
+
+Prompts use gum, and only when stdin and stdout are terminals; without a terminal nothing waits for input, and a missing value is a usage error naming the flag. --yes answers confirmations.`},
+	{Title: "ENVIRONMENT", Body: `  TEROK_CONFIG_DIR  configuration root (default $XDG_CONFIG_HOME/terok; root: /etc/terok)
+  TEROK_STATE_DIR  state root (default $XDG_STATE_HOME/terok; root: /var/lib/terok/state)
+  TEROK_DATA_DIR  data root (default $XDG_DATA_HOME/terok; root: /var/lib/terok/data)
+  TEROK_RUNTIME_DIR  runtime root (default $XDG_RUNTIME_DIR/terok; root: /run/terok)
+  CONTAINER_HOST  the Podman API service to use, as unix:///path
+  EDITOR, VISUAL  the editor of terok-project edit
+  TEROK_FORCE_TTY  1: print tables as on a terminal (never prompts)
+  TEROK_NO_GUM  1: plain prompts even when gum is installed`},
+}

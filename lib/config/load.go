@@ -1,0 +1,227 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// MaxFileSize bounds a config file: larger is an error, not an allocation.
+const MaxFileSize = 1 << 20
+
+// FileError is a problem in a config file, located as precisely as known.
+type FileError struct {
+	Path string
+	Line int    // 0 when unknown
+	Key  string // empty when not about one key
+	Msg  string
+	Hint string
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadGlobal reads config.toml; a missing file yields the defaults.
+func LoadGlobal(path string) (Global, error) {
+	g := DefaultGlobal()
+	data, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return g, nil
+	}
+	if err != nil {
+		return g, err
+	}
+	return g, decode(path, "config.toml", data, &g, g.validate)
+}
+
+// LoadProject reads a project.toml.
+func LoadProject(path string) (Project, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return Project{}, err
+	}
+	return DecodeProject(path, data)
+}
+
+// DecodeProject parses project.toml content; path is used in errors.
+func DecodeProject(path string, data []byte) (Project, error) {
+	p := DefaultProject()
+	return p, decode(path, "project.toml", data, &p, p.validate)
+}
+
+// DecodeGlobal parses config.toml content; path is used in errors.
+func DecodeGlobal(path string, data []byte) (Global, error) {
+	g := DefaultGlobal()
+	return g, decode(path, "config.toml", data, &g, g.validate)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(&limited{f, MaxFileSize + 1})
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxFileSize {
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("larger than %d bytes", MaxFileSize)}
+	}
+	return buf.Bytes(), nil
+}
+
+type limited struct {
+	f *os.File
+	n int64
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("EOF")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// validator checks decoded values; it returns the offending key and message.
+type validator func() (key string, err error)
+
+func decode(path, file string, data []byte, v any, check validator) error {
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(v)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Message
+			if msg == "" {
+				msg = pe.Error()
+			}
+			return &FileError{Path: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: firstLine(msg)}
+		}
+		return &FileError{Path: path, Msg: firstLine(err.Error())}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		fe := &FileError{Path: path, Line: keyLine(data, und[0]), Key: k, Msg: "unknown key"}
+		if s := suggest(k, keyNames(file)); s != "" {
+			fe.Hint = fmt.Sprintf("did you mean %q? 'terok-project config schema' lists every key", s)
+		} else {
+			fe.Hint = "'terok-project config schema' lists every key"
+		}
+		return fe
+	}
+	if key, err := check(); err != nil {
+		return &FileError{Path: path, Line: keyLine(data, strings.Split(key, ".")), Key: key, Msg: err.Error()}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func (g *Global) validate() (string, error) {
+	if g.Image.Base != "" {
+		if err := ValidImageRef(g.Image.Base); err != nil {
+			return "image.base", err
+		}
+	}
+	if err := validAgents(g.Image.Agents); err != nil {
+		return "image.agents", err
+	}
+	if g.Podman.Socket != "" && !strings.HasPrefix(g.Podman.Socket, "unix:///") {
+		return "podman.socket", fmt.Errorf("not a unix:///path URI: %q", g.Podman.Socket)
+	}
+	return "", nil
+}
+
+func (p *Project) validate() (string, error) {
+	if err := ValidUpstream(p.Upstream); err != nil {
+		return "upstream", err
+	}
+	if err := ValidBranch(p.Branch); err != nil {
+		return "branch", err
+	}
+	if strings.ContainsAny(p.Description, "\n\r") {
+		return "description", fmt.Errorf("must be one line")
+	}
+	if p.Image.Base != "" {
+		if err := ValidImageRef(p.Image.Base); err != nil {
+			return "image.base", err
+		}
+	}
+	if err := validAgents(p.Image.Agents); err != nil {
+		return "image.agents", err
+	}
+	return "", nil
+}
+
+func validAgents(list []string) error {
+	seen := map[string]bool{}
+	for _, a := range list {
+		if err := ValidAgentName(a); err != nil {
+			return err
+		}
+		if seen[a] {
+			return fmt.Errorf("agent %q listed twice", a)
+		}
+		seen[a] = true
+	}
+	return nil
+}
+
+// suggest returns the known key closest to k, if it is close.
+func suggest(k string, known []string) string {
+	best, bestD := "", 4
+	for _, c := range known {
+		if d := levenshtein(k, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Paths are the four roots terok keeps things under, resolved once per
+// command from the environment.
+type Paths struct {
+	Config  string `json:"config_dir"`
+	State   string `json:"state_dir"`
+	Data    string `json:"data_dir"`
+	Runtime string `json:"runtime_dir"`
+	// Source says where each root came from: "env", "xdg", "home" or "system".
+	Source map[string]string `json:"-"`
+}
+
+// ResolvePaths computes the roots. TEROK_CONFIG_DIR, TEROK_STATE_DIR,
+// TEROK_DATA_DIR and TEROK_RUNTIME_DIR override each one; otherwise root
+// uses the system locations and everyone else the XDG base directories.
+func ResolvePaths(getenv func(string) string, uid int) (Paths, error) {
+	p := Paths{Source: map[string]string{}}
+	home := getenv("HOME")
+	type root struct {
+		dst                 *string
+		name, env, xdg      string
+		homeRel, systemPath string
+	}
+	runtimeDefault := ""
+	if x := getenv("XDG_RUNTIME_DIR"); x == "" {
+		runtimeDefault = filepath.Join(os.TempDir(), "terok-"+strconv.Itoa(uid))
+	}
+	roots := []root{
+		{&p.Config, "config", "TEROK_CONFIG_DIR", "XDG_CONFIG_HOME", ".config", "/etc/terok"},
+		{&p.State, "state", "TEROK_STATE_DIR", "XDG_STATE_HOME", ".local/state", "/var/lib/terok/state"},
+		{&p.Data, "data", "TEROK_DATA_DIR", "XDG_DATA_HOME", ".local/share", "/var/lib/terok/data"},
+		{&p.Runtime, "runtime", "TEROK_RUNTIME_DIR", "XDG_RUNTIME_DIR", "", "/run/terok"},
+	}
+	for _, r := range roots {
+		switch {
+		case getenv(r.env) != "":
+			*r.dst, p.Source[r.name] = getenv(r.env), "env"
+		case uid == 0:
+			*r.dst, p.Source[r.name] = r.systemPath, "system"
+		case getenv(r.xdg) != "":
+			*r.dst, p.Source[r.name] = filepath.Join(getenv(r.xdg), "terok"), "xdg"
+		case r.name == "runtime":
+			*r.dst, p.Source[r.name] = runtimeDefault, "tmp"
+		case home != "":
+			*r.dst, p.Source[r.name] = filepath.Join(home, r.homeRel, "terok"), "home"
+		default:
+			return Paths{}, fmt.Errorf("cannot place the %s directory: neither %s, %s nor HOME is set", r.name, r.env, r.xdg)
+		}
+		if !filepath.IsAbs(*r.dst) {
+			return Paths{}, fmt.Errorf("%s directory %q is not an absolute path", r.name, *r.dst)
+		}
+		*r.dst = filepath.Clean(*r.dst)
+	}
+	return p, nil
+}
+
+// ConfigFile is the global config.toml.
+func (p Paths) ConfigFile() string { return filepath.Join(p.Config, "config.toml") }
+
+// ProjectsDir holds one directory per project.
+func (p Paths) ProjectsDir() string { return filepath.Join(p.Config, "projects") }
+
+// ProjectDir is a project's config directory; name must be valid (ValidName).
+func (p Paths) ProjectDir(name string) string { return filepath.Join(p.ProjectsDir(), name) }
+
+// ProjectFile is a project's project.toml.
+func (p Paths) ProjectFile(name string) string {
+	return filepath.Join(p.ProjectDir(name), "project.toml")
+}
+
+// ArchiveDir keeps what `rm` verbs removed.
+func (p Paths) ArchiveDir() string { return filepath.Join(p.State, "archive") }
+
+// PodmanSocket is the socket of the Podman API service terok starts itself
+// when none answers.
+func (p Paths) PodmanSocket() string { return filepath.Join(p.Runtime, "podman", "podman.sock") }
+
+// NamedPath is one resolved path, as `config paths` prints it.
+type NamedPath struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Source string `json:"source,omitempty"`
+	Exists bool   `json:"exists"`
+}
+
+// List returns every resolved path, in a stable order.
+func (p Paths) List() []NamedPath {
+	out := []NamedPath{
+		{Name: "config_dir", Path: p.Config, Source: p.Source["config"]},
+		{Name: "config_file", Path: p.ConfigFile()},
+		{Name: "projects_dir", Path: p.ProjectsDir()},
+		{Name: "state_dir", Path: p.State, Source: p.Source["state"]},
+		{Name: "archive_dir", Path: p.ArchiveDir()},
+		{Name: "data_dir", Path: p.Data, Source: p.Source["data"]},
+		{Name: "runtime_dir", Path: p.Runtime, Source: p.Source["runtime"]},
+		{Name: "podman_socket", Path: p.PodmanSocket()},
+	}
+	for i := range out {
+		_, err := os.Stat(out[i].Path)
+		out[i].Exists = err == nil
+	}
+	return out
+}

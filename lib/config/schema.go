@@ -1,0 +1,93 @@
+package config
+
+import (
+	"encoding"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Key is one configuration key, as `config schema` prints it.
+type Key struct {
+	Key     string          `json:"key"`
+	File    string          `json:"file"`
+	Type    string          `json:"type"`
+	Default json.RawMessage `json:"default"`
+	Doc     string          `json:"doc"`
+}
+
+// Schema lists every key of config.toml and project.toml, in file then
+// declaration order.
+func Schema() []Key {
+	var out []Key
+	out = appendKeys(out, "config.toml", "", reflect.ValueOf(DefaultGlobal()))
+	out = appendKeys(out, "project.toml", "", reflect.ValueOf(DefaultProject()))
+	return out
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func appendKeys(out []Key, file, prefix string, v reflect.Value) []Key {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("toml")
+		if name == "" || name == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+			out = appendKeys(out, file, prefix+name+".", fv)
+			continue
+		}
+		def, _ := json.Marshal(defaultValue(fv))
+		out = append(out, Key{
+			Key: prefix + name, File: file, Type: typeName(f.Type),
+			Default: def, Doc: f.Tag.Get("doc"),
+		})
+	}
+	return out
+}
+
+func defaultValue(v reflect.Value) any {
+	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
+		b, _ := m.MarshalText()
+		return string(b)
+	}
+	if v.Kind() == reflect.Slice && v.IsNil() {
+		return []string{}
+	}
+	return v.Interface()
+}
+
+func typeName(t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return strings.ToLower(t.Name())
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float64:
+		return "float"
+	case reflect.Slice:
+		return "list of " + typeName(t.Elem()) + "s"
+	}
+	return t.String()
+}
+
+// keyNames returns the known keys of one file, for suggestions.
+func keyNames(file string) []string {
+	var out []string
+	for _, k := range Schema() {
+		if k.File == file {
+			out = append(out, k.Key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+var (
+	agentName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// An image reference: [host[:port]/]path[:tag][@digest], lower-case path.
+	imageRef = regexp.MustCompile(`^([a-zA-Z0-9][a-zA-Z0-9.-]*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	scpLike  = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
+)
+
+// ValidAgentName checks an agent's name as it appears in lists.
+func ValidAgentName(a string) error {
+	if !agentName.MatchString(a) {
+		return fmt.Errorf("invalid agent name %q (lower-case letters, digits and hyphens)", a)
+	}
+	return nil
+}
+
+// ValidImageRef checks a container image reference.
+func ValidImageRef(s string) error {
+	if len(s) > 255 || !imageRef.MatchString(s) {
+		return fmt.Errorf("invalid image reference %q", s)
+	}
+	return nil
+}
+
+// ValidUpstream accepts "", a git URL (https, http, ssh, git, file) or
+// scp-like address, or an absolute local path.
+func ValidUpstream(s string) error {
+	if s == "" {
+		return nil
+	}
+	if strings.ContainsAny(s, " \t\n\r\x00") {
+		return fmt.Errorf("upstream %q contains whitespace or control characters", s)
+	}
+	if strings.HasPrefix(s, "-") {
+		return fmt.Errorf("upstream %q starts with '-'", s)
+	}
+	for _, p := range []string{"https://", "http://", "ssh://", "git://", "file:///"} {
+		if strings.HasPrefix(s, p) {
+			if len(s) == len(p) {
+				return fmt.Errorf("upstream %q has no host or path", s)
+			}
+			return nil
+		}
+	}
+	if strings.Contains(s, "://") {
+		return fmt.Errorf("upstream %q: unsupported URL scheme (https, http, ssh, git or file)", s)
+	}
+	if scpLike.MatchString(s) {
+		return nil
+	}
+	if filepath.IsAbs(s) {
+		return nil
+	}
+	return fmt.Errorf("upstream %q is neither a git URL nor an absolute path", s)
+}
+
+// ValidBranch checks a branch name by git's check-ref-format rules.
+func ValidBranch(b string) error {
+	bad := func(why string) error { return fmt.Errorf("invalid branch name %q: %s", b, why) }
+	switch {
+	case b == "":
+		return bad("empty")
+	case len(b) > 200:
+		return bad("too long")
+	case b == "@" || b == "HEAD":
+		return bad("reserved")
+	case strings.HasPrefix(b, "-"):
+		return bad("starts with '-'")
+	case strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.Contains(b, "//"):
+		return bad("empty path component")
+	case strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock"):
+		return bad("ends with '.' or '.lock'")
+	case strings.Contains(b, "..") || strings.Contains(b, "@{"):
+		return bad("contains '..' or '@{'")
+	case strings.HasPrefix(b, "refs/"):
+		return bad("give the branch name, not a ref")
+	}
+	for _, part := range strings.Split(b, "/") {
+		if strings.HasPrefix(part, ".") {
+			return bad("a component starts with '.'")
+		}
+	}
+	for _, r := range b {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return bad("contains a forbidden character")
+		}
+	}
+	return nil
+}

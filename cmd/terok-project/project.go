@@ -163,12 +163,18 @@ func (c *NewCmd) Run(env *cli.Env) error {
 	if err := st.Create(c.Name, p); err != nil {
 		var fe *config.FileError
 		if errors.As(err, &fe) {
-			// The flags made an invalid file: name the flag's key.
-			return cli.Usagef("%s: %s", fe.Key, fe.Msg)
+			// The flags made an invalid file: name the flag.
+			return cli.Usagef("%s: %s", flagOf[fe.Key], fe.Msg)
 		}
 		return projectError(c.Name, err)
 	}
 	return show(env, st, g, c.Name)
+}
+
+// flagOf names the flag of `new` that sets a project.toml key.
+var flagOf = map[string]string{
+	"description": "--description", "upstream": "--upstream", "branch": "--branch",
+	"image.base": "--base", "image.agents": "--agents",
 }
 
 func (c *NewCmd) wizard(env *cli.Env, g config.Global) error {
@@ -246,13 +252,13 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	infos := make([]project.Info, 0, len(names))
 	var bad error
 	for _, n := range names {
-		p, mod, err := st.Load(n)
+		p, err := st.Load(n)
 		if err != nil {
 			env.Warnf("skipping project %s: %v", n, err)
 			bad = cli.ExitStatus(cli.ExitFailure)
 			continue
 		}
-		infos = append(infos, project.Describe(n, st.Paths.ProjectFile(n), p, g, mod))
+		infos = append(infos, project.Describe(n, st.Paths.ProjectFile(n), p, g))
 	}
 	if err := cli.List(env, infos, []cli.Column[project.Info]{
 		{Header: "NAME", Value: func(i project.Info) string { return i.Name }},
@@ -280,11 +286,11 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 }
 
 func show(env *cli.Env, st project.Store, g config.Global, name string) error {
-	p, mod, err := st.Load(name)
+	p, err := st.Load(name)
 	if err != nil {
 		return projectError(name, err)
 	}
-	i := project.Describe(name, st.Paths.ProjectFile(name), p, g, mod)
+	i := project.Describe(name, st.Paths.ProjectFile(name), p, g)
 	return cli.Object(env, i, []cli.Field{
 		{Name: "name", Value: i.Name},
 		{Name: "description", Value: i.Description},
@@ -294,7 +300,6 @@ func show(env *cli.Env, st project.Store, g config.Global, name string) error {
 		{Name: "agents", Value: strings.Join(i.Agents, ",")},
 		{Name: "default agent", Value: i.DefaultAgent},
 		{Name: "config file", Value: i.ConfigFile},
-		{Name: "modified", Value: i.Modified},
 	})
 }
 
@@ -308,7 +313,7 @@ func (c *EditCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := st.Load(c.Name); err != nil && !isConfigError(err) {
+	if _, err := st.Load(c.Name); err != nil && !isConfigError(err) {
 		return projectError(c.Name, err)
 	}
 	path := st.Paths.ProjectFile(c.Name)

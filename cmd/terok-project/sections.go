@@ -13,7 +13,6 @@ var sections = []cli.Section{
   agents  the effective agents (the project's, else the global image.agents)
   default_agent  the first of agents
   config_file  the path of its project.toml
-  modified  when project.toml last changed, RFC 3339 UTC
 
 rm prints one object per removed project:
 

@@ -30,6 +30,9 @@ func Main(ctx context.Context, args []string) int {
 	}
 	c, rest, ok := dispatch(args)
 	if !ok {
+		if len(rest) == 1 && (rest[0] == "-h" || rest[0] == "--help") {
+			rest = nil // the bare binary's help is its command list
+		}
 		return cli.Run(Host, rest, cli.OSEnv(ctx, "terok"))
 	}
 	return cli.Run(c, rest, cli.OSEnv(ctx, c.Name))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -105,6 +106,8 @@ func (l *limited) Read(p []byte) (int, error) {
 	return n, err
 }
 
+var lastKeyErr = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "([^"]*)"\): (.*)$`)
+
 // validator checks decoded values; it returns the offending key and message.
 type validator func() (key string, err error)
 
@@ -119,7 +122,13 @@ func decode(path, file string, data []byte, v any, check validator) error {
 			}
 			return &FileError{Path: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: firstLine(msg)}
 		}
-		return &FileError{Path: path, Msg: firstLine(err.Error())}
+		// Type mismatches come as plain errors: "toml: line N (last key
+		// "k"): message".
+		msg := firstLine(err.Error())
+		if m := lastKeyErr.FindStringSubmatch(msg); m != nil {
+			return &FileError{Path: path, Line: keyLine(data, strings.Split(m[1], ".")), Key: m[1], Msg: m[2]}
+		}
+		return &FileError{Path: path, Msg: strings.TrimPrefix(msg, "toml: ")}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()

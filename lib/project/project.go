@@ -36,11 +36,10 @@ type Info struct {
 	Agents       []string `json:"agents"`
 	DefaultAgent string   `json:"default_agent"`
 	ConfigFile   string   `json:"config_file"`
-	Modified     string   `json:"modified"`
 }
 
 // Describe combines a project's own config with the global defaults.
-func Describe(name, file string, p config.Project, g config.Global, mod time.Time) Info {
+func Describe(name, file string, p config.Project, g config.Global) Info {
 	agents := p.EffectiveAgents(g)
 	def := ""
 	if len(agents) > 0 {
@@ -49,7 +48,7 @@ func Describe(name, file string, p config.Project, g config.Global, mod time.Tim
 	return Info{
 		Name: name, Description: p.Description, Upstream: p.Upstream, Branch: p.Branch,
 		Base: p.EffectiveBase(g), Agents: append([]string{}, agents...), DefaultAgent: def,
-		ConfigFile: file, Modified: mod.UTC().Format(time.RFC3339),
+		ConfigFile: file,
 	}
 }
 
@@ -75,20 +74,15 @@ func (s Store) Names() ([]string, error) {
 }
 
 // Load reads one project's config.
-func (s Store) Load(name string) (config.Project, time.Time, error) {
+func (s Store) Load(name string) (config.Project, error) {
 	if err := config.ValidName(name); err != nil {
-		return config.Project{}, time.Time{}, err
+		return config.Project{}, err
 	}
-	path := s.Paths.ProjectFile(name)
-	st, err := os.Stat(path)
+	p, err := config.LoadProject(s.Paths.ProjectFile(name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return config.Project{}, time.Time{}, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return p, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	if err != nil {
-		return config.Project{}, time.Time{}, err
-	}
-	p, err := config.LoadProject(path)
-	return p, st.ModTime(), err
+	return p, err
 }
 
 // Create writes a new project's directory and project.toml. It fails with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"regexp"
@@ -78,32 +79,14 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(&limited{f, MaxFileSize + 1})
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > MaxFileSize {
+	if len(data) > MaxFileSize {
 		return nil, &FileError{Path: path, Msg: fmt.Sprintf("larger than %d bytes", MaxFileSize)}
 	}
-	return buf.Bytes(), nil
-}
-
-type limited struct {
-	f *os.File
-	n int64
-}
-
-func (l *limited) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("EOF")
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= int64(n)
-	return n, err
+	return data, nil
 }
 
 var lastKeyErr = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "([^"]*)"\): (.*)$`)

@@ -9,8 +9,10 @@ import (
 
 var (
 	agentName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	// An image reference: [host[:port]/]path[:tag][@digest], lower-case path.
-	imageRef = regexp.MustCompile(`^([a-zA-Z0-9][a-zA-Z0-9.-]*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	imageHost = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?$`)
+	imagePath = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	imageTag  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digest    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	scpLike  = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
 )
 
@@ -22,10 +24,39 @@ func ValidAgentName(a string) error {
 	return nil
 }
 
-// ValidImageRef checks a container image reference.
+// ValidImageRef checks a container image reference,
+// [host[:port]/]path[:tag][@digest], by the distribution's rules: the first
+// component is a host only if it holds a '.' or ':' or is localhost, and
+// the path is lower-case.
 func ValidImageRef(s string) error {
-	if len(s) > 255 || !imageRef.MatchString(s) {
-		return fmt.Errorf("invalid image reference %q", s)
+	bad := fmt.Errorf("invalid image reference %q", s)
+	if len(s) == 0 || len(s) > 255 {
+		return bad
+	}
+	rest := s
+	if i := strings.Index(rest, "@"); i >= 0 {
+		if !digest.MatchString(rest[i+1:]) {
+			return bad
+		}
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
+		if !imageTag.MatchString(rest[i+1:]) {
+			return bad
+		}
+		rest = rest[:i]
+	}
+	if i := strings.Index(rest, "/"); i >= 0 {
+		first := rest[:i]
+		if strings.ContainsAny(first, ".:") || first == "localhost" {
+			if !imageHost.MatchString(first) {
+				return bad
+			}
+			rest = rest[i+1:]
+		}
+	}
+	if !imagePath.MatchString(rest) {
+		return bad
 	}
 	return nil
 }

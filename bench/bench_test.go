@@ -1,0 +1,93 @@
+// Package bench measures terok's speed as ratios against the raw baseline
+// in the same run (never as a pass/fail timing). Run it with bench/run.
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var terok string // the built binary
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "terok-bench-")
+	if err != nil {
+		panic(err)
+	}
+	terok = filepath.Join(dir, "terok")
+	tags := "remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+	build := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", terok, "../cmd/terok")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
+		os.Exit(1)
+	}
+	for _, n := range []string{"terok-project"} {
+		os.Symlink("terok", filepath.Join(dir, n))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pair runs the baseline and the measured command alternately b.N times
+// each and reports both means and their ratio.
+func pair(b *testing.B, env []string, base, measured []string) {
+	b.Helper()
+	var tb, tm time.Duration
+	run := func(argv []string) time.Duration {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = env
+		t0 := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+		return d
+	}
+	run(base)
+	run(measured) // warm the page cache
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb += run(base)
+		tm += run(measured)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tb.Microseconds())/n/1000, "base-ms")
+	b.ReportMetric(float64(tm.Microseconds())/n/1000, "terok-ms")
+	b.ReportMetric(float64(tm)/float64(tb), "ratio")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkStartup: `terok --help` against `true` (goal: under 10 ms).
+func BenchmarkStartup(b *testing.B) {
+	truePath, _ := exec.LookPath("true")
+	pair(b, os.Environ(), []string{truePath}, []string{terok, "--help"})
+}
+
+// BenchmarkProjectLs1000: `terok-project ls` over 1,000 projects (goal:
+// under 50 ms), against `cat` of the same 1,000 project.toml files, the raw
+// cost of reading them.
+func BenchmarkProjectLs1000(b *testing.B) {
+	root := b.TempDir()
+	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
+		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
+	var files []string
+	for i := 0; i < 1000; i++ {
+		name := fmt.Sprintf("project-%04d", i)
+		dir := filepath.Join(root, "config", "projects", name)
+		os.MkdirAll(dir, 0o700)
+		f := filepath.Join(dir, "project.toml")
+		os.WriteFile(f, []byte(fmt.Sprintf("description = \"benchmark project %d\"\nupstream = \"https://example.com/%s.git\"\nbranch = \"main\"\n\n[image]\nagents = [\"command\", \"claude\"]\n", i, name)), 0o600)
+		files = append(files, f)
+	}
+	catPath, _ := exec.LookPath("cat")
+	pair(b, env, append([]string{catPath}, files...), []string{filepath.Join(filepath.Dir(terok), "terok-project"), "ls", "--json"})
+}

@@ -1,0 +1,233 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestUnknownKeysNameFileLineAndKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, key string
+		line            int
+	}{
+		{"top level", "description = \"x\"\nbogus = 1\n", "bogus", 2},
+		{"in table", "branch = \"main\"\n\n[image]\nbase = \"a\"\nagent = [\"x\"]\n", "image.agent", 5},
+		{"dotted", "description = \"\"\nimage.bsae = \"x\"\n", "image.bsae", 2},
+		{"quoted", "[image]\n\"colour\" = 1\n", "image.colour", 2},
+		{"unknown table", "# c\n[shield]\nallow = []\n", "shield", 2},
+		{"after multiline", "description = \"\"\"\nnot = a key\n\"\"\"\nnot = 1\n", "not", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeProject("/p/project.toml", []byte(tc.src))
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("got %v, want FileError", err)
+			}
+			if fe.Key != tc.key || fe.Line != tc.line || fe.Msg != "unknown key" || fe.Path != "/p/project.toml" {
+				t.Fatalf("got %+v, want key %s line %d", fe, tc.key, tc.line)
+			}
+		})
+	}
+}
+
+func TestSuggestion(t *testing.T) {
+	_, err := DecodeGlobal("c.toml", []byte("[image]\nbsae = \"x\"\n"))
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Hint, `"image.base"`) {
+		t.Fatalf("no suggestion: %+v", err)
+	}
+}
+
+func TestTypeAndValueErrors(t *testing.T) {
+	for _, tc := range []struct {
+		src, key, msg string
+		line          int
+	}{
+		{"branch = 3\n", "branch", "incompatible types", 1},
+		{"\n[image]\nagents = \"claude\"\n", "image.agents", "incompatible types", 3},
+		{"branch = \"a b\"\n", "branch", "invalid branch name", 1},
+		{"upstream = \"relative/path\"\n", "upstream", "neither a git URL", 1},
+		{"[image]\nbase = \"UPPER/case\"\n", "image.base", "invalid image reference", 2},
+		{"[image]\nagents = [\"a\", \"a\"]\n", "image.agents", "listed twice", 2},
+		{"description = \"a\\nb\"\n", "description", "one line", 1},
+		{"branch = \n", "", "", 1},
+	} {
+		_, err := DecodeProject("p.toml", []byte(tc.src))
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%q: got %v", tc.src, err)
+		}
+		if fe.Line != tc.line || (tc.key != "" && fe.Key != tc.key) || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("%q: got %+v", tc.src, fe)
+		}
+	}
+	_, err := DecodeGlobal("c.toml", []byte("[podman]\nservice_idle = \"-5s\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.toml:2") {
+		t.Errorf("negative duration: %v", err)
+	}
+}
+
+func TestDefaultsAndMissingGlobal(t *testing.T) {
+	g, err := LoadGlobal(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil || !reflect.DeepEqual(g, DefaultGlobal()) {
+		t.Fatalf("%v %+v", err, g)
+	}
+	p, err := DecodeProject("p", []byte("[image]\nagents = [\"claude\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Branch != "main" || p.EffectiveBase(g) != DefaultBase || p.EffectiveAgents(g)[0] != "claude" {
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestOversizedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "project.toml")
+	os.WriteFile(path, []byte("description = \""+strings.Repeat("x", MaxFileSize)+"\"\n"), 0o600)
+	if _, err := LoadProject(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Every key in the table has a doc line and a known type.
+func TestSchemaComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Schema() {
+		if k.Doc == "" || strings.HasSuffix(k.Doc, " ") {
+			t.Errorf("%s %s: no doc", k.File, k.Key)
+		}
+		if strings.Contains(k.Type, ".") {
+			t.Errorf("%s: type %q has no schema name", k.Key, k.Type)
+		}
+		if seen[k.File+k.Key] {
+			t.Errorf("%s listed twice", k.Key)
+		}
+		seen[k.File+k.Key] = true
+	}
+	if !seen["config.tomlimage.base"] || !seen["project.tomlupstream"] {
+		t.Fatalf("schema lacks keys: %v", seen)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	good := []string{"a", "demo", "my-project-2", strings.Repeat("a", MaxNameLen)}
+	bad := []string{"", "../x", "x/y", "Demo", "-a", "a-", "a--b", "1abc", "all", "config", "a.b", "a_b",
+		strings.Repeat("a", MaxNameLen+1), "é", "a b", "."}
+	for _, n := range good {
+		if err := ValidName(n); err != nil {
+			t.Errorf("%q refused: %v", n, err)
+		}
+	}
+	for _, n := range bad {
+		if ValidName(n) == nil {
+			t.Errorf("%q accepted", n)
+		}
+	}
+}
+
+func TestValidBranchAndUpstream(t *testing.T) {
+	for _, b := range []string{"main", "feature/x", "v1.2", "a-b_c"} {
+		if err := ValidBranch(b); err != nil {
+			t.Errorf("%q: %v", b, err)
+		}
+	}
+	for _, b := range []string{"", "a..b", "a b", "-x", "x/", "/x", "x.lock", "a~1", "a:b", "HEAD", ".x", "x/.y", "refs/heads/x", "a@{1}", "a\x01"} {
+		if ValidBranch(b) == nil {
+			t.Errorf("%q accepted", b)
+		}
+	}
+	for _, u := range []string{"", "https://h/x.git", "ssh://git@h/x", "git@h:team/x.git", "/srv/git/x", "file:///srv/x"} {
+		if err := ValidUpstream(u); err != nil {
+			t.Errorf("%q: %v", u, err)
+		}
+	}
+	for _, u := range []string{"x", "./x", "ftp://h/x", "https://", "-uhttps://x", "/a b", "ext::sh -c x"} {
+		if ValidUpstream(u) == nil {
+			t.Errorf("%q accepted", u)
+		}
+	}
+}
+
+func TestResolvePaths(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	p, err := ResolvePaths(env(map[string]string{"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000"}), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Paths{Config: "/home/u/.config/terok", State: "/home/u/.local/state/terok", Data: "/home/u/.local/share/terok", Runtime: "/run/user/1000/terok"}
+	if p.Config != want.Config || p.State != want.State || p.Data != want.Data || p.Runtime != want.Runtime {
+		t.Fatalf("got %+v", p)
+	}
+	p, _ = ResolvePaths(env(map[string]string{"HOME": "/root", "TEROK_DATA_DIR": "/d"}), 0)
+	if p.Config != "/etc/terok" || p.Data != "/d" || p.Runtime != "/run/terok" {
+		t.Fatalf("root: %+v", p)
+	}
+	if _, err := ResolvePaths(env(map[string]string{}), 1000); err == nil {
+		t.Fatal("no HOME accepted")
+	}
+	if _, err := ResolvePaths(env(map[string]string{"HOME": "/h", "TEROK_CONFIG_DIR": "rel"}), 1000); err == nil {
+		t.Fatal("relative root accepted")
+	}
+}
+
+// FuzzDecodeProject: any input either decodes into a valid project or fails
+// with a FileError that names the file; never a panic.
+func FuzzDecodeProject(f *testing.F) {
+	for _, s := range []string{
+		"", "description = \"x\"\n", "[image]\nbase = \"a/b:1\"\nagents = [\"claude\"]\n",
+		"bogus = 1", "branch = 3", "[[image]]\n", "a.b.c = 1", "description = '''\nx\n'''\n",
+		"\"quoted.key\" = 1", "[image]\n[image]\n", "x = {a = 1}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodeProject("f.toml", data)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Path != "f.toml" {
+				t.Fatalf("error without file: %v", err)
+			}
+			return
+		}
+		if _, err := DecodeProject("again.toml", []byte("branch = "+quoteTOML(p.Branch)+"\n")); err != nil {
+			t.Fatalf("decoded branch %q does not round-trip: %v", p.Branch, err)
+		}
+	})
+}
+
+// FuzzDecodeGlobal does the same for config.toml.
+func FuzzDecodeGlobal(f *testing.F) {
+	f.Add([]byte("[image]\nbase = \"x\"\n[podman]\nservice_idle = \"5m\"\n"))
+	f.Add([]byte("[podman]\nsocket = \"unix:///x\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := DecodeGlobal("g.toml", data); err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error without file: %v", err)
+			}
+		}
+	})
+}
+
+func quoteTOML(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func TestValidImageRef(t *testing.T) {
+	for _, s := range []string{"debian", "debian:bookworm", "localhost/terok/debian:bookworm", "registry.example:5000/a/b:1.0",
+		"a/b@sha256:" + strings.Repeat("a", 64), "Host.Example/x"} {
+		if err := ValidImageRef(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "UPPER/case", "Debian", "a b", "a:", ":tag", "a//b", "a/b:-x", "a@sha256:zz", "-a", "localhost/"} {
+		if ValidImageRef(s) == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}

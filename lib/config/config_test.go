@@ -12,7 +12,7 @@ import (
 func TestUnknownKeysNameFileLineAndKey(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, key string
-		line            int
+		line           int
 	}{
 		{"top level", "description = \"x\"\nbogus = 1\n", "bogus", 2},
 		{"in table", "branch = \"main\"\n\n[image]\nbase = \"a\"\nagent = [\"x\"]\n", "image.agent", 5},

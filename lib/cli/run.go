@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -115,4 +114,3 @@ func (e *Env) Warnf(format string, a ...any) {
 	fmt.Fprintf(e.Stderr, "%s: warning: %s\n", e.Prog, fmt.Sprintf(format, a...))
 }
 
-var _ = os.Stdout

@@ -26,12 +26,7 @@ func keyLine(src []byte, key []string) int {
 			continue
 		}
 		if s[0] == '[' {
-			h := strings.Trim(s, "[]")
-			if j := strings.Index(h, "]"); j >= 0 {
-				h = h[:j]
-			}
 			table = splitKey(strings.TrimSpace(strings.Trim(strings.SplitN(s, "#", 2)[0], " \t[]")))
-			_ = h
 			if strings.Join(table, "\x00") == want {
 				return i + 1
 			}

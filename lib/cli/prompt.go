@@ -23,7 +23,7 @@ func (e *Env) Confirm(question string, yes bool) error {
 		return Usagef("%s: confirmation needed and no terminal to ask; pass --yes", strings.TrimSuffix(question, "?"))
 	}
 	if gum, ok := e.gum(); ok {
-		cmd := exec.CommandContext(e.Ctx, gum, "confirm", "--default=false", question)
+		cmd := exec.CommandContext(e.Ctx, gum, "confirm", "--default=false", "--", question)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		err := cmd.Run()
 		var xe *exec.ExitError
@@ -57,7 +57,7 @@ func (e *Env) Ask(label, def, flag string) (string, error) {
 		return "", Usagef("missing %s (no terminal to ask)", flag)
 	}
 	if gum, ok := e.gum(); ok {
-		cmd := exec.CommandContext(e.Ctx, gum, "input", "--prompt", label+": ", "--value", def, "--placeholder", flag)
+		cmd := exec.CommandContext(e.Ctx, gum, "input", "--prompt="+label+": ", "--value="+def, "--placeholder="+flag)
 		cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
 		out, err := cmd.Output()
 		var xe *exec.ExitError

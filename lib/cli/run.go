@@ -113,4 +113,3 @@ func Report(env *Env, err error) int {
 func (e *Env) Warnf(format string, a ...any) {
 	fmt.Fprintf(e.Stderr, "%s: warning: %s\n", e.Prog, fmt.Sprintf(format, a...))
 }
-

@@ -37,3 +37,7 @@ install: build
 
 clean:
 	rm -rf bin
+
+# The man pages and completions are generated from the command table and
+# the grammars, and checked in; TestDocsCurrent fails when they are stale.
+man completions: ; TEROK_UPDATE_DOCS=1 $(GO) test -count=1 -tags '$(TAGS)' -run '^TestDocsCurrent$$' ./cmd/terok/

@@ -126,3 +126,15 @@ func FuzzReadTargets(f *testing.F) {
 		}
 	})
 }
+
+func TestUndocumentedFields(t *testing.T) {
+	type rec struct {
+		Name  string `json:"name"`
+		Size  int    `json:"size_bytes"`
+		Extra string `json:"-"`
+	}
+	secs := []Section{{Title: "JSON FIELDS", Body: "  name  the name\n"}}
+	if m := UndocumentedFields(secs, rec{}); len(m) != 1 || m[0] != "rec.size_bytes" {
+		t.Fatalf("got %v", m)
+	}
+}

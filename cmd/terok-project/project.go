@@ -104,12 +104,12 @@ func projectError(name string, err error) error {
 
 // NewCmd is `terok-project new`.
 type NewCmd struct {
-	Name        string `arg:"" optional:"" help:"The project's name: a slug of lower-case letters, digits and hyphens."`
-	Upstream    string `help:"The real repository: a git URL or a local path." placeholder:"URL_OR_PATH"`
-	Branch      string `help:"The default branch." placeholder:"BRANCH"`
-	Base        string `help:"The base image (default: the global image.base)." placeholder:"IMAGE"`
-	Agents      string `help:"Comma-separated agents to install; the first is the default (default: the global image.agents)." placeholder:"LIST"`
-	Description string `help:"One line saying what the project is." placeholder:"TEXT"`
+	Name        string   `arg:"" optional:"" help:"The project's name: a slug of lower-case letters, digits and hyphens. Asked for on a terminal when omitted; required otherwise."`
+	Upstream    string   `help:"The real repository: a git URL or a local path." placeholder:"URL_OR_PATH" completion:"dir"`
+	Branch      string   `help:"The default branch." placeholder:"BRANCH"`
+	Base        string   `help:"The base image (default: the global image.base)." placeholder:"IMAGE"`
+	Agents      []string `help:"Comma-separated agents to install; the first is the default (default: the global image.agents)." placeholder:"LIST" sep:","`
+	Description string   `help:"One line saying what the project is." placeholder:"TEXT"`
 }
 
 func (c *NewCmd) Run(env *cli.Env) error {
@@ -117,7 +117,7 @@ func (c *NewCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	noFlags := c.Upstream == "" && c.Branch == "" && c.Base == "" && c.Agents == "" && c.Description == ""
+	noFlags := c.Upstream == "" && c.Branch == "" && c.Base == "" && len(c.Agents) == 0 && c.Description == ""
 	if c.Name == "" {
 		if c.Name, err = env.Ask("Project name", "", "NAME"); err != nil {
 			return err
@@ -150,11 +150,9 @@ func (c *NewCmd) Run(env *cli.Env) error {
 		}
 		p.Image.Base = c.Base
 	}
-	if c.Agents != "" {
-		for _, a := range strings.Split(c.Agents, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				p.Image.Agents = append(p.Image.Agents, a)
-			}
+	for _, a := range c.Agents {
+		if a = strings.TrimSpace(a); a != "" {
+			p.Image.Agents = append(p.Image.Agents, a)
 		}
 	}
 	if strings.ContainsAny(p.Description, "\r\n") {
@@ -188,16 +186,17 @@ func (c *NewCmd) wizard(env *cli.Env, g config.Global) error {
 	ask(&c.Upstream, "Upstream (git URL or local path, empty for none)", "", "--upstream")
 	ask(&c.Branch, "Default branch", config.DefaultProject().Branch, "--branch")
 	ask(&c.Base, "Base image", g.Image.Base, "--base")
-	ask(&c.Agents, "Agents (comma-separated, first is default)", strings.Join(g.Image.Agents, ","), "--agents")
+	agents := ""
+	ask(&agents, "Agents (comma-separated, first is default)", strings.Join(g.Image.Agents, ","), "--agents")
 	if err != nil {
 		return err
+	}
+	if agents != strings.Join(g.Image.Agents, ",") {
+		c.Agents = strings.Split(agents, ",")
 	}
 	// Values equal to the global defaults stay inherited.
 	if c.Base == g.Image.Base {
 		c.Base = ""
-	}
-	if c.Agents == strings.Join(g.Image.Agents, ",") {
-		c.Agents = ""
 	}
 	return nil
 }
@@ -274,7 +273,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 
 // ShowCmd is `terok-project show`.
 type ShowCmd struct {
-	Name string `arg:"" help:"The project." completion:"project"`
+	Name string `arg:"" help:"The project to show." completion:"project"`
 }
 
 func (c *ShowCmd) Run(env *cli.Env) error {
@@ -305,7 +304,7 @@ func show(env *cli.Env, st project.Store, g config.Global, name string) error {
 
 // EditCmd is `terok-project edit`.
 type EditCmd struct {
-	Name string `arg:"" help:"The project." completion:"project"`
+	Name string `arg:"" help:"The project whose project.toml to edit." completion:"project"`
 }
 
 func (c *EditCmd) Run(env *cli.Env) error {

@@ -36,6 +36,7 @@ type HostGrammar struct {
 	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
 	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
 	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
+	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, git, gum, D-Bus."`
 }
 
 // HelpCmd prints the command list (the bare binary's default).

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/hostcheck"
+)
+
+// doctorChecks are the checks in the order doctor prints them.
+var doctorChecks = []string{"podman", "container", "cgroups", "ulimits", "userns", "nft", "git", "gum", "dbus"}
+
+// doctorEnv is a private terok tree (so a service the doctor starts is the
+// test's own) with no CONTAINER_HOST and no session bus.
+func doctorEnv(t *testing.T, tty bool, extra map[string]string) (*cli.Env, *bytes.Buffer, string) {
+	t.Helper()
+	dir := t.TempDir()
+	vars := map[string]string{
+		"HOME":              filepath.Join(dir, "home"),
+		"TEROK_CONFIG_DIR":  filepath.Join(dir, "config"),
+		"TEROK_STATE_DIR":   filepath.Join(dir, "state"),
+		"TEROK_DATA_DIR":    filepath.Join(dir, "data"),
+		"TEROK_RUNTIME_DIR": filepath.Join(dir, "run"),
+		"PATH":              os.Getenv("PATH"),
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	socket := filepath.Join(vars["TEROK_RUNTIME_DIR"], "podman", "podman.sock")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := engine.StopServiceAt(ctx, socket); err != nil {
+			t.Errorf("stopping the doctor's service: %v", err)
+		}
+	})
+	var out bytes.Buffer
+	env := &cli.Env{
+		Ctx: t.Context(), Prog: "terok", Stdin: strings.NewReader(""),
+		Stdout: &out, Stderr: &bytes.Buffer{}, StdoutTTY: tty,
+		Getenv: func(k string) string { return vars[k] },
+	}
+	return env, &out, socket
+}
+
+// runDoctor runs `terok doctor ARGS` in-process and returns its records
+// and exit code.
+func runDoctor(t *testing.T, env *cli.Env, out *bytes.Buffer, args ...string) ([]hostcheck.Result, int) {
+	t.Helper()
+	code := cli.Run(Host, append([]string{"doctor"}, args...), env)
+	if env.StdoutTTY {
+		return nil, code
+	}
+	var rs []hostcheck.Result
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(line), &fields); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		for _, f := range []string{"check", "status", "detail", "fix"} {
+			if _, ok := fields[f]; !ok {
+				t.Errorf("record %q has no %s field", line, f)
+			}
+		}
+		var r hostcheck.Result
+		json.Unmarshal([]byte(line), &r)
+		rs = append(rs, r)
+	}
+	return rs, code
+}
+
+func byCheck(rs []hostcheck.Result, name string) hostcheck.Result {
+	for _, r := range rs {
+		if r.Check == name {
+			return r
+		}
+	}
+	return hostcheck.Result{}
+}
+
+func needPodman(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("podman")
+	ok, reason := err == nil, "podman is not installed"
+	if ok && exec.Command("podman", "image", "exists", engine.ProbeImages[0]).Run() != nil &&
+		exec.Command("podman", "image", "exists", engine.ProbeImages[1]).Run() != nil {
+		ok, reason = false, "no probe image; run scripts/setup-host"
+	}
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("prerequisite missing in CI: %s", reason)
+	}
+	t.Skipf("skipped: %s", reason)
+}
+
+// TestDoctorRecordsAndExitStatus runs on any host: every check gives one
+// well-formed record, in order, and the exit status is the worst status.
+func TestDoctorRecordsAndExitStatus(t *testing.T) {
+	env, out, _ := doctorEnv(t, false, nil)
+	rs, code := runDoctor(t, env, out)
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Check)
+		if !slices.Contains([]hostcheck.Status{hostcheck.OK, hostcheck.Warn, hostcheck.Fail}, r.Status) {
+			t.Errorf("%s: status %q", r.Check, r.Status)
+		}
+		if r.Status != hostcheck.OK && r.Fix == "" && r.Check != "podman" {
+			t.Errorf("%s is %s with no fix: %+v", r.Check, r.Status, r)
+		}
+	}
+	if !slices.Equal(names, doctorChecks) {
+		t.Errorf("checks = %q, want %q", names, doctorChecks)
+	}
+	if want := hostcheck.Worst(rs).Rank(); code != want {
+		t.Errorf("exit %d, want %d (worst %s)", code, want, hostcheck.Worst(rs))
+	}
+	// No session bus in this environment: a warning, so never exit 0.
+	if d := byCheck(rs, "dbus"); d.Status != hostcheck.Warn {
+		t.Errorf("dbus without DBUS_SESSION_BUS_ADDRESS: %+v", d)
+	}
+	if code == 0 {
+		t.Error("exit 0 despite a warning")
+	}
+}
+
+func TestDoctorWithPodman(t *testing.T) {
+	needPodman(t)
+	env, out, socket := doctorEnv(t, false, nil)
+	rs, code := runDoctor(t, env, out)
+	for _, name := range []string{"podman", "container"} {
+		if r := byCheck(rs, name); r.Status != hostcheck.OK {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	t.Logf("doctor exit %d:\n%s", code, out)
+	if p := byCheck(rs, "podman"); strings.Contains(p.Detail, socket) && !strings.Contains(p.Detail, "started by terok") {
+		t.Errorf("a private runtime dir, yet the service was not started by terok: %s", p.Detail)
+	}
+	if code == hostcheck.Fail.Rank() {
+		t.Logf("note: a check failed on this host (see above)")
+	}
+}
+
+func TestDoctorTableOnATerminal(t *testing.T) {
+	env, out, _ := doctorEnv(t, true, nil)
+	runDoctor(t, env, out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1+len(doctorChecks) || !strings.HasPrefix(lines[0], "CHECK") ||
+		!strings.Contains(lines[0], "STATUS") || !strings.Contains(lines[0], "FIX") {
+		t.Errorf("table:\n%s", out)
+	}
+}
+
+func TestDoctorNamedImageMissing(t *testing.T) {
+	needPodman(t)
+	env, out, _ := doctorEnv(t, false, nil)
+	rs, code := runDoctor(t, env, out, "--image", "localhost/terok/no-such-image:latest")
+	c := byCheck(rs, "container")
+	if c.Status != hostcheck.Fail || !strings.Contains(c.Detail, "no-such-image") || code != 2 {
+		t.Errorf("missing --image: exit %d, %+v", code, c)
+	}
+}
+
+// TestDoctorBrokenConfig: the doctor is what one runs when things are
+// broken, so a bad config.toml is a failed check, not an abort.
+func TestDoctorBrokenConfig(t *testing.T) {
+	env, out, _ := doctorEnv(t, false, nil)
+	cfg := filepath.Join(env.Getenv("TEROK_CONFIG_DIR"), "config.toml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("[podman]\nno_such_key = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs, code := runDoctor(t, env, out)
+	if len(rs) == 0 || rs[0].Check != "config" || rs[0].Status != hostcheck.Fail || !strings.Contains(rs[0].Detail, "no_such_key") {
+		t.Errorf("broken config: %+v", rs)
+	}
+	if len(rs) != 1+len(doctorChecks) || code != 2 {
+		t.Errorf("broken config: %d records, exit %d; want every check and exit 2", len(rs), code)
+	}
+}

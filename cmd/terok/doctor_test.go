@@ -192,3 +192,9 @@ func TestDoctorBrokenConfig(t *testing.T) {
 		t.Errorf("broken config: %d records, exit %d; want every check and exit 2", len(rs), code)
 	}
 }
+
+func TestHostJSONFieldsDocumented(t *testing.T) {
+	if m := cli.UndocumentedFields(hostSections, hostcheck.Result{}, VersionInfo{}, Link{}); len(m) > 0 {
+		t.Fatalf("fields missing from terok(1) JSON FIELDS: %v", m)
+	}
+}

@@ -87,7 +87,7 @@ func (VersionCmd) Run(env *cli.Env) error {
 // InstallLinksCmd creates the links.
 type InstallLinksCmd struct {
 	Dir    string `arg:"" help:"Directory to create the links in." type:"path"`
-	Target string `help:"What the links point to (default: this binary's path)." placeholder:"PATH"`
+	Target string `help:"What the links point to (default: this binary's path)." placeholder:"PATH" completion:"file"`
 }
 
 // Link is the JSON line printed per link.
@@ -146,6 +146,24 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 }
 
 var hostSections = []cli.Section{
+	{Title: "JSON FIELDS", Body: `terok doctor prints one object per check, in this order: config (only when config.toml cannot be read), podman, container, ulimits, cgroups, userns, nft, git, gum, dbus.
+
+  check  the check's name
+  status  ok, warn or fail
+  detail  what was found
+  fix  what to do about it, when status is not ok
+
+terok version prints one object:
+
+  version  terok's version
+  commit  the source revision, when known
+  go  the Go version it was built with
+  os_arch  the platform, e.g. linux/amd64
+
+terok install-links prints one object per link:
+
+  link  the link's path
+  target  what it points to`},
 	{Title: "EXIT STATUS", Body: `Every terok command exits with:
 
   0  success

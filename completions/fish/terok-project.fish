@@ -74,7 +74,7 @@ complete -c terok-project -n "__terok_project_at '' 0" -a show -d 'Show one proj
 complete -c terok-project -n "__terok_project_at '' 0" -a edit -d 'Edit a project\'s project.toml in $EDITOR; an invalid file is never saved.'
 complete -c terok-project -n "__terok_project_at '' 0" -a rm -d 'Remove projects, keeping an archive of their configuration.'
 complete -c terok-project -n "__terok_project_at '' 0" -a config -d 'Show the configuration\'s schema and paths, or check the files.'
-complete -c terok-project -n "__terok_project_in new" -l upstream -x -d 'The real repository: a git URL or a local path.'
+complete -c terok-project -n "__terok_project_in new" -l upstream -x -a '(__fish_complete_directories (commandline -ct))' -d 'The real repository: a git URL or a local path.'
 complete -c terok-project -n "__terok_project_in new" -l branch -x -d 'The default branch.'
 complete -c terok-project -n "__terok_project_in new" -l base -x -d 'The base image (default: the global image.base).'
 complete -c terok-project -n "__terok_project_in new" -l agents -x -d 'Comma-separated agents to install; the first is the default (default: the global image.agents).'

@@ -44,14 +44,14 @@ function __terok_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'install-links:--target'
+                        case 'install-links:--target' 'doctor:--image'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':version' ':install-links'
+            case ':version' ':install-links' ':doctor'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -87,6 +87,8 @@ complete -c terok -n "not __terok_delegated" -s h -l help -d 'Show context-sensi
 complete -c terok -n "not __terok_delegated" -l json -d 'Print JSON lines even on a terminal, and errors as JSON on stderr too.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 'Print terok\'s version.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
-complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -x -d 'What the links point to (default: this binary\'s path).'
+complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F
+complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

@@ -79,11 +79,16 @@ func CodeOf(err error) int {
 	return ExitFailure
 }
 
-// HintOf returns the hint line of err, if it carries one.
+// HintOf returns the hint line of err, if it carries one: an *Error's
+// Hint, or the Hint() of a library error that knows its fix.
 func HintOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Hint
+	}
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return h.Hint()
 	}
 	return ""
 }

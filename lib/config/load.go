@@ -146,6 +146,15 @@ func (g *Global) validate() (string, error) {
 	if err := validAgents(g.Image.Agents); err != nil {
 		return "image.agents", err
 	}
+	if g.Run.PidsLimit < 0 || g.Run.PidsLimit > 1<<22 {
+		return "run.pids_limit", fmt.Errorf("out of range: %d", g.Run.PidsLimit)
+	}
+	if g.Run.CPUs < 0 || g.Run.CPUs > 1024 {
+		return "run.cpus", fmt.Errorf("out of range: %g", g.Run.CPUs)
+	}
+	if g.Run.Memory != 0 && g.Run.Memory < 16<<20 {
+		return "run.memory", fmt.Errorf("below 16m: %s", FormatSize(int64(g.Run.Memory)))
+	}
 	if g.Podman.Socket != "" && !strings.HasPrefix(g.Podman.Socket, "unix:///") {
 		return "podman.socket", fmt.Errorf("not a unix:///path URI: %q", g.Podman.Socket)
 	}
@@ -169,6 +178,20 @@ func (p *Project) validate() (string, error) {
 	}
 	if err := validAgents(p.Image.Agents); err != nil {
 		return "image.agents", err
+	}
+	if p.Run.PidsLimit < 0 || p.Run.PidsLimit > 1<<22 {
+		return "run.pids_limit", fmt.Errorf("out of range: %d", p.Run.PidsLimit)
+	}
+	if p.Run.CPUs < 0 || p.Run.CPUs > 1024 {
+		return "run.cpus", fmt.Errorf("out of range: %g", p.Run.CPUs)
+	}
+	if p.Run.Memory != 0 && p.Run.Memory < 16<<20 {
+		return "run.memory", fmt.Errorf("below 16m: %s", FormatSize(int64(p.Run.Memory)))
+	}
+	for _, c := range p.Run.CapAdd {
+		if err := ValidCapability(c); err != nil {
+			return "run.cap_add", err
+		}
 	}
 	return "", nil
 }

@@ -15,6 +15,22 @@ import (
 type Global struct {
 	Image  GlobalImage `toml:"image"`
 	Podman Podman      `toml:"podman"`
+	Run    RunLimits   `toml:"run"`
+	Git    GitIdentity `toml:"git"`
+}
+
+// RunLimits are the resource limits of every task (SECURITY.md guarantee 8).
+type RunLimits struct {
+	Timeout   Duration `toml:"timeout" doc:"How long a headless agent may run before it is stopped (exit code 124)."`
+	Memory    Size     `toml:"memory" doc:"Memory limit of a task's container, like \"4g\" or \"512m\"."`
+	PidsLimit int      `toml:"pids_limit" doc:"Most processes a task's container may hold."`
+	CPUs      float64  `toml:"cpus" doc:"CPUs a task's container may use (fractions allowed)."`
+}
+
+// GitIdentity is the author of the agents' commits.
+type GitIdentity struct {
+	Name  string `toml:"name" doc:"Author name of agents' commits; empty: the host's git user.name, else \"terok agent\"."`
+	Email string `toml:"email" doc:"Author email of agents' commits; empty: the host's git user.email, else agent@terok.invalid."`
 }
 
 // GlobalImage are the image defaults for projects that set none.
@@ -35,6 +51,19 @@ type Project struct {
 	Upstream    string       `toml:"upstream" doc:"The real repository: a git URL or an absolute local path; empty: no upstream."`
 	Branch      string       `toml:"branch" doc:"The project's default branch."`
 	Image       ProjectImage `toml:"image"`
+	Run         ProjectRun   `toml:"run"`
+}
+
+// ProjectRun are a project's opt-outs from the hardened defaults and its
+// own limits. Every opt-out is shown by terok-task show and recorded with
+// the task.
+type ProjectRun struct {
+	Timeout         Duration `toml:"timeout" doc:"Overrides the global run.timeout for this project's tasks; 0: the global one."`
+	Memory          Size     `toml:"memory" doc:"Overrides the global run.memory; empty: the global one."`
+	PidsLimit       int      `toml:"pids_limit" doc:"Overrides the global run.pids_limit; 0: the global one."`
+	CPUs            float64  `toml:"cpus" doc:"Overrides the global run.cpus; 0: the global one."`
+	CapAdd          []string `toml:"cap_add" doc:"Opt-out: capabilities put back into the task (all are dropped by default), e.g. [\"NET_BIND_SERVICE\"]."`
+	NoNewPrivileges bool     `toml:"no_new_privileges" doc:"Opt-out: false lets set-uid programs gain privileges inside the task; default true."`
 }
 
 // ProjectImage overrides the global image defaults for one project.
@@ -51,12 +80,13 @@ func DefaultGlobal() Global {
 	return Global{
 		Image:  GlobalImage{Base: DefaultBase, Agents: []string{"command"}},
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
+		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 	}
 }
 
 // DefaultProject returns project.toml's defaults.
 func DefaultProject() Project {
-	return Project{Branch: "main"}
+	return Project{Branch: "main", Run: ProjectRun{NoNewPrivileges: true}}
 }
 
 // Duration is a TOML string such as "90s" or "30m".
@@ -93,4 +123,65 @@ func (p Project) EffectiveAgents(g Global) []string {
 		return p.Image.Agents
 	}
 	return g.Image.Agents
+}
+
+// Size is a TOML string such as "4g", "512m" or "1048576" (bytes).
+type Size int64
+
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+func (s Size) MarshalText() ([]byte, error) { return []byte(FormatSize(int64(s))), nil }
+
+// ParseSize reads "4g", "512m", "64k" or a plain number of bytes.
+func ParseSize(v string) (int64, error) {
+	bad := fmt.Errorf("not a size (like \"4g\", \"512m\" or bytes): %q", v)
+	if v == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch v[len(v)-1] {
+	case 'k', 'K':
+		mult = 1 << 10
+	case 'm', 'M':
+		mult = 1 << 20
+	case 'g', 'G':
+		mult = 1 << 30
+	case 't', 'T':
+		mult = 1 << 40
+	}
+	num := v
+	if mult > 1 {
+		num = v[:len(v)-1]
+	}
+	var n int64
+	if len(num) == 0 || len(num) > 12 {
+		return 0, bad
+	}
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			return 0, bad
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n * mult, nil
+}
+
+// FormatSize writes a size the way ParseSize reads it.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"t", 1 << 40}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}} {
+		if n >= u.m && n%u.m == 0 {
+			return fmt.Sprintf("%d%s", n/u.m, u.s)
+		}
+	}
+	return fmt.Sprintf("%d", n)
 }

@@ -126,3 +126,24 @@ func ValidBranch(b string) error {
 	}
 	return nil
 }
+
+// capabilities are the Linux capabilities a project may put back.
+var capabilities = map[string]bool{
+	"AUDIT_WRITE": true, "CHOWN": true, "DAC_OVERRIDE": true, "FOWNER": true, "FSETID": true,
+	"KILL": true, "MKNOD": true, "NET_BIND_SERVICE": true, "NET_RAW": true, "SETFCAP": true,
+	"SETGID": true, "SETPCAP": true, "SETUID": true, "SYS_CHROOT": true, "IPC_LOCK": true,
+	"SYS_PTRACE": true, "SYS_NICE": true, "SYS_RESOURCE": true, "SYS_TIME": true, "NET_ADMIN": true,
+	"SYS_ADMIN": true, "DAC_READ_SEARCH": true, "LINUX_IMMUTABLE": true, "SYS_MODULE": true,
+	"SYS_RAWIO": true, "SYS_BOOT": true, "LEASE": true, "AUDIT_CONTROL": true, "MAC_ADMIN": true,
+	"MAC_OVERRIDE": true, "SYSLOG": true, "WAKE_ALARM": true, "BLOCK_SUSPEND": true,
+	"AUDIT_READ": true, "PERFMON": true, "BPF": true, "CHECKPOINT_RESTORE": true, "IPC_OWNER": true,
+	"NET_BROADCAST": true, "SYS_PACCT": true, "SYS_TTY_CONFIG": true,
+}
+
+// ValidCapability checks a capability name, written without the CAP_ prefix.
+func ValidCapability(c string) error {
+	if !capabilities[c] {
+		return fmt.Errorf("unknown capability %q (write it without CAP_, upper case, e.g. NET_BIND_SERVICE)", c)
+	}
+	return nil
+}

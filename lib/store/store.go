@@ -149,6 +149,15 @@ func WriteJSON(path string, v any) error {
 	return WriteFile(path, append(data, '\n'), 0o600)
 }
 
+// WriteJSONLocked is WriteJSON for a caller that holds the directory's lock.
+func WriteJSONLocked(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileLocked(path, append(data, '\n'), 0o600)
+}
+
 // UpdateJSON is Update for a JSON record: fn gets the decoded record
 // (zero-valued if absent) and changes it in place.
 func UpdateJSON[T any](path string, fn func(rec *T, exists bool) error) error {

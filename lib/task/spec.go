@@ -1,0 +1,146 @@
+package task
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/storage/types"
+
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+// AgentUID is the uid (and gid) of the agent's user in terok's images.
+const AgentUID = 1000
+
+// Labels that mark a container or volume as terok's.
+const (
+	LabelTask    = "terok.task"
+	LabelProject = "terok.project"
+)
+
+// Hardening is the confinement a task runs under (SECURITY.md guarantee 9).
+// The defaults are the secure choice; every difference from them is a
+// project.toml opt-out listed in OptOuts.
+type Hardening struct {
+	CapDrop         []string `json:"cap_drop"`
+	CapAdd          []string `json:"cap_add"`
+	NoNewPrivileges bool     `json:"no_new_privileges"`
+	UserNS          string   `json:"userns"`
+	Init            bool     `json:"init"`
+	PidsLimit       int64    `json:"pids_limit"`
+	MemoryBytes     int64    `json:"memory_bytes"`
+	CPUs            float64  `json:"cpus"`
+	Devices         []string `json:"devices"`
+	Privileged      bool     `json:"privileged"`
+	OptOuts         []string `json:"opt_outs"`
+}
+
+// HardeningFor computes a task's hardening from the global limits and the
+// project's overrides and opt-outs. Rootless tasks keep the host user's id
+// as the agent's (keep-id); rootful tasks get an automatic, private range of
+// ids (auto).
+func HardeningFor(g config.Global, p config.Project, rootless bool) Hardening {
+	h := Hardening{
+		CapDrop:         []string{"ALL"},
+		CapAdd:          []string{},
+		NoNewPrivileges: true,
+		Init:            true,
+		PidsLimit:       int64(g.Run.PidsLimit),
+		MemoryBytes:     int64(g.Run.Memory),
+		CPUs:            g.Run.CPUs,
+		Devices:         []string{},
+		OptOuts:         []string{},
+	}
+	if rootless {
+		h.UserNS = fmt.Sprintf("keep-id:uid=%d,gid=%d", AgentUID, AgentUID)
+	} else {
+		h.UserNS = "auto"
+	}
+	if p.Run.PidsLimit > 0 {
+		h.PidsLimit = int64(p.Run.PidsLimit)
+	}
+	if p.Run.Memory > 0 {
+		h.MemoryBytes = int64(p.Run.Memory)
+	}
+	if p.Run.CPUs > 0 {
+		h.CPUs = p.Run.CPUs
+	}
+	if len(p.Run.CapAdd) > 0 {
+		h.CapAdd = slices.Sorted(slices.Values(p.Run.CapAdd))
+		h.CapAdd = slices.Compact(h.CapAdd)
+		for _, c := range h.CapAdd {
+			h.OptOuts = append(h.OptOuts, "run.cap_add: CAP_"+c)
+		}
+	}
+	if !p.Run.NoNewPrivileges {
+		h.NoNewPrivileges = false
+		h.OptOuts = append(h.OptOuts, "run.no_new_privileges = false")
+	}
+	return h
+}
+
+// Container is what a task's container is made of, besides its hardening.
+type Container struct {
+	Name        string
+	Image       string
+	Command     []string
+	Env         map[string]string
+	Labels      map[string]string
+	Annotations map[string]string
+	Volume      string // the task's workspace volume
+	WorkDir     string // where it is mounted, and the working directory
+	Terminal    bool
+}
+
+// Spec renders a container and its hardening as a Podman spec.
+func Spec(c Container, h Hardening) *specgen.SpecGenerator {
+	s := specgen.NewSpecGenerator(c.Image, false)
+	s.Name = c.Name
+	s.Command = c.Command
+	s.Env = maps.Clone(c.Env)
+	s.Labels = maps.Clone(c.Labels)
+	s.Annotations = maps.Clone(c.Annotations)
+	s.WorkDir = c.WorkDir
+	s.User = fmt.Sprintf("%d:%d", AgentUID, AgentUID)
+	s.Terminal = &c.Terminal
+	s.Stdin = &c.Terminal
+	if c.Volume != "" {
+		s.Volumes = []*specgen.NamedVolume{{Name: c.Volume, Dest: c.WorkDir, Options: []string{"rw", "nodev", "nosuid", "U"}}}
+	}
+	// k8s-file keeps logs readable after exit, with or without journald.
+	s.LogConfiguration = &specgen.LogConfig{Driver: "k8s-file"}
+
+	s.CapDrop = slices.Clone(h.CapDrop)
+	s.CapAdd = slices.Clone(h.CapAdd)
+	s.NoNewPrivileges = &h.NoNewPrivileges
+	s.Init = &h.Init
+	s.Privileged = new(bool)
+	switch {
+	case h.UserNS == "auto":
+		s.UserNS = specgen.Namespace{NSMode: specgen.Auto}
+		// Over the REST API, auto is ignored unless the mappings say so too.
+		s.IDMappings = &types.IDMappingOptions{AutoUserNs: true}
+	case len(h.UserNS) > 8 && h.UserNS[:8] == "keep-id:":
+		s.UserNS = specgen.Namespace{NSMode: specgen.KeepID, Value: h.UserNS[8:]}
+	case h.UserNS == "keep-id":
+		s.UserNS = specgen.Namespace{NSMode: specgen.KeepID}
+	}
+	res := &spec.LinuxResources{}
+	if h.PidsLimit > 0 {
+		res.Pids = &spec.LinuxPids{Limit: h.PidsLimit}
+	}
+	if h.MemoryBytes > 0 {
+		m := h.MemoryBytes
+		res.Memory = &spec.LinuxMemory{Limit: &m, Swap: &m}
+	}
+	if h.CPUs > 0 {
+		period := uint64(100000)
+		quota := int64(h.CPUs * float64(period))
+		res.CPU = &spec.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	s.ResourceLimits = res
+	return s
+}

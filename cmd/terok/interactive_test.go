@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,20 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-// requireTools skips when a tool is missing, except in CI where a missing
-// prerequisite is a failure.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("needs %s (scripts/setup-host installs it)", tool)
-		}
-	}
-}
 
 // tmuxSession drives a command on a real terminal: tmux runs it, send-keys
 // types, capture-pane reads the screen. Its server is private to the test.
@@ -32,7 +19,8 @@ type tmuxSession struct {
 }
 
 func newTmux(t *testing.T, env []string, command string) *tmuxSession {
-	requireTools(t, "tmux", "gum")
+	testenv.Tool(t, "tmux", "tmux")
+	testenv.Tool(t, "gum", "gum: scripts/setup-host")
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("terok-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	args := []string{"new-session", "-d", "-x", "160", "-y", "40", "env"}
 	args = append(args, env...)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -23,30 +24,18 @@ import (
 // These tests run the real Podman. Outside CI they skip, saying why, when
 // a prerequisite is missing; with CI=true a missing prerequisite fails.
 
-// need skips (or, in CI, fails) the test when a prerequisite is missing.
-func need(t testing.TB, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing in CI: %s", reason)
-	}
-	t.Skipf("skipped: %s", reason)
-}
-
 // needPodman checks that podman is installed and a probe image exists,
 // returning the image.
 func needPodman(t testing.TB) string {
 	t.Helper()
 	_, err := exec.LookPath("podman")
-	need(t, err == nil, "podman is not installed")
+	testenv.Need(t, err == nil, "podman is not installed")
 	for _, img := range ProbeImages {
 		if exec.Command("podman", "image", "exists", img).Run() == nil {
 			return img
 		}
 	}
-	need(t, false, "no probe image ("+strings.Join(ProbeImages, " or ")+"); run scripts/setup-host")
+	testenv.Need(t, false, "no probe image ("+strings.Join(ProbeImages, " or ")+"); run scripts/setup-host")
 	return ""
 }
 

@@ -3,8 +3,8 @@ package hostcheck
 import (
 	"bufio"
 	"context"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -14,23 +14,11 @@ import (
 	"time"
 )
 
-// need skips (or, with CI=true, fails) when a prerequisite is missing.
-func need(t *testing.T, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing in CI: %s", reason)
-	}
-	t.Skipf("skipped: %s", reason)
-}
-
 // TestDBusRealSessionBus starts a real session bus and checks that the
 // doctor finds it answering.
 func TestDBusRealSessionBus(t *testing.T) {
 	daemon, err := exec.LookPath("dbus-daemon")
-	need(t, err == nil, "dbus-daemon is not installed")
+	testenv.Need(t, err == nil, "dbus-daemon is not installed")
 	addr, pid := startSessionBus(t, daemon)
 	defer syscall.Kill(pid, syscall.SIGTERM)
 

@@ -1,8 +1,8 @@
 package manual
 
 import (
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -52,27 +52,11 @@ var testCommand = cli.Command{
 	},
 }
 
-// need finds a tool the test runs. Missing, it skips the test, except
-// under CI=true, where it fails it: CI installs what the tests need.
-func need(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed, and CI must run this test (apt-get install -y %s)", tool, pkg)
-	}
-	t.Skipf("%s is not installed (apt-get install -y %s)", tool, pkg)
-	return ""
-}
+// need finds a tool the test runs, by testenv's rule.
+func need(t *testing.T, tool, pkg string) string { return testenv.Tool(t, tool, pkg) }
 
-// want finds a shell whose completion is checked; like need, a missing one
-// fails under CI=true (scripts/setup-host --test-tools installs it).
-func want(t *testing.T, tool string) string {
-	t.Helper()
-	return need(t, tool, tool)
-}
+// want finds a shell whose completion is checked, by the same rule.
+func want(t *testing.T, tool string) string { return testenv.Tool(t, tool, tool) }
 
 // fakeTerokProject puts a terok-project on PATH that prints two project
 // names for `ls -q`, as the completions run it.

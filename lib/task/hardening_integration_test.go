@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,23 +13,10 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 )
 
-// need skips for a missing prerequisite, except under CI=true where it
-// fails: CI installs everything the tests need.
-func need(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing in CI: %s", why)
-	}
-	t.Skip(why)
-}
-
 func connect(t *testing.T) *engine.Engine {
 	t.Helper()
 	_, err := exec.LookPath("podman")
-	need(t, err == nil, "podman is not installed")
+	testenv.Need(t, err == nil, "podman is not installed")
 	p, err := config.ResolvePaths(os.Getenv, os.Getuid())
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +29,7 @@ func connect(t *testing.T) *engine.Engine {
 	}
 	t.Cleanup(e.Close)
 	img, err := e.FirstLocalImage(ctx, "localhost/terok/busybox:latest")
-	need(t, err == nil && img != "", "no localhost/terok/busybox:latest image; run scripts/setup-host")
+	testenv.Need(t, err == nil && img != "", "no localhost/terok/busybox:latest image; run scripts/setup-host")
 	return e
 }
 

@@ -3,6 +3,7 @@ package warden
 import (
 	"context"
 	"fmt"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -17,23 +18,12 @@ import (
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
-func need(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing in CI: %s", why)
-	}
-	t.Skip(why)
-}
-
 // A listener made in a container's network namespace answers the container
 // on its loopback, and nobody on the host's.
 func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	_, err := exec.LookPath("podman")
-	need(t, err == nil, "podman is not installed")
-	need(t, os.Getuid() == 0, "entering a container's namespace needs root, or for rootless Podman the rootless user namespace (run under podman unshare)")
+	testenv.Need(t, err == nil, "podman is not installed")
+	testenv.Need(t, os.Getuid() == 0, "entering a container's namespace needs root, or for rootless Podman the rootless user namespace (run under podman unshare)")
 	p, _ := config.ResolvePaths(os.Getenv, os.Getuid())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -43,7 +33,7 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	}
 	defer e.Close()
 	img, _ := e.FirstLocalImage(ctx, "localhost/terok/busybox:latest")
-	need(t, img != "", "no busybox image; run scripts/setup-host")
+	testenv.Need(t, img != "", "no busybox image; run scripts/setup-host")
 
 	rootless, err := e.Rootless(ctx)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/terok-ai/terok-go/lib/testenv"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,25 +54,24 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	if err != nil || st.Pid == 0 {
 		t.Fatalf("no pid: %v %+v", err, st)
 	}
-	l, err := ListenInNetNS(st.Pid, "127.0.0.1:9418")
-	if err != nil {
-		t.Fatal(err)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	w := &Warden{Pid: st.Pid, Ready: func() { close(ready) },
+		Gate: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "warden for %s\n", id)
+		})}
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("warden: %v", err)
 	}
-	defer l.Close()
-	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "warden for %s\n", id)
-	}))
-	// The host's loopback has nothing on that port from this listener.
-	if c, err := net.DialTimeout("tcp", l.Addr().String(), 300*time.Millisecond); err == nil {
-		c.Close()
-		// Something else might listen there on the host; it must not be us.
-		resp, err := http.Get("http://" + l.Addr().String() + "/hello")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(b), id) {
-				t.Fatal("the task's listener answers on the host's loopback")
-			}
+	// The host's loopback has nothing of this warden's.
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/hello", GatePort)); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), id) {
+			t.Fatal("the task's warden answers on the host's loopback")
 		}
 	}
 	code, err := e.WaitContainer(ctx, cid)
@@ -84,5 +82,14 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	e.Logs(ctx, cid, false, "", "", func(s string) { out.WriteString(s) }, func(s string) { out.WriteString(s) })
 	if code != 0 || !strings.Contains(out.String(), "warden for "+id) {
 		t.Fatalf("the task could not reach its warden: exit %d, output %q", code, out.String())
+	}
+	// The warden ends with the task.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the warden outlived its task")
 	}
 }

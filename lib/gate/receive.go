@@ -87,7 +87,7 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 		}
 	}
 	if limit > 0 && r.ContentLength > 0 && r.ContentLength-cmdBytes > limit {
-		refuseAll(sizeReason(r.ContentLength-cmdBytes, limit))
+		refuseAll(sizeReason(limit))
 	}
 	if req.Has("atomic") {
 		for _, d := range ds {
@@ -128,7 +128,7 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 	}
 	oversize := ""
 	if limit > 0 && packBytes > limit {
-		oversize = sizeReason(packBytes, limit)
+		oversize = sizeReason(limit)
 	}
 	entries := m.settle(ctx, task, ds, report, oversize, r.RemoteAddr)
 	e.event(entries...)
@@ -176,8 +176,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-func sizeReason(n, limit int64) string {
-	return fmt.Sprintf("push of %d bytes is over this gate's limit of %d (gate.max_push_size)", n, limit)
+func sizeReason(limit int64) string {
+	return fmt.Sprintf("push is larger than this gate's limit of %d bytes (gate.max_push_size)", limit)
 }
 
 // drop removes ref's status lines (and a v2 status's option lines).

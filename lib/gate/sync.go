@@ -26,7 +26,8 @@ type Change struct {
 	Old     string `json:"old"`
 	New     string `json:"new"`
 	// Lost counts the commits of the gate's branch that the change
-	// discards (or would): reachable from old and not from new.
+	// discards (or would): those that no other branch, of the gate or of
+	// the upstream, keeps. The backup keeps them all.
 	Lost   int    `json:"lost"`
 	Backup string `json:"backup,omitempty"`
 }
@@ -217,11 +218,9 @@ func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 				continue
 			}
 			c.Action = "delete"
-			lost, err := r.exclusive(g, values(remote)...)
-			if err != nil {
+			if c.Lost, err = r.lost(g, b, gate, remote); err != nil {
 				return nil, err
 			}
-			c.Lost = len(lost)
 		case g == "":
 			c.Action = "created"
 		case g == up:
@@ -249,11 +248,9 @@ func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 				continue
 			}
 			c.Action = "rewrite"
-			lost, err := r.exclusive(g, up)
-			if err != nil {
+			if c.Lost, err = r.lost(g, b, gate, remote); err != nil {
 				return nil, err
 			}
-			c.Lost = len(lost)
 		}
 		safe := c.Action == "created" || c.Action == "fast-forward"
 		if !safe && !apply {
@@ -297,6 +294,20 @@ func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 		}
 	}
 	return changes, m.audit(entries...)
+}
+
+// lost counts the commits of the gate's branch b (at tip) that no other
+// branch would keep: neither another branch of the gate, nor any of the
+// upstream's (the new tip included).
+func (r *repo) lost(tip, b string, gate, remote map[string]string) (int, error) {
+	var keep []string
+	for n, id := range gate {
+		if n != headsPrefix+b {
+			keep = append(keep, id)
+		}
+	}
+	hs, err := r.exclusive(tip, append(keep, values(remote)...)...)
+	return len(hs), err
 }
 
 func orZero(id string) string {

@@ -170,7 +170,7 @@ func mapError(err error, what string) error {
 		return cli.NotFoundf("project %s has no gate yet", what).WithHint("'terok-gate sync %s' creates it", what)
 	case errors.Is(err, gate.ErrNoRef):
 		return cli.NotFoundf("%v", err).WithHint("'terok-gate ls' lists the gates' branches")
-	case errors.Is(err, gate.ErrAmbiguous):
+	case errors.Is(err, gate.ErrAmbiguous), errors.Is(err, gate.ErrInvalid):
 		return cli.Usagef("%v", err)
 	case errors.Is(err, gate.ErrNoBackup):
 		return cli.NotFoundf("%v", err).WithHint("'terok-gate backups' lists them")

@@ -50,7 +50,7 @@ func backupRef(key, ref string) string {
 func ValidBackupKey(key string) error {
 	stamp, rnd, ok := strings.Cut(key, "-")
 	if _, err := time.Parse(stampLayout, stamp); err != nil || !ok || len(rnd) != 6 || !isLowerHex(rnd) {
-		return fmt.Errorf("invalid backup id %q (PROJECT/YYYYMMDDTHHMMSSZ-xxxxxx)", key)
+		return invalid(fmt.Errorf("invalid backup id %q (PROJECT/YYYYMMDDTHHMMSSZ-xxxxxx)", key))
 	}
 	return nil
 }
@@ -59,10 +59,10 @@ func ValidBackupKey(key string) error {
 func ParseBackupID(id string) (project, key string, err error) {
 	project, key, ok := strings.Cut(id, "/")
 	if !ok {
-		return "", "", fmt.Errorf("invalid backup id %q (PROJECT/YYYYMMDDTHHMMSSZ-xxxxxx)", id)
+		return "", "", invalid(fmt.Errorf("invalid backup id %q (PROJECT/YYYYMMDDTHHMMSSZ-xxxxxx)", id))
 	}
 	if err := config.ValidName(project); err != nil {
-		return "", "", err
+		return "", "", invalid(err)
 	}
 	return project, key, ValidBackupKey(key)
 }

@@ -47,7 +47,7 @@ func (m *Mirror) PlanPromote(ctx context.Context, branch, to string, prompt bool
 		to = branch
 	}
 	if err := ValidBranchName(to); err != nil {
-		return nil, nil, err
+		return nil, nil, invalid(err)
 	}
 	r, err := m.open()
 	if err != nil {

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -74,6 +75,23 @@ func ValidTaskID(id string) error {
 		}
 	}
 	return nil
+}
+
+// ErrInvalid marks errors about malformed input: a name, ref or id that
+// fails validation.
+var ErrInvalid = errors.New("invalid input")
+
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
+
+// invalid marks err (if any) as ErrInvalid.
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalidError{err}
 }
 
 const (

@@ -34,11 +34,11 @@ type Opener func(project string) (*Mirror, error)
 // then as a task). Nothing is created or changed.
 func Resolve(open Opener, projects []string, ref, project string) (Target, error) {
 	if ref == "" {
-		return Target{}, fmt.Errorf("empty REF")
+		return Target{}, invalid(fmt.Errorf("empty REF"))
 	}
 	if project != "" {
 		if err := config.ValidName(project); err != nil {
-			return Target{}, err
+			return Target{}, invalid(err)
 		}
 		projects = []string{project}
 		if p, b, ok := strings.Cut(ref, "/"); ok && p == project {
@@ -53,7 +53,7 @@ func Resolve(open Opener, projects []string, ref, project string) (Target, error
 		}
 	} else if p, b, ok := strings.Cut(ref, "/"); ok && contains(projects, p) {
 		if err := ValidBranchName(b); err != nil {
-			return Target{}, err
+			return Target{}, invalid(err)
 		}
 		return Target{p, b}, nil
 	}

@@ -115,8 +115,11 @@ type Commit struct {
 	Message        string    `json:"message"`
 }
 
-// resolveTip returns the commit a branch of the mirror points at.
+// tip returns the commit a branch of the mirror points at.
 func (r *repo) tip(branch string) (string, error) {
+	if err := ValidBranchName(branch); err != nil {
+		return "", invalid(err)
+	}
 	id, err := r.ref(headsPrefix + branch)
 	if err != nil {
 		return "", err
@@ -179,7 +182,7 @@ func (m *Mirror) tips(r *repo, branch, base string) (string, string, error) {
 		return tip, b, err
 	}
 	if err := ValidBranchName(base); err != nil {
-		return "", "", err
+		return "", "", invalid(err)
 	}
 	b, err := r.tip(base)
 	return tip, b, err

@@ -123,6 +123,32 @@ func (h *host) withGates() ([]string, error) {
 	return out, nil
 }
 
+// eachGate calls fn with the gate of project, or of every project that
+// has one when project is "", and gathers what it returns. On an error it
+// returns what it gathered so far with the error.
+func eachGate[T any](h *host, project string, fn func(*gate.Mirror) ([]T, error)) ([]T, error) {
+	names := []string{project}
+	if project == "" {
+		var err error
+		if names, err = h.withGates(); err != nil {
+			return nil, err
+		}
+	}
+	var all []T
+	for _, n := range names {
+		m, err := h.existing(n)
+		if err != nil {
+			return all, err
+		}
+		got, err := fn(m)
+		if err != nil {
+			return all, mapError(err, n)
+		}
+		all = append(all, got...)
+	}
+	return all, nil
+}
+
 // resolve finds the branch a REF names (see gate.Resolve).
 func (h *host) resolve(ref, projectFlag string) (*gate.Mirror, gate.Target, error) {
 	projects, err := h.withGates()
@@ -269,23 +295,9 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	names := []string{c.Project}
-	if c.Project == "" {
-		if names, err = h.withGates(); err != nil {
-			return err
-		}
-	}
-	var all []gate.Branch
-	for _, n := range names {
-		m, err := h.existing(n)
-		if err != nil {
-			return err
-		}
-		bs, err := m.List()
-		if err != nil {
-			return mapError(err, n)
-		}
-		all = append(all, bs...)
+	all, err := eachGate(h, c.Project, func(m *gate.Mirror) ([]gate.Branch, error) { return m.List() })
+	if err != nil {
+		return err
 	}
 	if c.Quiet {
 		for _, b := range all {

@@ -235,23 +235,9 @@ func (c *BackupsCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	names := []string{c.Project}
-	if c.Project == "" {
-		if names, err = h.withGates(); err != nil {
-			return err
-		}
-	}
-	var all []gate.Backup
-	for _, n := range names {
-		m, err := h.existing(n)
-		if err != nil {
-			return err
-		}
-		bs, err := m.Backups()
-		if err != nil {
-			return mapError(err, n)
-		}
-		all = append(all, bs...)
+	all, err := eachGate(h, c.Project, func(m *gate.Mirror) ([]gate.Backup, error) { return m.Backups() })
+	if err != nil {
+		return err
 	}
 	if c.Quiet {
 		for _, b := range all {
@@ -331,24 +317,12 @@ func (c *PruneCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	names := []string{c.Project}
-	if c.Project == "" {
-		if names, err = h.withGates(); err != nil {
-			return err
-		}
-	}
-	var all []gate.Backup
-	for _, n := range names {
-		m, err := h.existing(n)
-		if err != nil {
-			return err
-		}
-		bs, err := m.Prune(env.Ctx, time.Duration(c.OlderThan), c.DryRun)
-		if err != nil {
-			cli.List(env, all, backupColumns)
-			return mapError(err, n)
-		}
-		all = append(all, bs...)
+	all, err := eachGate(h, c.Project, func(m *gate.Mirror) ([]gate.Backup, error) {
+		return m.Prune(env.Ctx, time.Duration(c.OlderThan), c.DryRun)
+	})
+	if err != nil {
+		cli.List(env, all, backupColumns)
+		return err
 	}
 	return cli.List(env, all, backupColumns)
 }

@@ -200,7 +200,7 @@ func (r *repo) content(e object.TreeEntry) (string, bool, error) {
 	if e.Mode == filemode.Submodule {
 		return "Subproject commit " + e.Hash.String() + "\n", false, nil
 	}
-	b, err := r.r.BlobObject(e.Hash)
+	b, err := object.GetBlob(r.st, e.Hash)
 	if err != nil {
 		return "", false, err
 	}

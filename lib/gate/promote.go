@@ -103,7 +103,7 @@ func (m *Mirror) PlanPromote(ctx context.Context, branch, to string, prompt bool
 	p.Commits = len(hashes)
 	var commits []Commit
 	for _, h := range hashes {
-		c, err := r.r.CommitObject(h)
+		c, err := r.commitAt(h)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-git/go-billy/v5/osfs"
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -24,7 +23,7 @@ var ErrTooLong = fmt.Errorf("history longer than %d commits", MaxWalk)
 // filesystem is bound to the mirror's directory: no path it reads, and no
 // symbolic link in it, can lead outside.
 type repo struct {
-	r       *git.Repository
+	st      *filesystem.Storage
 	parents map[plumbing.Hash][]plumbing.Hash
 }
 
@@ -34,18 +33,19 @@ func (m *Mirror) open() (*repo, error) {
 	}
 	// Exists refused a mirror with an alternates file, so nothing is read
 	// from another object store.
+	// Only the storage is opened, not a go-git Repository: that package
+	// pulls in every transport, and their start-up cost, for nothing here.
 	st := filesystem.NewStorage(osfs.New(m.Dir, osfs.WithBoundOS()), cache.NewObjectLRUDefault())
-	r, err := git.Open(st, nil)
-	if err != nil {
+	if _, err := st.Reference(plumbing.HEAD); err != nil {
 		return nil, fmt.Errorf("open %s: %w", m.Dir, err)
 	}
-	return &repo{r: r, parents: map[plumbing.Hash][]plumbing.Hash{}}, nil
+	return &repo{st: st, parents: map[plumbing.Hash][]plumbing.Hash{}}, nil
 }
 
 // refs returns every ref under prefix (full names) and its target id.
 // Symbolic refs are left out.
 func (r *repo) refs(prefix string) (map[string]string, error) {
-	it, err := r.r.Storer.IterReferences()
+	it, err := r.st.IterReferences()
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (r *repo) refs(prefix string) (map[string]string, error) {
 
 // ref returns a ref's target id, "" when absent.
 func (r *repo) ref(name string) (string, error) {
-	ref, err := r.r.Storer.Reference(plumbing.ReferenceName(name))
+	ref, err := r.st.Reference(plumbing.ReferenceName(name))
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return "", nil
 	}
@@ -76,7 +76,11 @@ func (r *repo) ref(name string) (string, error) {
 }
 
 func (r *repo) commit(id string) (*object.Commit, error) {
-	return r.r.CommitObject(plumbing.NewHash(id))
+	return r.commitAt(plumbing.NewHash(id))
+}
+
+func (r *repo) commitAt(h plumbing.Hash) (*object.Commit, error) {
+	return object.GetCommit(r.st, h)
 }
 
 // parentsOf returns a commit's parents, cached.
@@ -84,7 +88,7 @@ func (r *repo) parentsOf(h plumbing.Hash) ([]plumbing.Hash, error) {
 	if p, ok := r.parents[h]; ok {
 		return p, nil
 	}
-	c, err := r.r.CommitObject(h)
+	c, err := r.commitAt(h)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", short(h.String()), err)
 	}
@@ -164,6 +168,6 @@ func (r *repo) isAncestor(a, b string) (bool, error) {
 
 // isCommit reports whether id names a commit in the mirror.
 func (r *repo) isCommit(id string) bool {
-	_, err := r.r.CommitObject(plumbing.NewHash(id))
+	_, err := r.commitAt(plumbing.NewHash(id))
 	return err == nil
 }

@@ -153,7 +153,7 @@ func (m *Mirror) Log(branch, base string, max int) ([]Commit, error) {
 	}
 	var out []Commit
 	for _, h := range hashes {
-		c, err := r.r.CommitObject(h)
+		c, err := r.commitAt(h)
 		if err != nil {
 			return nil, err
 		}

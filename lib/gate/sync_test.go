@@ -41,7 +41,7 @@ func TestSyncFromLocalUpstream(t *testing.T) {
 		t.Fatalf("first sync %+v", cs)
 	}
 	r, _ := m.open()
-	if head, _ := r.r.Storer.Reference("HEAD"); head.Target() != "refs/heads/main" {
+	if head, _ := r.st.Reference("HEAD"); head.Target() != "refs/heads/main" {
 		t.Fatalf("HEAD %v", head)
 	}
 

@@ -17,17 +17,13 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // TestServeWithRealGit runs `terok-gate serve` on loopback and clones from
 // and pushes to it with the stock git client: what a task does.
 func TestServeWithRealGit(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("git is needed: %v", err)
-		}
-		t.Skip("git is not installed")
-	}
+	testenv.Tool(t, "git", "git")
 	root := t.TempDir()
 	vars := map[string]string{
 		"TEROK_CONFIG_DIR": root + "/config", "TEROK_STATE_DIR": root + "/state",

@@ -16,6 +16,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // TestMain lets testscript run this test binary under every name the
@@ -61,7 +62,7 @@ func TestScripts(t *testing.T) {
 				return os.Getuid() == 0, nil
 			case "git":
 				_, err := exec.LookPath("git")
-				if err != nil && os.Getenv("CI") != "" {
+				if err != nil && testenv.InCI() {
 					return false, fmt.Errorf("git is needed under CI: %v", err)
 				}
 				return err == nil, nil

@@ -10,19 +10,8 @@ import (
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
-
-// requireGit fails the test under CI when git is missing, and skips it
-// elsewhere.
-func requireGit(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("git is needed: %v", err)
-		}
-		t.Skip("git is not installed")
-	}
-}
 
 // testEnv is a private terok tree and a private HOME for the real git.
 type testEnv struct {
@@ -33,7 +22,7 @@ type testEnv struct {
 }
 
 func newTestEnv(t testing.TB) *testEnv {
-	requireGit(t)
+	testenv.Tool(t, "git", "git")
 	root := t.TempDir()
 	te := &testEnv{t: t, root: root, home: filepath.Join(root, "home")}
 	te.paths = config.Paths{Config: filepath.Join(root, "config"), State: filepath.Join(root, "state"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,4 +254,84 @@ func readAudit(t *testing.T, m *Mirror) []AuditEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// TestConcurrentPushes: two tasks pushing at once never lose an update or
+// share a branch; racing creates of one branch leave exactly one owner.
+func TestConcurrentPushes(t *testing.T) {
+	te := newTestEnv(t)
+	m := te.mirror("demo", "")
+	if _, err := m.Sync(context.Background(), false, false); err != nil {
+		t.Fatal(err)
+	}
+	_, base := te.serve(m, Token{tokA, "task-a"}, Token{tokB, "task-b"})
+	dirs := map[string]string{}
+	for _, tk := range []struct{ tok, name string }{{tokA, "a"}, {tokB, "b"}} {
+		d := filepath.Join(te.root, tk.name)
+		te.git(te.root, "clone", "-q", url(base, "demo", tk.tok), d)
+		te.commit(d, tk.name, tk.name+"\n", "by "+tk.name)
+		dirs[tk.name] = d
+	}
+	type result struct {
+		who string
+		err error
+	}
+	results := make(chan result, 20)
+	for i := 0; i < 5; i++ {
+		for who, d := range dirs {
+			go func(who, d string, i int) {
+				_, err := te.gitMay(d, "push", "-q", "origin", fmt.Sprintf("HEAD:%s-%d", who, i), "HEAD:contested")
+				results <- result{who, err}
+			}(who, d, i)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		<-results
+	}
+	owners, _ := records{m.StateDir}.owners()
+	for i := 0; i < 5; i++ {
+		for who := range dirs {
+			if o := owners[fmt.Sprintf("refs/heads/%s-%d", who, i)]; o.Task != "task-"+who {
+				t.Fatalf("%s-%d owned by %q", who, i, o.Task)
+			}
+		}
+	}
+	r, _ := m.open()
+	tip, _ := r.ref("refs/heads/contested")
+	o := owners["refs/heads/contested"]
+	want := te.git(dirs[strings.TrimPrefix(o.Task, "task-")], "rev-parse", "HEAD")
+	if tip == "" || tip != want {
+		t.Fatalf("contested at %s, owned by %s (whose HEAD is %s)", tip, o.Task, want)
+	}
+	var accepted int
+	for _, e := range readAudit(t, m) {
+		if e.Ref == "refs/heads/contested" && e.Accepted {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("contested accepted %d times", accepted)
+	}
+}
+
+// TestShallowClonePush: an agent that cloned with --depth 1 can push.
+func TestShallowClonePush(t *testing.T) {
+	te := newTestEnv(t)
+	up := te.upstream("up")
+	for i := 0; i < 3; i++ {
+		te.commit(up, "f", fmt.Sprintf("%d\n", i), fmt.Sprintf("c%d", i))
+	}
+	m := te.mirror("demo", up)
+	if _, err := m.Sync(context.Background(), false, false); err != nil {
+		t.Fatal(err)
+	}
+	_, base := te.serve(m, Token{tokA, "task-a"})
+	w := filepath.Join(te.root, "w")
+	te.git(te.root, "clone", "-q", "--depth", "1", url(base, "demo", tokA), w)
+	te.git(w, "checkout", "-q", "-b", "shallow-work")
+	te.commit(w, "g", "g\n", "on a shallow clone")
+	te.git(w, "push", "-q", "origin", "shallow-work")
+	if log, err := m.Log("shallow-work", "", 0); err != nil || len(log) != 1 {
+		t.Fatalf("%v %+v", err, log)
+	}
 }

@@ -135,6 +135,8 @@ func TestPolicyDecide(t *testing.T) {
 		{"refs/tags/v1", ZeroID, oidA, "", "tags are not allowed"},
 		{"refs/notes/commits", ZeroID, oidA, "", "only branches"},
 		{"refs/pull/1/head", ZeroID, oidA, "", "only branches"},
+		{"refs/heads/HEAD", ZeroID, oidA, "", "invalid branch name"},
+		{"refs/heads/-rf", ZeroID, oidA, "", "invalid branch name"},
 	} {
 		got := p.Decide("a", RefUpdate{Old: tc.old, New: tc.new, Ref: tc.ref}, tc.cur, owners)
 		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {

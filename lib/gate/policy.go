@@ -50,6 +50,9 @@ func (p Policy) Decide(task string, u RefUpdate, current string, owners Owners) 
 		}
 	case strings.HasPrefix(ref, headsPrefix):
 		branch := strings.TrimPrefix(ref, headsPrefix)
+		if ValidBranchName(branch) != nil {
+			return "invalid branch name (HEAD, or starting with '-')"
+		}
 		if prot, why := p.IsProtected(branch); prot {
 			return fmt.Sprintf("protected branch (%s); push to a new branch", why)
 		}

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
 		os.Exit(1)
 	}
-	for _, n := range []string{"terok-project"} {
+	for _, n := range []string{"terok-project", "terok-gate"} {
 		os.Symlink("terok", filepath.Join(dir, n))
 	}
 	code := m.Run()

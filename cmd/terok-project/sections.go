@@ -30,7 +30,7 @@ config schema prints one object per key:
 
 config paths prints one object per path:
 
-  name  config_dir, config_file, projects_dir, state_dir, archive_dir, data_dir, runtime_dir, podman_socket
+  name  config_dir, config_file, projects_dir, state_dir, archive_dir, audit_dir, data_dir, gate_dir, runtime_dir, podman_socket
   path  the resolved absolute path
   source  for roots: env, system, xdg, home or tmp
   exists  whether it exists now

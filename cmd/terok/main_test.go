@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // TestMain lets testscript run this test binary under every name the
@@ -39,16 +45,33 @@ func TestScripts(t *testing.T) {
 			}
 			e.Setenv("HOME", filepath.Join(e.WorkDir, "home"))
 			e.Setenv("TEROK_NO_GUM", "1")
+			// The real git, as a person and an agent use it, alone.
+			for k, v := range map[string]string{
+				"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+				"GIT_AUTHOR_NAME": "Agent", "GIT_AUTHOR_EMAIL": "agent@example.com",
+				"GIT_COMMITTER_NAME": "Agent", "GIT_COMMITTER_EMAIL": "agent@example.com",
+				"GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z", "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z",
+			} {
+				e.Setenv(k, v)
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "root" {
+			switch cond {
+			case "root":
 				return os.Getuid() == 0, nil
+			case "git":
+				_, err := exec.LookPath("git")
+				if err != nil && testenv.InCI() {
+					return false, fmt.Errorf("git is needed under CI: %v", err)
+				}
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status": cmdStatus,
+			"status":   cmdStatus,
+			"gatepush": cmdGatePush,
 		},
 	})
 }
@@ -75,5 +98,32 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdGatePush pushes with the real git through the gate's endpoint, as a
+// task holding its own token would, on a loopback port for this one push:
+//
+//	gatepush PROJECT TASK DIR REFSPEC...
+func cmdGatePush(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 4 {
+		ts.Fatalf("usage: gatepush PROJECT TASK DIR REFSPEC...")
+	}
+	paths, err := config.ResolvePaths(ts.Getenv, os.Getuid())
+	ts.Check(err)
+	st := project.Store{Paths: paths}
+	p, err := st.Load(args[0])
+	ts.Check(err)
+	g, err := config.LoadGlobal(paths.ConfigFile())
+	ts.Check(err)
+	m, err := gate.New(paths, args[0], p, g, ts.Getenv)
+	ts.Check(err)
+	token := "token-of-" + args[1] + "-0123456789"
+	srv := httptest.NewServer(&gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: args[1]}}})
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "http://", "http://"+token+":@", 1) + "/" + args[0] + ".git"
+	err = ts.Exec("git", append([]string{"-C", ts.MkAbs(args[2]), "push", "--porcelain", url}, args[3:]...)...)
+	if neg != (err != nil) {
+		ts.Fatalf("gatepush: %v (negated: %v)", err, neg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	gatecmd "github.com/terok-ai/terok-go/cmd/terok-gate"
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
@@ -14,6 +15,7 @@ import (
 // only once it is implemented.
 var Commands = []cli.Command{
 	projectcmd.Command,
+	gatecmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

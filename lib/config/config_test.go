@@ -231,3 +231,35 @@ func TestValidImageRef(t *testing.T) {
 		}
 	}
 }
+
+func TestGateKeys(t *testing.T) {
+	g, err := DecodeGlobal("c.toml", []byte("[gate]\nprotected = [\"release/*\"]\nmax_push_size = \"20m\"\nbackup_max_age = \"48h\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodeProject("p.toml", []byte("branch = \"trunk\"\n[gate]\nprotected = [\"stable\"]\nallow_tags = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.EffectiveGate(g)
+	if e.DefaultBranch != "trunk" || strings.Join(e.Protected, ",") != "release/*,stable" || !e.AllowTags ||
+		e.MaxPushSize != 20<<20 || e.BackupMaxAge.Hours() != 48 {
+		t.Fatalf("%+v", e)
+	}
+	p.Gate.MaxPushSize = 5
+	if p.EffectiveGate(g).MaxPushSize != 5 {
+		t.Fatal("project max_push_size does not override")
+	}
+	for _, tc := range []struct{ src, key, msg string }{
+		{"[gate]\nmax_push_size = \"lots\"\n", "gate.max_push_size", "not a size"},
+		{"[gate]\nmax_push_size = \"0\"\n", "gate.max_push_size", "more than 0"},
+		{"[gate]\nprotected = [\"a b\"]\n", "gate.protected", "invalid branch pattern"},
+		{"[gate]\nprotected = [\"[\"]\n", "gate.protected", "invalid branch pattern"},
+	} {
+		_, err := DecodeGlobal("c.toml", []byte(tc.src))
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Key != tc.key || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("%q: got %v", tc.src, err)
+		}
+	}
+}

@@ -158,6 +158,12 @@ func (g *Global) validate() (string, error) {
 	if g.Podman.Socket != "" && !strings.HasPrefix(g.Podman.Socket, "unix:///") {
 		return "podman.socket", fmt.Errorf("not a unix:///path URI: %q", g.Podman.Socket)
 	}
+	if err := validPatterns(g.Gate.Protected); err != nil {
+		return "gate.protected", err
+	}
+	if g.Gate.MaxPushSize <= 0 {
+		return "gate.max_push_size", fmt.Errorf("must be more than 0")
+	}
 	return "", nil
 }
 
@@ -192,6 +198,9 @@ func (p *Project) validate() (string, error) {
 		if err := ValidCapability(c); err != nil {
 			return "run.cap_add", err
 		}
+	}
+	if err := validPatterns(p.Gate.Protected); err != nil {
+		return "gate.protected", err
 	}
 	return "", nil
 }

@@ -83,6 +83,19 @@ func (p Paths) ArchiveDir() string { return filepath.Join(p.State, "archive") }
 // when none answers.
 func (p Paths) PodmanSocket() string { return filepath.Join(p.Runtime, "podman", "podman.sock") }
 
+// GateDir holds the git gate's mirrors, one bare repository per project.
+func (p Paths) GateDir() string { return filepath.Join(p.Data, "gate") }
+
+// MirrorDir is a project's gate mirror; name must be valid (ValidName).
+func (p Paths) MirrorDir(name string) string { return filepath.Join(p.GateDir(), name+".git") }
+
+// GateStateDir holds the gate's records of a project (which task owns
+// which branch, what each backup was); name must be valid.
+func (p Paths) GateStateDir(name string) string { return filepath.Join(p.State, "gate", name) }
+
+// AuditDir holds the audit logs, JSON lines that tasks cannot write.
+func (p Paths) AuditDir() string { return filepath.Join(p.State, "audit") }
+
 // NamedPath is one resolved path, as `config paths` prints it.
 type NamedPath struct {
 	Name   string `json:"name"`
@@ -99,7 +112,9 @@ func (p Paths) List() []NamedPath {
 		{Name: "projects_dir", Path: p.ProjectsDir()},
 		{Name: "state_dir", Path: p.State, Source: p.Source["state"]},
 		{Name: "archive_dir", Path: p.ArchiveDir()},
+		{Name: "audit_dir", Path: p.AuditDir()},
 		{Name: "data_dir", Path: p.Data, Source: p.Source["data"]},
+		{Name: "gate_dir", Path: p.GateDir()},
 		{Name: "runtime_dir", Path: p.Runtime, Source: p.Source["runtime"]},
 		{Name: "podman_socket", Path: p.PodmanSocket()},
 	}

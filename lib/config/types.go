@@ -17,6 +17,7 @@ type Global struct {
 	Podman Podman      `toml:"podman"`
 	Run    RunLimits   `toml:"run"`
 	Git    GitIdentity `toml:"git"`
+	Gate   GlobalGate  `toml:"gate"`
 }
 
 // RunLimits are the resource limits of every task (SECURITY.md guarantee 8).
@@ -45,6 +46,13 @@ type Podman struct {
 	ServiceIdle Duration `toml:"service_idle" doc:"Idle time after which a Podman API service started by terok exits."`
 }
 
+// GlobalGate is the git gate's policy for every project.
+type GlobalGate struct {
+	Protected    []string `toml:"protected" doc:"Branches no task may create, update or delete, in every project, besides each project's default branch; shell patterns, so release/* protects release/1.0."`
+	MaxPushSize  Size     `toml:"max_push_size" doc:"Largest pack a task may push to a gate, like \"500m\" or \"2g\"; larger pushes are refused whole."`
+	BackupMaxAge Duration `toml:"backup_max_age" doc:"Age after which 'terok-gate prune' removes a gate backup (the old tip of a force-pushed, deleted or replaced branch)."`
+}
+
 // Project is one project's project.toml. Its name is its directory's name.
 type Project struct {
 	Description string       `toml:"description" doc:"One line saying what the project is."`
@@ -52,6 +60,7 @@ type Project struct {
 	Branch      string       `toml:"branch" doc:"The project's default branch."`
 	Image       ProjectImage `toml:"image"`
 	Run         ProjectRun   `toml:"run"`
+	Gate        ProjectGate  `toml:"gate"`
 }
 
 // ProjectRun are a project's opt-outs from the hardened defaults and its
@@ -72,6 +81,13 @@ type ProjectImage struct {
 	Agents []string `toml:"agents" doc:"Agents installed for this project; the first is its default agent; empty: the global image.agents."`
 }
 
+// ProjectGate adds to the global gate policy for one project.
+type ProjectGate struct {
+	Protected   []string `toml:"protected" doc:"More branches protected from tasks in this project, besides its default branch and the global gate.protected; shell patterns."`
+	AllowTags   bool     `toml:"allow_tags" doc:"Whether tasks may push new tags to this project's gate (a task may then move or delete only the tags it created)."`
+	MaxPushSize Size     `toml:"max_push_size" doc:"Largest pack a task may push to this project's gate; empty: the global gate.max_push_size."`
+}
+
 // DefaultBase is the base image terok-image makes when no registry answers.
 const DefaultBase = "localhost/terok/debian:bookworm"
 
@@ -81,6 +97,7 @@ func DefaultGlobal() Global {
 		Image:  GlobalImage{Base: DefaultBase, Agents: []string{"command"}},
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
+		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
 	}
 }
 
@@ -184,4 +201,30 @@ func FormatSize(n int64) string {
 		}
 	}
 	return fmt.Sprintf("%d", n)
+}
+
+// EffectiveGate is the gate policy of a project: its default branch and
+// every protected pattern (global and its own), whether tasks may push
+// tags, and the push size limit.
+type EffectiveGate struct {
+	DefaultBranch string
+	Protected     []string
+	AllowTags     bool
+	MaxPushSize   int64
+	BackupMaxAge  time.Duration
+}
+
+// EffectiveGate combines a project's gate settings with the global ones.
+func (p Project) EffectiveGate(g Global) EffectiveGate {
+	e := EffectiveGate{
+		DefaultBranch: p.Branch,
+		Protected:     append(append([]string{}, g.Gate.Protected...), p.Gate.Protected...),
+		AllowTags:     p.Gate.AllowTags,
+		MaxPushSize:   int64(g.Gate.MaxPushSize),
+		BackupMaxAge:  g.Gate.BackupMaxAge.D(),
+	}
+	if p.Gate.MaxPushSize > 0 {
+		e.MaxPushSize = int64(p.Gate.MaxPushSize)
+	}
+	return e
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -144,6 +145,30 @@ var capabilities = map[string]bool{
 func ValidCapability(c string) error {
 	if !capabilities[c] {
 		return fmt.Errorf("unknown capability %q (write it without CAP_, upper case, e.g. NET_BIND_SERVICE)", c)
+	}
+	return nil
+}
+
+// ValidBranchPattern checks a protected-branch pattern: a branch name in
+// which the shell wildcards * ? [...] may stand for parts of one path
+// component (path.Match).
+func ValidBranchPattern(pat string) error {
+	if _, err := path.Match(pat, ""); err != nil {
+		return fmt.Errorf("invalid branch pattern %q: %v", pat, err)
+	}
+	// The pattern with its wildcards replaced must be a branch name.
+	plain := strings.NewReplacer("*", "x", "?", "x", "[", "x", "]", "x", "\\", "x").Replace(pat)
+	if err := ValidBranch(plain); err != nil {
+		return fmt.Errorf("invalid branch pattern %q", pat)
+	}
+	return nil
+}
+
+func validPatterns(list []string) error {
+	for _, p := range list {
+		if err := ValidBranchPattern(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

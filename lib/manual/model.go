@@ -15,9 +15,11 @@ import (
 // on an argument or flag, and what each offers. A name that is not here
 // fails the generator, so a typo cannot ship a silent completion.
 var Completers = map[string]Completer{
-	"project": {Kind: Lister, Command: "terok-project ls -q"},
-	"file":    {Kind: FileNames},
-	"dir":     {Kind: DirNames},
+	"project":  {Kind: Lister, Command: "terok-project ls -q"},
+	"gate-ref": {Kind: Lister, Command: "terok-gate ls -q"},
+	"backup":   {Kind: Lister, Command: "terok-gate backups -q"},
+	"file":     {Kind: FileNames},
+	"dir":      {Kind: DirNames},
 }
 
 // Kind is how a value is completed.

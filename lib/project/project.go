@@ -232,6 +232,22 @@ func Encode(name string, p config.Project) []byte {
 			fmt.Fprintf(&b, "agents = [%s]\n", strings.Join(q, ", "))
 		}
 	}
+	if gt := p.Gate; len(gt.Protected) > 0 || gt.AllowTags || gt.MaxPushSize > 0 {
+		b.WriteString("\n[gate]\n")
+		if len(gt.Protected) > 0 {
+			q := make([]string, len(gt.Protected))
+			for i, a := range gt.Protected {
+				q[i] = quote(a)
+			}
+			fmt.Fprintf(&b, "protected = [%s]\n", strings.Join(q, ", "))
+		}
+		if gt.AllowTags {
+			b.WriteString("allow_tags = true\n")
+		}
+		if gt.MaxPushSize > 0 {
+			fmt.Fprintf(&b, "max_push_size = %s\n", quote(config.FormatSize(int64(gt.MaxPushSize))))
+		}
+	}
 	return []byte(b.String())
 }
 

@@ -1,0 +1,128 @@
+package gate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/store"
+)
+
+// The gate's records live beside the mirror in the state directory, are
+// written atomically, and are changed only under the mirror's lock.
+
+// Owner is the task that created a ref through the gate.
+type Owner struct {
+	Task    string    `json:"task"`
+	Created time.Time `json:"created"`
+}
+
+// BackupInfo is what the ref of a backup does not say: why it was made
+// and by which task's push.
+type BackupInfo struct {
+	Reason string `json:"reason"`
+	Task   string `json:"task,omitempty"`
+}
+
+type records struct {
+	dir string
+}
+
+func (r records) ownersFile() string  { return filepath.Join(r.dir, "owners.json") }
+func (r records) backupsFile() string { return filepath.Join(r.dir, "backups.json") }
+
+func readRecord[T any](path string) (T, error) {
+	var v T
+	err := store.ReadJSON(path, &v)
+	if errors.Is(err, fs.ErrNotExist) {
+		return v, nil
+	}
+	return v, err
+}
+
+func writeRecord(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return store.WriteFileLocked(path, append(data, '\n'), 0o600)
+}
+
+func (r records) owners() (Owners, error) {
+	o, err := readRecord[Owners](r.ownersFile())
+	if o == nil {
+		o = Owners{}
+	}
+	return o, err
+}
+
+func (r records) setOwners(o Owners) error { return writeRecord(r.ownersFile(), o) }
+
+func (r records) backups() (map[string]BackupInfo, error) {
+	b, err := readRecord[map[string]BackupInfo](r.backupsFile())
+	if b == nil {
+		b = map[string]BackupInfo{}
+	}
+	return b, err
+}
+
+func (r records) setBackups(b map[string]BackupInfo) error { return writeRecord(r.backupsFile(), b) }
+
+// AuditEntry is one line of the gate's audit log.
+type AuditEntry struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"` // push, auth, sync, promote, restore, prune
+	Project  string    `json:"project"`
+	Task     string    `json:"task,omitempty"`
+	Ref      string    `json:"ref,omitempty"`
+	Old      string    `json:"old,omitempty"`
+	New      string    `json:"new,omitempty"`
+	Forced   bool      `json:"forced"`
+	Accepted bool      `json:"accepted"`
+	Reason   string    `json:"reason,omitempty"`
+	Backup   string    `json:"backup,omitempty"`
+	Remote   string    `json:"remote,omitempty"`
+	Upstream string    `json:"upstream,omitempty"`
+}
+
+// audit appends entries to the audit log in one write, under a flock of
+// the log itself (several gates, one log).
+func (m *Mirror) audit(entries ...AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, e := range entries {
+		if e.Project == "" {
+			e.Project = m.Project
+		}
+		line, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, line...), '\n')
+	}
+	if err := os.MkdirAll(filepath.Dir(m.AuditLog), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(m.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return f.Sync()
+}

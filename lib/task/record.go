@@ -37,6 +37,7 @@ type Record struct {
 	Volume     string    `json:"volume"`
 	Created    time.Time `json:"created"`
 	Hardening  Hardening `json:"hardening"`
+	WardenPID  int       `json:"warden_pid,omitempty"`
 	// Outcome, recorded when known.
 	ExitCode *int      `json:"exit_code,omitempty"`
 	TimedOut bool      `json:"timed_out,omitempty"`

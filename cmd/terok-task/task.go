@@ -1,0 +1,309 @@
+// Command terok-task runs agents in hardened containers and keeps each
+// run — its logs, exit code and pushed commits — inspectable afterwards.
+//
+// Synopsis:
+//
+//	terok-task run PROJECT [PROMPT | -] [--agent A] [--prompt-file F] [--model M] [--timeout D] [--branch B] [--detach]
+//	terok-task ls [--project P] [--status S] [--agent A]
+//	terok-task show ID
+//	terok-task logs ID [-f] [--tail N] [--since T]
+//	terok-task wait ID... | -
+//	terok-task stop ID... | - [--time D]
+//	terok-task start ID
+//	terok-task rm ID... | - [--force] [--yes]
+//
+// Ids are accepted by any unique prefix.
+package taskcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/agent"
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/task"
+)
+
+// Command is terok-task's entry in the command table.
+var Command = cli.Command{
+	Name:    "terok-task",
+	Summary: "run agents headless in hardened containers, and manage their tasks",
+	Detail: "A task is one run of an agent on a project: a hardened container with its own workspace volume, " +
+		"a fresh clone of the project from the gate on a branch of its own, and a warden on the host that serves " +
+		"the task's gate on the task's own loopback. Headless runs stream the agent's output and exit with the agent's " +
+		"exit code (124 past the timeout).",
+	Grammar:  func() any { return &Grammar{} },
+	Sections: sections,
+}
+
+// Grammar is terok-task's command line.
+type Grammar struct {
+	cli.Globals
+	Run    RunCmd    `cmd:"" help:"Create a task and run its agent headless."`
+	Ls     LsCmd     `cmd:"" help:"List tasks with their live status."`
+	Show   ShowCmd   `cmd:"" help:"Show a task: record, container, hardening in force, warden, branch."`
+	Logs   LogsCmd   `cmd:"" help:"Print a task's output (also after it exited)."`
+	Wait   WaitCmd   `cmd:"" help:"Wait for tasks to finish; exit with the last one's code."`
+	Stop   StopCmd   `cmd:"" help:"Stop tasks: SIGTERM, then SIGKILL after --time."`
+	Start  StartCmd  `cmd:"" help:"Start a stopped task again on the same workspace."`
+	Rm     RmCmd     `cmd:"" help:"Remove tasks: archive record and logs, remove container, workspace and token."`
+	Warden WardenCmd `cmd:"" hidden:"" help:"Serve a task's endpoints (started by run and start)."`
+}
+
+// session is what every verb needs: paths, config, the engine and a runner.
+type session struct {
+	r *task.Runner
+}
+
+func open(env *cli.Env) (*session, error) {
+	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	if err != nil {
+		return nil, cli.NotSetUpf("%v", err)
+	}
+	g, err := config.LoadGlobal(paths.ConfigFile())
+	if err != nil {
+		return nil, configErr(err)
+	}
+	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(paths, g, env.Getenv))
+	if err != nil {
+		return nil, err
+	}
+	rootless, err := e.Rootless(env.Ctx)
+	if err != nil {
+		return nil, err
+	}
+	roster, err := agent.Load(paths.AgentsDir())
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return &session{r: &task.Runner{Engine: e, Paths: paths, Global: g, Roster: roster,
+		Getenv: env.Getenv, Rootless: rootless, Exe: exe}}, nil
+}
+
+func configErr(err error) error {
+	var fe *config.FileError
+	if errors.As(err, &fe) {
+		e := cli.Failf("%s", fe.Error())
+		e.Hint = fe.Hint
+		return e
+	}
+	return err
+}
+
+// resolve turns an id or unique prefix into a record.
+func (s *session) resolve(ref string) (task.Record, error) {
+	id, err := s.r.Store().Resolve(ref)
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return task.Record{}, cli.NotFoundf("no task %q", ref).WithHint("'terok-task ls' lists tasks")
+	case errors.Is(err, task.ErrAmbiguous):
+		return task.Record{}, cli.Usagef("%v", err).WithHint("give more characters of the id")
+	case err != nil:
+		return task.Record{}, cli.Usagef("%v", err)
+	}
+	return s.r.Store().Load(id)
+}
+
+// live returns a task's container state, nil when the container is gone.
+func (s *session) live(ctx context.Context, rec task.Record) (*engine.ContainerState, error) {
+	st, err := s.r.Engine.InspectContainer(ctx, rec.Container)
+	if errors.Is(err, engine.ErrNoSuchContainer) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// RunCmd is `terok-task run`.
+type RunCmd struct {
+	Project    string        `arg:"" help:"The project." completion:"project"`
+	Prompt     string        `arg:"" optional:"" help:"The prompt (for the command agent, the shell command line), or - to read it from stdin."`
+	Agent      string        `help:"The agent (default: the project's first agent)." placeholder:"NAME"`
+	PromptFile string        `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
+	Model      string        `help:"The model, for agents that take one." placeholder:"MODEL"`
+	Timeout    time.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
+	Branch     string        `help:"The branch to start from (default: the project's branch)." placeholder:"BRANCH"`
+	Detach     bool          `short:"d" help:"Print the task as one JSON line and return at once."`
+}
+
+// Event is a JSON line of a streaming run.
+type Event struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Stream   string `json:"stream,omitempty"`
+	Line     string `json:"line,omitempty"`
+	Status   string `json:"status,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+}
+
+func (c *RunCmd) Run(env *cli.Env) error {
+	prompt, err := c.prompt(env)
+	if err != nil {
+		return err
+	}
+	if c.Timeout < 0 {
+		return cli.Usagef("--timeout: negative duration")
+	}
+	if err := config.ValidName(c.Project); err != nil {
+		return cli.Usagef("%v", err)
+	}
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	rec, err := s.r.Create(env.Ctx, task.Request{
+		Project: c.Project, Agent: c.Agent, Prompt: prompt, Model: c.Model,
+		Timeout: c.Timeout, Mode: task.Headless, Branch: c.Branch,
+	})
+	if err != nil {
+		return runError(c.Project, err)
+	}
+	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
+		return err
+	}
+	if c.Detach {
+		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
+	}
+	return follow(env, s, rec)
+}
+
+func (c *RunCmd) prompt(env *cli.Env) (string, error) {
+	switch {
+	case c.PromptFile != "" && c.Prompt != "":
+		return "", cli.Usagef("give the prompt as an argument or with --prompt-file, not both")
+	case c.PromptFile != "":
+		b, err := os.ReadFile(c.PromptFile)
+		return string(b), err
+	case c.Prompt == "-":
+		b, err := io.ReadAll(io.LimitReader(env.Stdin, 1<<20))
+		return string(b), err
+	case c.Prompt == "":
+		return env.Ask("Prompt", "", "PROMPT")
+	}
+	return c.Prompt, nil
+}
+
+func runError(project string, err error) error {
+	var im *task.ImageMissingError
+	var ua *agent.UnknownError
+	switch {
+	case errors.Is(err, project.ErrNotFound):
+		return cli.NotFoundf("no project named %q", project).WithHint("'terok-project ls' lists projects")
+	case errors.As(err, &im):
+		return cli.NotSetUpf("%v", err).WithHint("%s", im.Hint())
+	case errors.As(err, &ua):
+		return cli.Usagef("%v", err).WithHint("%s", ua.Hint())
+	}
+	return configErr(err)
+}
+
+// follow streams a running task's output until it ends and returns its
+// exit code as the command's.
+func follow(env *cli.Env, s *session, rec task.Record) error {
+	emit := func(stream string) func(string) {
+		return func(chunk string) {
+			if env.JSONLines() {
+				for _, l := range strings.SplitAfter(chunk, "\n") {
+					if l = strings.TrimSuffix(l, "\n"); l != "" {
+						cli.Line(env.Stdout, Event{Type: "log", ID: rec.ID, Stream: stream, Line: l})
+					}
+				}
+				return
+			}
+			w := env.Stdout
+			if stream == "stderr" {
+				w = env.Stderr
+			}
+			io.WriteString(w, chunk)
+		}
+	}
+	logsDone := make(chan error, 1)
+	go func() {
+		logsDone <- s.r.Engine.Logs(env.Ctx, rec.Container, true, "", "", emit("stdout"), emit("stderr"))
+	}()
+	out, err := s.r.Wait(env.Ctx, rec)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-logsDone:
+	case <-time.After(5 * time.Second):
+	}
+	if env.JSONLines() {
+		code := out.Code
+		cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(out.Status), ExitCode: &code})
+	}
+	if out.Code != 0 {
+		return cli.ExitStatus(out.Code)
+	}
+	return nil
+}
+
+// View is a task as ls and show print it.
+type View struct {
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	Project    string          `json:"project"`
+	Agent      string          `json:"agent"`
+	Mode       string          `json:"mode"`
+	Status     string          `json:"status"`
+	ExitCode   *int            `json:"exit_code"`
+	Branch     string          `json:"branch"`
+	BaseBranch string          `json:"base_branch"`
+	Image      string          `json:"image"`
+	Container  string          `json:"container"`
+	Created    time.Time       `json:"created"`
+	Hardening  *task.Hardening `json:"hardening,omitempty"`
+	Warden     *WardenView     `json:"warden,omitempty"`
+}
+
+// WardenView is a task's warden, as show prints it.
+type WardenView struct {
+	PID   int  `json:"pid"`
+	Alive bool `json:"alive"`
+}
+
+func view(rec task.Record, st task.Status, code int, h *task.Hardening) View {
+	v := View{ID: rec.ID, Name: rec.Name, Project: rec.Project, Agent: rec.Agent, Mode: rec.Mode,
+		Status: string(st), Branch: rec.Branch, BaseBranch: rec.BaseBranch, Image: rec.Image,
+		Container: rec.Container, Created: rec.Created, Hardening: h}
+	if code >= 0 {
+		v.ExitCode = &code
+	}
+	return v
+}
+
+func fmtCode(c *int) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprint(*c)
+}
+
+// openWithoutEngine is open for the warden, which needs no Podman: it is
+// given the task's process and serves until it ends.
+func openWithoutEngine(env *cli.Env) (*session, error) {
+	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	if err != nil {
+		return nil, cli.NotSetUpf("%v", err)
+	}
+	g, err := config.LoadGlobal(paths.ConfigFile())
+	if err != nil {
+		return nil, configErr(err)
+	}
+	return &session{r: &task.Runner{Paths: paths, Global: g, Getenv: env.Getenv}}, nil
+}

@@ -1,0 +1,376 @@
+package taskcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/task"
+)
+
+// LsCmd is `terok-task ls`.
+type LsCmd struct {
+	Project string `help:"Only this project's tasks." placeholder:"PROJECT" completion:"project"`
+	Status  string `help:"Only tasks in this status: created, running, exited, failed, timed-out, stopped, missing." placeholder:"STATUS"`
+	Agent   string `help:"Only tasks of this agent." placeholder:"NAME"`
+	Quiet   bool   `short:"q" help:"Print ids only."`
+}
+
+func (c *LsCmd) Run(env *cli.Env) error {
+	if c.Status != "" && !slices.Contains(task.Statuses, task.Status(c.Status)) {
+		return cli.Usagef("--status: unknown status %q", c.Status)
+	}
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	ids, err := s.r.Store().IDs()
+	if err != nil {
+		return err
+	}
+	live, err := s.r.Engine.ListContainers(env.Ctx, task.LabelTask)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*engine.ContainerState{}
+	for i := range live {
+		byName[strings.TrimPrefix(live[i].Name, "/")] = &live[i]
+	}
+	var out []View
+	bad := error(nil)
+	for _, id := range ids {
+		rec, err := s.r.Store().Load(id)
+		if err != nil {
+			env.Warnf("skipping task %s: %v", id, err)
+			bad = cli.ExitStatus(cli.ExitFailure)
+			continue
+		}
+		if c.Project != "" && rec.Project != c.Project || c.Agent != "" && rec.Agent != c.Agent {
+			continue
+		}
+		st, code := task.Derive(rec, byName[rec.Container])
+		if c.Status != "" && string(st) != c.Status {
+			continue
+		}
+		out = append(out, view(rec, st, code, nil))
+	}
+	if c.Quiet {
+		for _, v := range out {
+			fmt.Fprintln(env.Stdout, v.ID)
+		}
+		return bad
+	}
+	if err := cli.List(env, out, []cli.Column[View]{
+		{Header: "ID", Value: func(v View) string { return v.ID }},
+		{Header: "PROJECT", Value: func(v View) string { return v.Project }},
+		{Header: "AGENT", Value: func(v View) string { return v.Agent }},
+		{Header: "STATUS", Value: func(v View) string { return v.Status }},
+		{Header: "EXIT", Value: func(v View) string { return fmtCode(v.ExitCode) }},
+		{Header: "BRANCH", Value: func(v View) string { return v.Branch }},
+		{Header: "CREATED", Value: func(v View) string { return v.Created.Local().Format("2006-01-02 15:04") }},
+	}); err != nil {
+		return err
+	}
+	return bad
+}
+
+// ShowCmd is `terok-task show`.
+type ShowCmd struct {
+	ID string `arg:"" help:"The task (any unique prefix of its id)."`
+}
+
+func (c *ShowCmd) Run(env *cli.Env) error {
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	rec, err := s.resolve(c.ID)
+	if err != nil {
+		return err
+	}
+	st, err := s.live(env.Ctx, rec)
+	if err != nil {
+		return err
+	}
+	status, code := task.Derive(rec, st)
+	h := rec.Hardening
+	v := view(rec, status, code, &h)
+	v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+	warden := "not running"
+	if v.Warden.Alive {
+		warden = fmt.Sprintf("serving (pid %d)", rec.WardenPID)
+	} else if status == task.Running {
+		warden = "gone: the task has no gate"
+	}
+	optOuts := strings.Join(h.OptOuts, "; ")
+	if optOuts == "" {
+		optOuts = "none"
+	}
+	return cli.Object(env, v, []cli.Field{
+		{Name: "id", Value: v.ID}, {Name: "project", Value: v.Project}, {Name: "agent", Value: v.Agent},
+		{Name: "status", Value: v.Status}, {Name: "exit code", Value: fmtCode(v.ExitCode)},
+		{Name: "branch", Value: v.Branch + " (from " + v.BaseBranch + ")"},
+		{Name: "image", Value: v.Image}, {Name: "container", Value: v.Container},
+		{Name: "created", Value: v.Created.Local().Format(time.RFC3339)},
+		{Name: "capabilities", Value: "drop " + strings.Join(h.CapDrop, ",") + "; add " + orNone(h.CapAdd)},
+		{Name: "no new privileges", Value: fmt.Sprint(h.NoNewPrivileges)},
+		{Name: "user namespace", Value: h.UserNS},
+		{Name: "limits", Value: fmt.Sprintf("pids %d, memory %d bytes, cpus %g", h.PidsLimit, h.MemoryBytes, h.CPUs)},
+		{Name: "opt-outs", Value: optOuts},
+		{Name: "warden", Value: warden},
+	})
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ",")
+}
+
+// LogsCmd is `terok-task logs`.
+type LogsCmd struct {
+	ID     string `arg:"" help:"The task."`
+	Follow bool   `short:"f" help:"Keep printing until the task ends."`
+	Tail   int    `help:"Only the last N lines." placeholder:"N" default:"-1"`
+	Since  string `help:"Only output since a time (RFC 3339) or a duration ago (10m)." placeholder:"TIME"`
+}
+
+func (c *LogsCmd) Run(env *cli.Env) error {
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	rec, err := s.resolve(c.ID)
+	if err != nil {
+		return err
+	}
+	tail := ""
+	if c.Tail >= 0 {
+		tail = fmt.Sprint(c.Tail)
+	}
+	print := func(stream string) func(string) {
+		return func(chunk string) {
+			if env.JSON {
+				for _, l := range strings.SplitAfter(chunk, "\n") {
+					if l = strings.TrimSuffix(l, "\n"); l != "" {
+						cli.Line(env.Stdout, Event{Type: "log", ID: rec.ID, Stream: stream, Line: l})
+					}
+				}
+				return
+			}
+			if stream == "stderr" {
+				fmt.Fprint(env.Stderr, chunk)
+			} else {
+				fmt.Fprint(env.Stdout, chunk)
+			}
+		}
+	}
+	err = s.r.Engine.Logs(env.Ctx, rec.Container, c.Follow, tail, c.Since, print("stdout"), print("stderr"))
+	if errors.Is(err, engine.ErrNoSuchContainer) {
+		arch := filepath.Join(s.r.Paths.ArchiveDir(), "tasks", rec.ID, "container.log")
+		if b, e := os.ReadFile(arch); e == nil {
+			_, err = env.Stdout.Write(b)
+			return err
+		}
+		return cli.Failf("task %s has no container and no archived log", rec.ID)
+	}
+	return err
+}
+
+// WaitCmd is `terok-task wait`.
+type WaitCmd struct {
+	IDs []string `arg:"" help:"Tasks, or - to read them from stdin."`
+}
+
+func (c *WaitCmd) Run(env *cli.Env) error {
+	s, recs, err := targets(env, c.IDs)
+	if err != nil {
+		return err
+	}
+	last := 0
+	for _, rec := range recs {
+		out, err := s.r.Wait(env.Ctx, rec)
+		if err != nil {
+			return err
+		}
+		code := out.Code
+		cli.List(env, []Event{{Type: "exit", ID: rec.ID, Status: string(out.Status), ExitCode: &code}}, exitColumns)
+		last = out.Code
+	}
+	if last != 0 {
+		return cli.ExitStatus(last)
+	}
+	return nil
+}
+
+var exitColumns = []cli.Column[Event]{
+	{Header: "ID", Value: func(e Event) string { return e.ID }},
+	{Header: "STATUS", Value: func(e Event) string { return e.Status }},
+	{Header: "EXIT", Value: func(e Event) string { return fmtCode(e.ExitCode) }},
+}
+
+// targets resolves id arguments (or - for stdin) to records, all or none.
+func targets(env *cli.Env, args []string) (*session, []task.Record, error) {
+	ids, _, err := env.Targets(args, "id")
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := open(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []task.Record
+	for _, id := range ids {
+		rec, err := s.resolve(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return s, recs, nil
+}
+
+// StopCmd is `terok-task stop`.
+type StopCmd struct {
+	IDs  []string      `arg:"" help:"Tasks, or - to read them from stdin."`
+	Time time.Duration `help:"Time between SIGTERM and SIGKILL." default:"10s" placeholder:"DURATION"`
+}
+
+func (c *StopCmd) Run(env *cli.Env) error {
+	s, recs, err := targets(env, c.IDs)
+	if err != nil {
+		return err
+	}
+	var out []Event
+	for _, rec := range recs {
+		if err := s.r.Store().Update(rec.ID, func(x *task.Record) error { x.Stopped = true; return nil }); err != nil {
+			return err
+		}
+		if err := s.r.Engine.StopContainer(env.Ctx, rec.Container, c.Time); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+			return err
+		}
+		out = append(out, Event{Type: "stopped", ID: rec.ID, Status: string(task.Stopped)})
+	}
+	return cli.List(env, out, exitColumns)
+}
+
+// StartCmd is `terok-task start`.
+type StartCmd struct {
+	ID string `arg:"" help:"The task."`
+}
+
+func (c *StartCmd) Run(env *cli.Env) error {
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	rec, err := s.resolve(c.ID)
+	if err != nil {
+		return err
+	}
+	st, err := s.live(env.Ctx, rec)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return cli.Failf("task %s's container is gone; it cannot start again", rec.ID).WithHint("'terok-task rm %s' cleans it up", rec.ID)
+	}
+	if st.Running {
+		return cli.Failf("task %s is running", rec.ID)
+	}
+	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
+		return err
+	}
+	return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
+}
+
+// RmCmd is `terok-task rm`.
+type RmCmd struct {
+	IDs   []string `arg:"" help:"Tasks, or - to read them from stdin."`
+	Force bool     `help:"Remove running tasks too (they are stopped first)."`
+	Yes   bool     `short:"y" help:"Do not ask for confirmation."`
+}
+
+// Removed is the JSON line rm prints per task.
+type Removed struct {
+	ID      string `json:"id"`
+	Removed bool   `json:"removed"`
+	Archive string `json:"archive"`
+}
+
+func (c *RmCmd) Run(env *cli.Env) error {
+	ids, fromStdin, err := env.Targets(c.IDs, "id")
+	if err != nil {
+		return err
+	}
+	s, err := open(env)
+	if err != nil {
+		return err
+	}
+	var recs []task.Record
+	for _, id := range ids {
+		rec, err := s.resolve(id)
+		if err != nil {
+			return err
+		}
+		st, err := s.live(env.Ctx, rec)
+		if err != nil {
+			return err
+		}
+		if st != nil && st.Running && !c.Force {
+			return cli.Failf("task %s is running; stop it first or pass --force", rec.ID)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if fromStdin && !c.Yes {
+		return cli.Usagef("targets read from stdin leave nothing to answer a confirmation; pass --yes")
+	}
+	if env.Interactive() && !c.Yes {
+		if err := env.Confirm(fmt.Sprintf("Remove %d task(s)?", len(recs)), false); err != nil {
+			return err
+		}
+	}
+	var out []Removed
+	for _, rec := range recs {
+		arch, err := s.r.Remove(context.WithoutCancel(env.Ctx), rec)
+		if err != nil {
+			cli.List(env, out, rmColumns)
+			return err
+		}
+		out = append(out, Removed{ID: rec.ID, Removed: true, Archive: arch})
+	}
+	return cli.List(env, out, rmColumns)
+}
+
+var rmColumns = []cli.Column[Removed]{
+	{Header: "REMOVED", Value: func(r Removed) string { return r.ID }},
+	{Header: "ARCHIVE", Value: func(r Removed) string { return r.Archive }},
+}
+
+// WardenCmd is the hidden `terok-task warden`: the task's warden process.
+type WardenCmd struct {
+	ID  string `arg:"" help:"The task's full id."`
+	Pid int    `help:"The container's first process." required:""`
+}
+
+func (c *WardenCmd) Run(env *cli.Env) error {
+	if err := task.ValidID(c.ID); err != nil {
+		return cli.Usagef("%v", err)
+	}
+	s, err := openWithoutEngine(env)
+	if err != nil {
+		return err
+	}
+	return task.ServeWarden(env.Ctx, s.r, c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, "ready") })
+}

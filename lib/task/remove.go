@@ -1,0 +1,60 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/engine"
+)
+
+// Remove archives a task (its record and its container's output) under
+// ARCHIVE/tasks/ID, then removes its container (stopping it if running),
+// its workspace volume, its token and its warden. It returns the archive's
+// directory.
+func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
+	dir := filepath.Join(r.Paths.ArchiveDir(), "tasks", rec.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	var log strings.Builder
+	err := r.Engine.Logs(ctx, rec.Container, false, "", "", func(s string) { log.WriteString(s) }, func(s string) { log.WriteString(s) })
+	if err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+		return "", fmt.Errorf("archiving the task's output: %w", err)
+	}
+	if err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "container.log"), []byte(log.String()), 0o600); err != nil {
+			return "", err
+		}
+	}
+	for _, name := range []string{rec.ID + ".warden.log"} {
+		if b, err := os.ReadFile(filepath.Join(r.logDir(), name)); err == nil {
+			os.WriteFile(filepath.Join(dir, "warden.log"), b, 0o600)
+			os.Remove(filepath.Join(r.logDir(), name))
+		}
+	}
+	if err := r.Engine.RemoveContainer(ctx, rec.Container); err != nil {
+		return "", fmt.Errorf("removing the container: %w", err)
+	}
+	// A warden outliving its container would still accept the token.
+	if WardenAlive(rec.WardenPID) {
+		syscall.Kill(rec.WardenPID, syscall.SIGTERM)
+		deadline := time.Now().Add(2 * time.Second)
+		for WardenAlive(rec.WardenPID) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := r.Engine.RemoveVolume(ctx, rec.Volume); err != nil {
+		return "", fmt.Errorf("removing the workspace: %w", err)
+	}
+	os.Remove(r.secretPath(rec.ID))
+	if _, err := r.Store().Archive(rec.ID, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}

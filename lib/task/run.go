@@ -1,0 +1,276 @@
+package task
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/agent"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/image"
+	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/store"
+	"github.com/terok-ai/terok-go/lib/warden"
+)
+
+// Modes of a task.
+const (
+	Headless    = "headless"
+	Interactive = "interactive"
+	Shell       = "shell"
+)
+
+// Workspace is where a task's workspace volume is mounted.
+const Workspace = "/workspace"
+
+// ImageMissingError: the project has no built image.
+type ImageMissingError struct{ Project string }
+
+func (e *ImageMissingError) Error() string {
+	return fmt.Sprintf("project %s has no image yet", e.Project)
+}
+func (e *ImageMissingError) Hint() string { return "build it: terok-image build " + e.Project }
+func (e *ImageMissingError) ExitCode() int { return 3 }
+
+// Runner creates, starts and follows tasks.
+type Runner struct {
+	Engine   *engine.Engine
+	Paths    config.Paths
+	Global   config.Global
+	Roster   *agent.Roster
+	Getenv   func(string) string
+	Rootless bool
+	// Exe is the terok binary the warden runs as.
+	Exe string
+}
+
+// Store is the runner's task store.
+func (r *Runner) Store() Store { return Store{Dir: filepath.Join(r.Paths.State, "tasks")} }
+
+// Request is what `terok-task run` asks for.
+type Request struct {
+	Project string
+	Agent   string // "" for the project's default
+	Prompt  string
+	Model   string
+	Timeout time.Duration // 0 for the configured one
+	Mode    string
+	Branch  string // the branch to start from; "" for the project's default
+}
+
+// secretPath is where a task's gate token is kept (0600, never in the
+// record, which is printed).
+func (r *Runner) secretPath(id string) string {
+	return filepath.Join(r.Paths.State, "tasks", "secrets", id+".token")
+}
+
+// Create makes a task: its record, its gate token, its workspace volume
+// and its container (not started). On failure nothing is left behind.
+func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error) {
+	ps := project.Store{Paths: r.Paths}
+	p, err := ps.Load(req.Project)
+	if err != nil {
+		return rec, err
+	}
+	name := req.Agent
+	if name == "" {
+		agents := p.EffectiveAgents(r.Global)
+		if len(agents) == 0 {
+			return rec, fmt.Errorf("project %s names no agent; pass --agent", req.Project)
+		}
+		name = agents[0]
+	}
+	ag, ok := r.Roster.Get(name)
+	if !ok {
+		return rec, &agent.UnknownError{Name: name}
+	}
+	installed := p.EffectiveAgents(r.Global)
+	if !contains(installed, name) {
+		return rec, fmt.Errorf("agent %s is not installed in project %s's image (its agents: %s)", name, req.Project, strings.Join(installed, ", "))
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = p.Run.Timeout.D()
+		if timeout == 0 {
+			timeout = r.Global.Run.Timeout.D()
+		}
+	}
+	launch := agent.Launch{Headless: req.Mode == Headless, Prompt: req.Prompt, Model: req.Model}
+	if launch.Headless {
+		launch.Timeout = timeout
+	}
+	var argv []string
+	env := map[string]string{}
+	if req.Mode == Shell {
+		argv = []string{"bash", "-l"}
+	} else {
+		cmd, err := ag.Command(launch)
+		if err != nil {
+			return rec, err
+		}
+		argv, env = cmd.Argv, cmd.Env
+	}
+	img, ok, err := image.LoadRecord(r.Paths, req.Project)
+	if err != nil {
+		return rec, err
+	}
+	if !ok {
+		return rec, &ImageMissingError{Project: req.Project}
+	}
+	if found, _ := r.Engine.FirstLocalImage(ctx, img.Image()); found == "" {
+		return rec, &ImageMissingError{Project: req.Project}
+	}
+	m, err := gate.New(r.Paths, req.Project, p, r.Global, r.Getenv)
+	if err != nil {
+		return rec, err
+	}
+	if exists, err := m.Exists(); err != nil {
+		return rec, err
+	} else if !exists {
+		if _, err := m.Sync(ctx, false, false); err != nil {
+			return rec, fmt.Errorf("making the project's gate: %w", err)
+		}
+	}
+	base := req.Branch
+	if base == "" {
+		base = p.Branch
+	}
+	if err := config.ValidBranch(base); err != nil {
+		return rec, err
+	}
+
+	rec = Record{
+		Project: req.Project, Agent: name, Mode: req.Mode, Model: req.Model,
+		BaseBranch: base, Image: img.Image(), Created: time.Now().UTC(),
+		Hardening: HardeningFor(r.Global, p, r.Rootless),
+	}
+	if req.Mode == Headless {
+		rec.Timeout = timeout.String()
+	}
+	st := r.Store()
+	if err := st.Create(&rec); err != nil {
+		return rec, err
+	}
+	cleanup := []func(){func() { os.Remove(st.path(rec.ID)) }}
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+	rec.Name = rec.ID
+	rec.Branch = "task/" + rec.ID
+	rec.Container = "terok-" + req.Project + "-" + rec.ID
+	rec.Volume = rec.Container + "-workspace"
+
+	token, err := newToken()
+	if err != nil {
+		return rec, err
+	}
+	if err := os.MkdirAll(filepath.Dir(r.secretPath(rec.ID)), 0o700); err != nil {
+		return rec, err
+	}
+	if err := store.WriteFile(r.secretPath(rec.ID), []byte(token+"\n"), 0o600); err != nil {
+		return rec, err
+	}
+	cleanup = append(cleanup, func() { os.Remove(r.secretPath(rec.ID)) })
+
+	labels := map[string]string{LabelTask: rec.ID, LabelProject: req.Project, "terok.agent": name}
+	if err := r.Engine.CreateVolume(ctx, rec.Volume, labels); err != nil {
+		return rec, fmt.Errorf("creating the workspace: %w", err)
+	}
+	cleanup = append(cleanup, func() { r.Engine.RemoveVolume(context.Background(), rec.Volume) })
+
+	gitName, gitEmail := r.gitIdentity()
+	env["TEROK_TASK_ID"] = rec.ID
+	env["TEROK_PROJECT"] = req.Project
+	env["TEROK_MODE"] = req.Mode
+	env["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, req.Project)
+	env["TEROK_GATE_TOKEN"] = token
+	env["TEROK_BRANCH"] = rec.Branch
+	env["TEROK_BASE_BRANCH"] = base
+	env["TEROK_GIT_NAME"] = gitName
+	env["TEROK_GIT_EMAIL"] = gitEmail
+	spec := Spec(Container{
+		Name: rec.Container, Image: rec.Image,
+		Command:     append([]string{"terok-entry", "--"}, argv...),
+		Env:         env,
+		Labels:      labels,
+		Annotations: map[string]string{LabelTask: rec.ID},
+		Volume:      rec.Volume, WorkDir: Workspace,
+		Terminal: req.Mode != Headless,
+	}, rec.Hardening)
+	if _, err := r.Engine.CreateContainer(ctx, spec); err != nil {
+		return rec, fmt.Errorf("creating the container: %w", err)
+	}
+	cleanup = append(cleanup, func() { r.Engine.RemoveContainer(context.Background(), rec.Container) })
+	if err := st.Update(rec.ID, func(x *Record) error { *x = rec; return nil }); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// Token reads a task's gate token.
+func (r *Runner) Token(id string) (string, error) {
+	b, err := os.ReadFile(r.secretPath(id))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func newToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// gitIdentity is the agents' commit author: config, else the host user's
+// git identity, else terok's.
+func (r *Runner) gitIdentity() (string, string) {
+	name, email := r.Global.Git.Name, r.Global.Git.Email
+	hostGit := func(key string) string {
+		out, err := exec.Command("git", "config", "--global", "--get", key).Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if name == "" {
+		name = hostGit("user.name")
+	}
+	if email == "" {
+		email = hostGit("user.email")
+	}
+	if name == "" {
+		name = "terok agent"
+	}
+	if email == "" {
+		email = "agent@terok.invalid"
+	}
+	return name, email
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNoContainer: the task's container is gone.
+var ErrNoContainer = errors.New("the task's container is gone")

@@ -1,0 +1,206 @@
+package task
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/agent"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/warden"
+)
+
+// WardenReadyTimeout bounds the wait for a new warden to serve.
+const WardenReadyTimeout = 15 * time.Second
+
+func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", "logs") }
+
+// Start starts a task's container and its warden, and returns once the
+// warden serves the task.
+func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
+	if err := r.Engine.StartContainer(ctx, rec.Container); err != nil {
+		return rec, fmt.Errorf("starting the container: %w", err)
+	}
+	st, err := r.Engine.InspectContainer(ctx, rec.Container)
+	if err != nil {
+		return rec, err
+	}
+	if !st.Running || st.Pid == 0 {
+		// It may have finished already (a very short command): no warden is
+		// needed for a task that is over.
+		return rec, nil
+	}
+	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
+	if err != nil {
+		r.Engine.StopContainer(context.Background(), rec.Container, 0)
+		return rec, fmt.Errorf("starting the task's warden: %w", err)
+	}
+	err = r.Store().Update(rec.ID, func(x *Record) error {
+		x.WardenPID = pid
+		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
+		rec = *x
+		return nil
+	})
+	return rec, err
+}
+
+// spawnWarden starts `terok task warden ID --pid PID` in a session of its
+// own (it outlives this command, and dies with the task) and waits for its
+// "ready" line. Rootless, it runs in the rootless user namespace.
+func (r *Runner) spawnWarden(ctx context.Context, id string, pid int) (int, error) {
+	if err := os.MkdirAll(r.logDir(), 0o700); err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(filepath.Join(r.logDir(), id+".warden.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	env := []string{
+		"PATH=" + r.Getenv("PATH"), "HOME=" + r.Getenv("HOME"),
+		"TEROK_CONFIG_DIR=" + r.Paths.Config, "TEROK_STATE_DIR=" + r.Paths.State,
+		"TEROK_DATA_DIR=" + r.Paths.Data, "TEROK_RUNTIME_DIR=" + r.Paths.Runtime,
+	}
+	if r.Paths.Cache != "" {
+		env = append(env, "TEROK_CACHE_DIR="+r.Paths.Cache)
+	}
+	args := []string{r.Exe, "task", "warden", id, "--pid", strconv.Itoa(pid)}
+	var cmd *exec.Cmd
+	if r.Rootless {
+		// Only the rootless user namespace may enter the task's network
+		// namespace; the roots are explicit because the uid reads 0 there.
+		cmd = exec.Command("podman", append([]string{"unshare", "env"}, append(env, args...)...)...)
+		cmd.Env = append(env, "XDG_RUNTIME_DIR="+r.Getenv("XDG_RUNTIME_DIR"))
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
+		cmd.Env = env
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if strings.TrimSpace(line) == "ready" {
+			ready <- nil
+			return
+		}
+		ready <- fmt.Errorf("the warden said %q (%v); see %s", strings.TrimSpace(line), err, logf.Name())
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(WardenReadyTimeout):
+		err = fmt.Errorf("the warden did not serve within %s; see %s", WardenReadyTimeout, logf.Name())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, err
+	}
+	p := cmd.Process.Pid
+	// The warden lives on by itself; reap it if it ends while we wait.
+	go cmd.Wait()
+	return p, nil
+}
+
+// ServeWarden is the warden process of task id: it serves the task's gate
+// inside the task's network namespace until the container's process pid
+// exits. ready is called once it serves.
+func ServeWarden(ctx context.Context, r *Runner, id string, pid int, ready func()) error {
+	rec, err := r.Store().Load(id)
+	if err != nil {
+		return err
+	}
+	token, err := r.Token(id)
+	if err != nil {
+		return fmt.Errorf("reading the task's token: %w", err)
+	}
+	p, err := project.Store{Paths: r.Paths}.Load(rec.Project)
+	if err != nil {
+		return err
+	}
+	m, err := gate.New(r.Paths, rec.Project, p, r.Global, r.Getenv)
+	if err != nil {
+		return err
+	}
+	w := &warden.Warden{
+		Pid:   pid,
+		Gate:  &gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}},
+		Ready: ready,
+	}
+	return w.Run(ctx)
+}
+
+// WardenAlive reports whether a task's warden process still runs.
+func WardenAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(b), "warden")
+}
+
+// Outcome is how a task's run ended.
+type Outcome struct {
+	Status Status
+	Code   int
+}
+
+// Wait waits for a task's container to stop. A headless task still running
+// past its timeout (plus the agent's own grace) is stopped and recorded as
+// timed out (124). The outcome is recorded.
+func (r *Runner) Wait(ctx context.Context, rec Record) (Outcome, error) {
+	wctx := ctx
+	var cancel context.CancelFunc
+	var limit time.Duration
+	if rec.Mode == Headless && rec.Timeout != "" {
+		if d, err := time.ParseDuration(rec.Timeout); err == nil && d > 0 {
+			limit = d + agent.TimeoutKillAfter + 20*time.Second
+			wctx, cancel = context.WithTimeout(ctx, time.Until(rec.Created.Add(limit)))
+			defer cancel()
+		}
+	}
+	code, err := r.Engine.WaitContainer(wctx, rec.Container)
+	timedOut := false
+	if err != nil && limit > 0 && errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		timedOut = true
+		r.Engine.StopContainer(ctx, rec.Container, 5*time.Second)
+		code, err = 124, nil
+	}
+	if err != nil {
+		if errors.Is(err, engine.ErrNoSuchContainer) {
+			return Outcome{Missing, -1}, nil
+		}
+		return Outcome{}, err
+	}
+	err = r.Store().Update(rec.ID, func(x *Record) error {
+		c := code
+		x.ExitCode, x.Finished = &c, time.Now().UTC()
+		if timedOut || (code == 124 && x.Mode == Headless) {
+			x.TimedOut = true
+		}
+		rec = *x
+		return nil
+	})
+	st, _ := r.Engine.InspectContainer(ctx, rec.Container)
+	s, c := Derive(rec, &st)
+	return Outcome{s, c}, err
+}

@@ -258,14 +258,7 @@ func (b *Builder) layer(ctx context.Context, r Recipe, common map[string]string,
 			return out, nil
 		}
 	}
-	labels := map[string]string{LabelHash: r.Hash, LabelParent: r.Parent}
-	for k, v := range common {
-		labels[k] = v
-	}
-	for k, v := range r.Labels {
-		labels[k] = v
-	}
-	id, err := b.buildRecipe(ctx, r, labels, rebuild)
+	id, err := b.buildRecipe(ctx, r, common, rebuild)
 	if err != nil {
 		return out, err
 	}
@@ -284,24 +277,19 @@ func (b *Builder) emit(e Event) {
 
 // buildRecipe runs one build through the engine and returns the image id
 // its tag names afterwards.
-func (b *Builder) buildRecipe(ctx context.Context, r Recipe, labels map[string]string, noCache bool) (string, error) {
+func (b *Builder) buildRecipe(ctx context.Context, r Recipe, made map[string]string, noCache bool) (string, error) {
 	dir, err := os.MkdirTemp("", "terok-build-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if err := r.WriteDir(dir); err != nil {
+	if err := r.WriteDir(dir, made); err != nil {
 		return "", err
 	}
 	lw := &logWriter{layer: r.Layer, emit: b.emit}
-	var ls []string
-	for _, k := range sortedKeys(labels) {
-		ls = append(ls, k+"="+labels[k])
-	}
 	opts := types.BuildOptions{BuildOptions: define.BuildOptions{
 		ContextDirectory:        dir,
 		Output:                  r.Tag,
-		Labels:                  ls,
 		Layers:                  true,
 		NoCache:                 noCache,
 		RemoveIntermediateCtrs:  true,

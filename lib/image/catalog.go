@@ -293,6 +293,10 @@ func (c *Catalog) remove(ctx context.Context, ref string) error {
 	}
 	msg := errs[0].Error()
 	switch {
+	case isNotFound(errs[0]) || strings.Contains(msg, "image not known"):
+		// Podman removes the untagged steps below an image it removes:
+		// this one went with the image built on it.
+		return nil
 	case strings.Contains(msg, "dependent children") || strings.Contains(msg, "has dependent"):
 		return fmt.Errorf("other images are built on it")
 	case strings.Contains(msg, "in use") || strings.Contains(msg, "being used"):
@@ -341,8 +345,17 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 		im.LayerSize = g.own(id)
 		cands = append(cands, im)
 	}
-	// Newest first: an image goes before the one it was built on.
-	sortImages(cands)
+	// An image goes before the one it was built on: deepest first.
+	depth := map[string]int{}
+	for _, im := range cands {
+		depth[im.ID] = len(g.ancestors(im.ID))
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if depth[cands[i].ID] != depth[cands[j].ID] {
+			return depth[cands[i].ID] > depth[cands[j].ID]
+		}
+		return cands[i].ID < cands[j].ID
+	})
 	if dry {
 		out := make([]Removed, len(cands))
 		for i, im := range cands {
@@ -387,7 +400,6 @@ type Usage struct {
 	Unique   int64    `json:"unique_bytes"`
 	Shared   int64    `json:"shared_bytes"`
 	Users    []string `json:"users"`
-	Projects int      `json:"-"`
 }
 
 // Usage reports the disk used by terok's images: each layer (what it adds
@@ -429,7 +441,7 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 		if im.Layer == "base" {
 			continue
 		}
-		out = append(out, Usage{Kind: "layer", Name: im.Tag, Layer: im.Layer, Bytes: im.LayerSize, Users: im.Users})
+		out = append(out, split(Usage{Kind: "layer", Name: im.Tag, Layer: im.Layer, Bytes: im.LayerSize, Users: im.Users}))
 	}
 	for _, id := range sortedKeys(bases) {
 		n, ok := g.nodes[id]
@@ -443,7 +455,7 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 				break
 			}
 		}
-		out = append(out, Usage{Kind: "base", Name: name, Bytes: n.sum.Size, Users: orEmpty(users[id])})
+		out = append(out, split(Usage{Kind: "base", Name: name, Bytes: n.sum.Size, Users: orEmpty(users[id])}))
 	}
 	for _, r := range g.records {
 		set := sets[r.Name()]
@@ -488,6 +500,16 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 	out = append(out, Usage{Kind: "unused", Name: "images no build uses ('terok-image prune' removes them)", Bytes: unused, Unique: unused, Users: []string{}})
 	out = append(out, Usage{Kind: "total", Name: "every byte counted once", Bytes: total + unused, Users: []string{}})
 	return out, nil
+}
+
+// split counts an image's bytes as shared when more than one build uses it.
+func split(u Usage) Usage {
+	if len(u.Users) > 1 {
+		u.Shared = u.Bytes
+	} else {
+		u.Unique = u.Bytes
+	}
+	return u
 }
 
 func orEmpty(s []string) []string {

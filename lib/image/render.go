@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -138,6 +139,7 @@ func L0Packages(fam string) []string { return families[fam].Packages }
 var l0Template = template.Must(template.New("l0").Funcs(template.FuncMap{"join": strings.Join}).Parse(`# terok L0 ({{.Family}}): the tools every task needs, terok's entry point and
 # the user the agent runs as.
 FROM {{.Parent}}
+{{.Label}}
 USER root
 {{- if .Certs}}
 # The host's locally added CA certificates (config: image.host_certificates).
@@ -180,7 +182,7 @@ func RenderL0(fam, parent string, certs map[string][]byte) (Recipe, error) {
 	var b bytes.Buffer
 	err := l0Template.Execute(&b, map[string]any{
 		"Family": fam, "Parent": parent, "F": f, "Certs": len(certs) > 0,
-		"Home": AgentHome, "User": AgentUser, "Workspace": Workspace,
+		"Home": AgentHome, "User": AgentUser, "Workspace": Workspace, "Label": labelLine(r.Labels),
 	})
 	if err != nil {
 		return Recipe{}, err
@@ -205,7 +207,7 @@ func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 	list := strings.Join(names, ",")
 	r := Recipe{Layer: L1, Parent: parent, Labels: map[string]string{LabelLayer: L1, LabelFamily: fam, LabelAgents: list}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# terok L1 (%s): the agents %s.\nFROM %s\nUSER root\n", fam, orNone(list), parent)
+	fmt.Fprintf(&b, "# terok L1 (%s): the agents %s.\nFROM %s\n%s\nUSER root\n", fam, orNone(list), parent, labelLine(r.Labels))
 	for _, a := range agents {
 		lines, ok := a.Lines(fam)
 		if !ok {
@@ -283,7 +285,7 @@ func RenderL2(project, fam, agents, parent string, s Snippet) (Recipe, error) {
 	r := Recipe{Layer: L2, Parent: parent, Labels: map[string]string{
 		LabelLayer: L2, LabelFamily: fam, LabelAgents: agents, LabelProject: project}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# terok L2: the project %s.\nFROM %s\nUSER root\nENV TEROK_PROJECT=%s\n", project, parent, project)
+	fmt.Fprintf(&b, "# terok L2: the project %s.\nFROM %s\n%s\nUSER root\nENV TEROK_PROJECT=%s\n", project, parent, labelLine(r.Labels), project)
 	for _, part := range []struct{ from, text string }{{ContainerfileName, s.File}, {"image.snippet", s.Inline}} {
 		if strings.TrimSpace(part.text) == "" {
 			continue
@@ -296,10 +298,33 @@ func RenderL2(project, fam, agents, parent string, s Snippet) (Recipe, error) {
 	return r, nil
 }
 
-// WriteDir writes the recipe's build context, its Containerfile and files,
-// into dir.
-func (r Recipe) WriteDir(dir string) error {
-	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(r.Containerfile), 0o644); err != nil {
+// labelLine is a LABEL instruction setting labels, sorted, with quoted
+// values. The hashed labels come first in every layer, so that each step
+// of a build (and what a failed build leaves) carries them.
+func labelLine(labels map[string]string) string {
+	var b strings.Builder
+	b.WriteString("LABEL")
+	for _, k := range sortedKeys(labels) {
+		fmt.Fprintf(&b, " %s=%s", k, strconv.Quote(labels[k]))
+	}
+	return b.String()
+}
+
+// Final is the Containerfile as it is built: the recipe's, then a LABEL
+// step recording how the image was made (its hash among them, so these
+// labels cannot be part of what is hashed).
+func (r Recipe) Final(made map[string]string) string {
+	l := map[string]string{LabelHash: r.Hash, LabelParent: r.Parent}
+	for k, v := range made {
+		l[k] = v
+	}
+	return r.Containerfile + labelLine(l) + "\n"
+}
+
+// WriteDir writes the recipe's build context, its Containerfile (Final,
+// with made) and files, into dir.
+func (r Recipe) WriteDir(dir string, made map[string]string) error {
+	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(r.Final(made)), 0o644); err != nil {
 		return err
 	}
 	for _, name := range sortedKeys(r.Files) {

@@ -156,7 +156,7 @@ func TestRenderL0(t *testing.T) {
 	}
 	// The context written to disk is the recipe.
 	dir := t.TempDir()
-	if err := r.WriteDir(dir); err != nil {
+	if err := r.WriteDir(dir, map[string]string{LabelVersion: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(filepath.Join(dir, "bin", "terok-entry"))
@@ -164,8 +164,12 @@ func TestRenderL0(t *testing.T) {
 		t.Fatalf("%v %v", st, err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "Containerfile"))
-	if string(data) != cf {
-		t.Fatal("Containerfile differs")
+	want := cf + "LABEL terok.hash=\"" + r.Hash + "\" terok.parent=\"" + baseID + "\" terok.version=\"v1\"\n"
+	if string(data) != want {
+		t.Fatalf("Containerfile:\n%s", data)
+	}
+	if !strings.HasPrefix(cf, "# terok L0 (deb): the tools every task needs, terok's entry point and\n# the user the agent runs as.\nFROM "+baseID+"\nLABEL terok.family=\"deb\" terok.layer=\"l0\"\nUSER root\n") {
+		t.Fatalf("L0 starts:\n%s", cf)
 	}
 }
 
@@ -178,7 +182,7 @@ func TestRenderL1(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"FROM l0id\nUSER root\n",
+		"FROM l0id\nLABEL terok.agents=\"claude,command\" terok.family=\"deb\" terok.layer=\"l1\"\nUSER root\n",
 		"# claude: Claude Code\nRUN set -eux; \\\n    export NPM_CONFIG_CACHE=/tmp/terok-build-cache/npm",
 		"    npm install -g --no-fund --no-audit @anthropic-ai/claude-code; \\\n    claude --version; \\\n    rm -rf /tmp/terok-build-cache\n",
 		"# command: Command\n# (installs nothing)\n",
@@ -207,7 +211,7 @@ func TestRenderL2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# terok L2: the project demo.\nFROM l1id\nUSER root\nENV TEROK_PROJECT=demo\n" +
+	want := "# terok L2: the project demo.\nFROM l1id\nLABEL terok.agents=\"command\" terok.family=\"deb\" terok.layer=\"l2\" terok.project=\"demo\"\nUSER root\nENV TEROK_PROJECT=demo\n" +
 		"# from image.containerfile\nENV FROM_FILE=1\n# from image.snippet\nRUN apt-get install -y jq\n" +
 		"USER root\nRUN printf 'TEROK_PROJECT=%s\\n' demo >> /etc/terok/image.env\nUSER agent\nWORKDIR /workspace\n"
 	if r.Containerfile != want {

@@ -20,6 +20,8 @@ var Completers = map[string]Completer{
 	"backup":   {Kind: Lister, Command: "terok-gate backups -q"},
 	"file":     {Kind: FileNames},
 	"dir":      {Kind: DirNames},
+	"image":    {Kind: Lister, Command: "terok-image ls -q"},
+	"agent":    {Kind: Lister, Command: "terok-image agents -q"},
 }
 
 // Kind is how a value is completed.

@@ -393,13 +393,13 @@ func (c *Catalog) tidyRecords(g *graph) {
 
 // Usage is one line of the disk usage report.
 type Usage struct {
-	Kind     string   `json:"kind"` // layer, base, project, unused, total
-	Name     string   `json:"name"`
-	Layer    string   `json:"layer,omitempty"`
-	Bytes    int64    `json:"bytes"`
-	Unique   int64    `json:"unique_bytes"`
-	Shared   int64    `json:"shared_bytes"`
-	Users    []string `json:"users"`
+	Kind   string   `json:"kind"` // layer, base, project, unused, total
+	Name   string   `json:"name"`
+	Layer  string   `json:"layer,omitempty"`
+	Bytes  int64    `json:"bytes"`
+	Unique int64    `json:"unique_bytes"`
+	Shared int64    `json:"shared_bytes"`
+	Users  []string `json:"users"`
 }
 
 // Usage reports the disk used by terok's images: each layer (what it adds

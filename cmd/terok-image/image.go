@@ -309,8 +309,8 @@ func short(id string) string {
 
 // AgentsCmd is `terok-image agents`.
 type AgentsCmd struct {
-	Base   string `help:"Say whether each agent installs on this base image (its family is detected)." placeholder:"IMAGE" completion:"image" xor:"family"`
-	Family string `help:"Say whether each agent installs on this package family: deb or rpm." placeholder:"F" enum:"deb,rpm," default:"" xor:"family"`
+	Base   string `help:"Say whether each agent installs on this base image (its family is detected)." placeholder:"IMAGE" completion:"image"`
+	Family string `help:"Say whether each agent installs on this package family: deb or rpm." placeholder:"F" enum:"deb,rpm," default:""`
 	Quiet  bool   `short:"q" help:"Print names only, one per line."`
 }
 
@@ -343,6 +343,9 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 		return nil
 	}
 	fam := c.Family
+	if c.Base != "" && c.Family != "" {
+		return cli.Usagef("--base and --family exclude each other")
+	}
 	if c.Base != "" {
 		if err := config.ValidImageRef(c.Base); err != nil {
 			return cli.Usagef("--base: %v", err)
@@ -405,8 +408,10 @@ func (s setup) catalog(env *cli.Env) (*image.Catalog, func(), error) {
 
 // LsCmd is `terok-image ls`.
 type LsCmd struct {
-	All   bool `short:"a" help:"Also list untagged images: earlier builds and the steps of builds."`
-	Quiet bool `short:"q" help:"Print tags only (ids of untagged images), one per line."`
+	All     bool   `short:"a" help:"Also list untagged images: earlier builds and the steps of builds."`
+	Quiet   bool   `short:"q" help:"Print tags only (ids of untagged images), one per line."`
+	Layer   string `help:"Only images of this layer: l0, l1, l2 or base." enum:"l0,l1,l2,base," default:"" placeholder:"LAYER"`
+	Project string `help:"Only the L2 images of this project." placeholder:"PROJECT" completion:"project"`
 }
 
 func (c *LsCmd) Run(env *cli.Env) error {
@@ -419,9 +424,15 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		return err
 	}
 	defer closeFn()
-	list, err := cat.List(env.Ctx, c.All)
+	all, err := cat.List(env.Ctx, c.All)
 	if err != nil {
 		return err
+	}
+	list := all[:0]
+	for _, im := range all {
+		if (c.Layer == "" || im.Layer == c.Layer) && (c.Project == "" || im.Project == c.Project) {
+			list = append(list, im)
+		}
 	}
 	if c.Quiet {
 		for _, im := range list {
@@ -491,6 +502,12 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	if fromStdin && !c.Yes {
+		return cli.Usagef("targets read from stdin leave nothing to answer a confirmation; pass --yes")
+	}
+	if !c.Yes && !env.Interactive() {
+		return env.Confirm("Remove images?", false)
+	}
 	cat, closeFn, err := s.catalog(env)
 	if err != nil {
 		return err
@@ -504,9 +521,6 @@ func (c *RmCmd) Run(env *cli.Env) error {
 			return cli.Failf("%v", err)
 		}
 		return err
-	}
-	if fromStdin && !c.Yes {
-		return cli.Usagef("targets read from stdin leave nothing to answer a confirmation; pass --yes")
 	}
 	q := fmt.Sprintf("Remove %s?", tagOrID(list[0].Tag, list[0].ID))
 	if len(list) > 1 {
@@ -556,16 +570,16 @@ func (c *PruneCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	cat, closeFn, err := s.catalog(env)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
 	if !c.DryRun {
 		if err := env.Confirm("Remove every image terok built that nothing uses?", c.Yes); err != nil {
 			return err
 		}
 	}
+	cat, closeFn, err := s.catalog(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
 	out, err := cat.Prune(env.Ctx, c.DryRun)
 	if err != nil {
 		return err

@@ -261,10 +261,26 @@ func (c *Catalog) Resolve(ctx context.Context, refs []string) ([]Image, error) {
 		}
 		out = append(out, im)
 	}
+	g.deepestFirst(out)
 	return out, nil
 }
 
-// Remove removes images Resolve returned, in the order given, each by its
+// deepestFirst orders images so that each comes before the one it was
+// built on: the most ancestors first.
+func (g *graph) deepestFirst(l []Image) {
+	depth := map[string]int{}
+	for _, im := range l {
+		depth[im.ID] = len(g.ancestors(im.ID))
+	}
+	sort.SliceStable(l, func(i, j int) bool {
+		if depth[l[i].ID] != depth[l[j].ID] {
+			return depth[l[i].ID] > depth[l[j].ID]
+		}
+		return l[i].ID < l[j].ID
+	})
+}
+
+// Remove removes images Resolve returned, in its order, each by its
 // tag when it has one (so that an image with several names loses only
 // that one) or its id. An image in use by a container or under another
 // image is not removed; its entry says why.
@@ -345,17 +361,7 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 		im.LayerSize = g.own(id)
 		cands = append(cands, im)
 	}
-	// An image goes before the one it was built on: deepest first.
-	depth := map[string]int{}
-	for _, im := range cands {
-		depth[im.ID] = len(g.ancestors(im.ID))
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		if depth[cands[i].ID] != depth[cands[j].ID] {
-			return depth[cands[i].ID] > depth[cands[j].ID]
-		}
-		return cands[i].ID < cands[j].ID
-	})
+	g.deepestFirst(cands)
 	if dry {
 		out := make([]Removed, len(cands))
 		for i, im := range cands {

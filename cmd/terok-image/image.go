@@ -517,7 +517,8 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	list, err := cat.Resolve(env.Ctx, refs)
 	if err != nil {
 		var nt *image.NotTerokError
-		if errors.As(err, &nt) {
+		var iu *image.InUseError
+		if errors.As(err, &nt) || errors.As(err, &iu) {
 			return cli.Failf("%v", err)
 		}
 		return err

@@ -261,8 +261,39 @@ func (c *Catalog) Resolve(ctx context.Context, refs []string) ([]Image, error) {
 		}
 		out = append(out, im)
 	}
+	// An image under another that stays would only lose its name.
+	going := map[string]bool{}
+	for _, im := range out {
+		going[im.ID] = true
+	}
+	for id, n := range g.nodes {
+		if !n.tagged || going[id] {
+			continue
+		}
+		for _, a := range g.ancestors(id)[1:] {
+			if going[a] {
+				return nil, &InUseError{Ref: refOf(out, a), By: n.sum.RepoTags[0]}
+			}
+		}
+	}
 	g.deepestFirst(out)
 	return out, nil
+}
+
+func refOf(l []Image, id string) string {
+	for _, im := range l {
+		if im.ID == id && im.Tag != "" {
+			return im.Tag
+		}
+	}
+	return id[:12]
+}
+
+// InUseError is an image that another image, which stays, is built on.
+type InUseError struct{ Ref, By string }
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%s is under %s, which stays; remove that too, or let 'terok-image prune' remove what nothing uses", e.Ref, e.By)
 }
 
 // deepestFirst orders images so that each comes before the one it was

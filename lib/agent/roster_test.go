@@ -35,11 +35,16 @@ func TestBuiltinRoster(t *testing.T) {
 		a, _ := r.Get(name)
 		for _, f := range config.Families {
 			lines, _ := a.Lines(f)
-			if len(lines) != 2 || !strings.HasPrefix(lines[0], "npm install -g ") || !strings.HasSuffix(lines[0], " "+pkg) ||
-				lines[1] != a.Binary+" --version" {
+			if len(lines) < 2 || !strings.HasPrefix(lines[0], "npm install -g ") || !strings.HasSuffix(lines[0], " "+pkg) ||
+				lines[len(lines)-1] != a.Binary+" --version" {
 				t.Errorf("%s on %s: %q", name, f, lines)
 			}
 		}
+	}
+	// glibc bases do not need Claude's musl binary.
+	c, _ := r.Get("claude")
+	if l, _ := c.Lines("deb"); len(l) != 3 || !strings.Contains(l[1], `rm -rf "$(npm root -g)"/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl`) {
+		t.Errorf("claude: %q", l)
 	}
 	cmd, _ := r.Get("command")
 	if l, ok := cmd.Lines("deb"); !ok || len(l) != 0 {
@@ -168,7 +173,7 @@ func TestOverridesAndAdditions(t *testing.T) {
 	c, _ := r.Get("claude")
 	deb, _ := c.Lines("deb")
 	rpm, _ := c.Lines("rpm")
-	if len(deb) != 1 || !strings.HasSuffix(deb[0], "@1.0.0") || len(rpm) != 2 || c.Binary != "claude" ||
+	if len(deb) != 1 || !strings.HasSuffix(deb[0], "@1.0.0") || len(rpm) != 3 || c.Binary != "claude" ||
 		c.Env["EXTRA"] != "1" || c.Env["DISABLE_AUTOUPDATER"] != "1" || c.Source != filepath.Join(dir, "claude.toml") {
 		t.Fatalf("override: %+v", c)
 	}

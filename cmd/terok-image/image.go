@@ -103,7 +103,7 @@ func configError(err error) error {
 type BuildCmd struct {
 	Project       string   `arg:"" optional:"" help:"The project whose image to build; without one, L0 and L1 from the global image settings." completion:"project"`
 	Base          string   `help:"Build on this base image instead of the configured one." placeholder:"IMAGE" completion:"image"`
-	Family        string   `help:"The base's package family, deb or rpm, instead of detecting it." placeholder:"F" enum:"deb,rpm," default:""`
+	Family        string   `help:"The base's package family, deb or rpm, instead of detecting it." placeholder:"F" completion:"family"`
 	Agents        []string `help:"Comma-separated agents to install instead of the configured ones." placeholder:"LIST" sep:"," completion:"agent"`
 	RebuildAgents bool     `name:"rebuild-agents" help:"Rebuild L1 without the build cache, so that the agents' tools are their newest versions (and L2 on it)."`
 	NoCache       bool     `name:"no-cache" help:"Rebuild every layer without the build cache."`
@@ -137,6 +137,9 @@ func (c *BuildCmd) Run(env *cli.Env) error {
 		}
 	}
 	if c.Family != "" {
+		if err := config.ValidFamily(c.Family); err != nil {
+			return cli.Usagef("--family: %v", err)
+		}
 		spec.Family = c.Family
 	}
 	if len(c.Agents) > 0 {
@@ -236,7 +239,7 @@ type BaseCmd struct {
 	Refresh   bool   `help:"Make the base anew even if it exists: pull again, or bootstrap a new root file system."`
 	Suite     string `help:"The Debian suite to bootstrap (default: the image's tag, e.g. bookworm)." placeholder:"SUITE"`
 	Mirror    string `help:"The Debian mirror to bootstrap from (default: the one apt's sources name)." placeholder:"URL"`
-	Tool      string `help:"The bootstrap tool: mmdebstrap or debootstrap (default: the first installed; debootstrap only as root)." placeholder:"TOOL" enum:"mmdebstrap,debootstrap," default:""`
+	Tool      string `help:"The bootstrap tool: mmdebstrap or debootstrap (default: the first installed; debootstrap only as root)." placeholder:"TOOL" completion:"bootstrap-tool"`
 	Verbose   bool   `short:"v" help:"Show the bootstrap tool's output."`
 }
 
@@ -254,6 +257,9 @@ func (c *BaseCmd) Run(env *cli.Env) error {
 	}
 	if c.Suite != "" && !suiteName(c.Suite) {
 		return cli.Usagef("--suite: %q is not a Debian suite name", c.Suite)
+	}
+	if c.Tool != "" && c.Tool != "mmdebstrap" && c.Tool != "debootstrap" {
+		return cli.Usagef("--tool: %q is neither mmdebstrap nor debootstrap", c.Tool)
 	}
 	if c.Mirror != "" && !strings.HasPrefix(c.Mirror, "http://") && !strings.HasPrefix(c.Mirror, "https://") && !strings.HasPrefix(c.Mirror, "file:/") {
 		return cli.Usagef("--mirror: %q is not an http, https or file URL", c.Mirror)
@@ -310,7 +316,7 @@ func short(id string) string {
 // AgentsCmd is `terok-image agents`.
 type AgentsCmd struct {
 	Base   string `help:"Say whether each agent installs on this base image (its family is detected)." placeholder:"IMAGE" completion:"image"`
-	Family string `help:"Say whether each agent installs on this package family: deb or rpm." placeholder:"F" enum:"deb,rpm," default:""`
+	Family string `help:"Say whether each agent installs on this package family: deb or rpm." placeholder:"F" completion:"family"`
 	Quiet  bool   `short:"q" help:"Print names only, one per line."`
 }
 
@@ -345,6 +351,9 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 	fam := c.Family
 	if c.Base != "" && c.Family != "" {
 		return cli.Usagef("--base and --family exclude each other")
+	}
+	if err := config.ValidFamily(c.Family); err != nil {
+		return cli.Usagef("--family: %v", err)
 	}
 	if c.Base != "" {
 		if err := config.ValidImageRef(c.Base); err != nil {
@@ -410,11 +419,16 @@ func (s setup) catalog(env *cli.Env) (*image.Catalog, func(), error) {
 type LsCmd struct {
 	All     bool   `short:"a" help:"Also list untagged images: earlier builds and the steps of builds."`
 	Quiet   bool   `short:"q" help:"Print tags only (ids of untagged images), one per line."`
-	Layer   string `help:"Only images of this layer: l0, l1, l2 or base." enum:"l0,l1,l2,base," default:"" placeholder:"LAYER"`
+	Layer   string `help:"Only images of this layer: l0, l1, l2 or base." placeholder:"LAYER" completion:"layer"`
 	Project string `help:"Only the L2 images of this project." placeholder:"PROJECT" completion:"project"`
 }
 
 func (c *LsCmd) Run(env *cli.Env) error {
+	switch c.Layer {
+	case "", image.L0, image.L1, image.L2, "base":
+	default:
+		return cli.Usagef("--layer: %q is none of l0, l1, l2 and base", c.Layer)
+	}
 	s, err := load(env)
 	if err != nil {
 		return err

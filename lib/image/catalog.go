@@ -58,7 +58,17 @@ type graph struct {
 }
 
 func (c *Catalog) load(ctx context.Context) (*graph, error) {
-	list, err := images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
+	var list []*types.ImageSummary
+	var err error
+	// Podman lists image by image: one removed meanwhile (by another
+	// command) fails the whole listing. Ask again.
+	for try := 0; ; try++ {
+		list, err = images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
+		if err == nil || try == 4 || !strings.Contains(err.Error(), "image not known") {
+			break
+		}
+		time.Sleep(time.Duration(50*(try+1)) * time.Millisecond)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}
@@ -237,13 +247,8 @@ func (e *NotFoundError) Hint() string { return "'terok-image ls' lists terok's i
 // Resolve checks that every reference names an image terok made, and
 // returns them (before anything is removed).
 func (c *Catalog) Resolve(ctx context.Context, refs []string) ([]Image, error) {
-	g, err := c.load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	users := g.users()
-	var out []Image
-	for _, ref := range refs {
+	ids := make([]string, len(refs))
+	for i, ref := range refs {
 		img, err := inspectImage(c.Engine.On(ctx), ref)
 		if err != nil {
 			return nil, err
@@ -251,11 +256,20 @@ func (c *Catalog) Resolve(ctx context.Context, refs []string) ([]Image, error) {
 		if img == nil {
 			return nil, &NotFoundError{Ref: ref}
 		}
-		n, ok := g.nodes[img.ID]
+		ids[i] = img.ID
+	}
+	g, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := g.users()
+	var out []Image
+	for i, ref := range refs {
+		n, ok := g.nodes[ids[i]]
 		if !ok || !n.terok {
 			return nil, &NotTerokError{Ref: ref}
 		}
-		im := n.image(g, users[img.ID])
+		im := n.image(g, users[ids[i]])
 		if strings.Contains(ref, ":") || strings.Contains(ref, "/") {
 			im.Tag = ref
 		}

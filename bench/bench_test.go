@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 var terok string // the built binary
@@ -98,12 +100,9 @@ func BenchmarkProjectLs1000(b *testing.B) {
 // (nothing to build: it finds each layer by its tag) against `podman image
 // exists` of the same image, the least a check can cost.
 func BenchmarkBuildNoop(b *testing.B) {
-	if _, err := exec.LookPath("podman"); err != nil || exec.Command("podman", "image", "exists", "localhost/terok/debian:bookworm").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("prerequisite missing in CI: podman and localhost/terok/debian:bookworm")
-		}
-		b.Skip("skipped: podman or localhost/terok/debian:bookworm is missing")
-	}
+	podman := testenv.Tool(b, "podman", "podman")
+	testenv.Need(b, exec.Command(podman, "image", "exists", "localhost/terok/debian:bookworm").Run() == nil,
+		"no localhost/terok/debian:bookworm; run terok-image base")
 	root, err := os.MkdirTemp("", "terok-bench-")
 	if err != nil {
 		b.Fatal(err)
@@ -137,7 +136,6 @@ func BenchmarkBuildNoop(b *testing.B) {
 	if tag == "" {
 		b.Fatal("the build printed no result")
 	}
-	podman, _ := exec.LookPath("podman")
 	pair(b, env, []string{podman, "image", "exists", tag}, []string{filepath.Join(bin, "terok-image"), "build", "bench"})
 	// The project's L2 goes; L0 and L1 stay, shared with other builds.
 	exec.Command(podman, "rmi", tag).Run()

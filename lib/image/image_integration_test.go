@@ -12,24 +12,16 @@ import (
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
-// These tests build real images with the real Podman. Outside CI they skip,
-// saying why, when a prerequisite is missing; with CI=true a missing
-// prerequisite fails. They never prune for real: the storage is shared with
-// other tests (and, on a person's machine, with their own images); what
-// they make, they remove by id.
+// These tests build real images with the real Podman; a missing
+// prerequisite follows lib/testenv's rule (skip, or fail under CI). They
+// never prune for real: the storage is shared with other tests (and, on a
+// person's machine, with their own images); what they make, they remove by
+// id.
 
-func need(t testing.TB, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing in CI: %s", reason)
-	}
-	t.Skipf("skipped: %s", reason)
-}
+func need(t testing.TB, ok bool, reason string) { t.Helper(); testenv.Need(t, ok, reason) }
 
 // testEnv is a private state under a temporary directory and a connection
 // to the engine (the test run's service when CONTAINER_HOST names one,
@@ -346,7 +338,7 @@ func TestFamilyDetection(t *testing.T) {
 // Claude Code installs from the npm registry in a real L1 build, and runs.
 // It needs the registry: CI has it; elsewhere set TEROK_TEST_NPM=1.
 func TestClaudeInL1(t *testing.T) {
-	if os.Getenv("CI") != "true" && os.Getenv("TEROK_TEST_NPM") != "1" {
+	if !testenv.InCI() && os.Getenv("TEROK_TEST_NPM") != "1" {
 		t.Skip("skipped: needs the npm registry; CI=true or TEROK_TEST_NPM=1 runs it")
 	}
 	te := newTestEnv(t)

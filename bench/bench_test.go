@@ -3,6 +3,8 @@
 package bench
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 var terok string // the built binary
@@ -28,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
 		os.Exit(1)
 	}
-	for _, n := range []string{"terok-project", "terok-gate"} {
+	for _, n := range []string{"terok-project", "terok-gate", "terok-image"} {
 		os.Symlink("terok", filepath.Join(dir, n))
 	}
 	code := m.Run()
@@ -90,4 +94,49 @@ func BenchmarkProjectLs1000(b *testing.B) {
 	}
 	catPath, _ := exec.LookPath("cat")
 	pair(b, env, append([]string{catPath}, files...), []string{filepath.Join(filepath.Dir(terok), "terok-project"), "ls", "--json"})
+}
+
+// BenchmarkBuildNoop: `terok-image build` of a project whose image exists
+// (nothing to build: it finds each layer by its tag) against `podman image
+// exists` of the same image, the least a check can cost.
+func BenchmarkBuildNoop(b *testing.B) {
+	podman := testenv.Tool(b, "podman", "podman")
+	testenv.Need(b, exec.Command(podman, "image", "exists", "localhost/terok/debian:bookworm").Run() == nil,
+		"no localhost/terok/debian:bookworm; run terok-image base")
+	root, err := os.MkdirTemp("", "terok-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
+		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run", "TEROK_CACHE_DIR="+root+"/cache")
+	os.MkdirAll(root+"/config", 0o700)
+	// A service terok starts itself (no CONTAINER_HOST) does not linger.
+	os.WriteFile(root+"/config/config.toml", []byte("[podman]\nservice_idle = \"30s\"\n"), 0o600)
+	bin := filepath.Dir(terok)
+	run := func(argv ...string) []byte {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+		return out
+	}
+	run(filepath.Join(bin, "terok-project"), "new", "bench", "--agents", "command")
+	// The first build may build; what it prints names the image.
+	var tag string
+	sc := bufio.NewScanner(strings.NewReader(string(run(filepath.Join(bin, "terok-image"), "build", "bench"))))
+	for sc.Scan() {
+		var r struct{ Type, Image string }
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type == "result" {
+			tag = r.Image
+		}
+	}
+	if tag == "" {
+		b.Fatal("the build printed no result")
+	}
+	pair(b, env, []string{podman, "image", "exists", tag}, []string{filepath.Join(bin, "terok-image"), "build", "bench"})
+	// The project's L2 goes; L0 and L1 stay, shared with other builds.
+	exec.Command(podman, "rmi", tag).Run()
 }

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/project"
@@ -155,6 +156,9 @@ func (c *NewCmd) Run(env *cli.Env) error {
 			p.Image.Agents = append(p.Image.Agents, a)
 		}
 	}
+	if err := checkAgents(st.Paths, p.Image.Agents); err != nil {
+		return err
+	}
 	if strings.ContainsAny(p.Description, "\r\n") {
 		return cli.Usagef("--description: must be one line")
 	}
@@ -167,6 +171,27 @@ func (c *NewCmd) Run(env *cli.Env) error {
 		return projectError(c.Name, err)
 	}
 	return show(env, st, g, c.Name)
+}
+
+// checkAgents refuses agents the roster does not know (the names' syntax
+// and repeats are config's to check, with the rest of the file).
+func checkAgents(paths config.Paths, agents []string) error {
+	for _, a := range agents {
+		if config.ValidAgentName(a) != nil {
+			return nil
+		}
+	}
+	r, err := agent.Load(paths.AgentsDir())
+	if err != nil {
+		return configError(err)
+	}
+	for _, a := range agents {
+		if _, ok := r.Get(a); !ok {
+			ue := &agent.UnknownError{Name: a, Known: r.Names()}
+			return cli.Usagef("--agents: %v", ue).WithHint("%s", ue.Hint())
+		}
+	}
+	return nil
 }
 
 // flagOf names the flag of `new` that sets a project.toml key.

@@ -25,6 +25,7 @@ func main() {
 
 // Main runs the command named by args and returns the exit code.
 func Main(ctx context.Context, args []string) int {
+	cli.Version = version
 	if len(args) == 0 {
 		args = []string{"terok"}
 	}

@@ -39,7 +39,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(e *testscript.Env) error {
 			for k, d := range map[string]string{
 				"TEROK_CONFIG_DIR": "config", "TEROK_STATE_DIR": "state",
-				"TEROK_DATA_DIR": "data", "TEROK_RUNTIME_DIR": "run",
+				"TEROK_DATA_DIR": "data", "TEROK_RUNTIME_DIR": "run", "TEROK_CACHE_DIR": "cache",
 			} {
 				e.Setenv(k, filepath.Join(e.WorkDir, d))
 			}
@@ -54,6 +54,9 @@ func TestScripts(t *testing.T) {
 			} {
 				e.Setenv(k, v)
 			}
+			// The Podman service the test run started, if any (scripts/test).
+			e.Setenv("CONTAINER_HOST", os.Getenv("CONTAINER_HOST"))
+			e.Setenv("CI", os.Getenv("CI"))
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -66,6 +69,8 @@ func TestScripts(t *testing.T) {
 					return false, fmt.Errorf("git is needed under CI: %v", err)
 				}
 				return err == nil, nil
+			case "podman":
+				return havePodman()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -126,4 +131,20 @@ func cmdGatePush(ts *testscript.TestScript, neg bool, args []string) {
 	if neg != (err != nil) {
 		ts.Fatalf("gatepush: %v (negated: %v)", err, neg)
 	}
+}
+
+// havePodman is the [podman] condition: podman and terok's local Debian
+// base image are there. Missing in CI is an error, which fails the script
+// instead of skipping it (lib/testenv's rule).
+func havePodman() (bool, error) {
+	missing := ""
+	if _, err := exec.LookPath("podman"); err != nil {
+		missing = "podman is not installed"
+	} else if exec.Command("podman", "image", "exists", "localhost/terok/debian:bookworm").Run() != nil {
+		missing = "no localhost/terok/debian:bookworm; run scripts/setup-host and terok-image base"
+	}
+	if missing != "" && testenv.InCI() {
+		return false, fmt.Errorf("prerequisite missing in CI: %s", missing)
+	}
+	return missing == "", nil
 }

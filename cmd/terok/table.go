@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	gatecmd "github.com/terok-ai/terok-go/cmd/terok-gate"
+	imagecmd "github.com/terok-ai/terok-go/cmd/terok-image"
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
@@ -16,6 +17,7 @@ import (
 var Commands = []cli.Command{
 	projectcmd.Command,
 	gatecmd.Command,
+	imagecmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

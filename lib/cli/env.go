@@ -8,6 +8,11 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
+// Version is terok's version; the entry point sets it (from the build's
+// -ldflags) before any command runs. Libraries record it, e.g. in image
+// labels.
+var Version = "dev"
+
 // Env is everything a command handler may touch of its process: standard
 // streams, environment, context and terminal facts. The entry point builds
 // one from the process (OSEnv); tests build their own.

@@ -263,3 +263,80 @@ func TestGateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSnippet(t *testing.T) {
+	good := []string{
+		"",
+		"# only a comment\n\n",
+		"RUN apt-get update && \\\n    apt-get install -y jq\nENV A=1\n",
+		"run echo lower-case works\nLABEL org.example.team=web\nADD --chmod=644 https://example.com/x /opt/x\nUSER root\n",
+		"RUN a \\\n# a comment inside\n  b\n",
+	}
+	for _, s := range good {
+		if line, err := CheckSnippet(s); err != nil {
+			t.Errorf("%q refused at line %d: %v", s, line, err)
+		}
+	}
+	for _, tc := range []struct {
+		src, msg string
+		line     int
+	}{
+		{"RUN ok\nFROM debian\n", "FROM is not allowed", 2},
+		{"\n\nCOPY a /b\n", "COPY is not allowed", 3},
+		{"CMD [\"sh\"]", "CMD is not allowed", 1},
+		{"ENTRYPOINT x", "ENTRYPOINT is not allowed", 1},
+		{"RUN a \\\n b\nFROBNICATE x\n", `unknown instruction "FROBNICATE"`, 3},
+		{"LABEL terok.layer=l9\n", "terok.* labels", 1},
+		{"ADD local.txt /x\n", "only URLs", 1},
+		{"RUN\n", "has no arguments", 1},
+		{"RUN a \\\n", "continued line", 1},
+		{"RUN a\x00\n", "NUL", 1},
+	} {
+		line, err := CheckSnippet(tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) || line != tc.line {
+			t.Errorf("%q: got line %d %v, want line %d %q", tc.src, line, err, tc.line, tc.msg)
+		}
+	}
+	// In project.toml the error names the key's line.
+	_, err := DecodeProject("p.toml", []byte("branch = \"main\"\n[image]\nsnippet = '''\nRUN true\nFROM x\n'''\n"))
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Line != 3 || fe.Key != "image.snippet" || !strings.Contains(fe.Msg, "snippet line 2: FROM") {
+		t.Fatalf("got %+v", err)
+	}
+}
+
+func TestFamily(t *testing.T) {
+	if _, err := DecodeGlobal("c.toml", []byte("[image]\nfamily = \"apk\"\n")); err == nil || !strings.Contains(err.Error(), "c.toml:2: image.family: unknown package family") {
+		t.Fatalf("got %v", err)
+	}
+	g := DefaultGlobal()
+	g.Image.Family = "rpm"
+	p := DefaultProject()
+	if p.EffectiveFamily(g) != "rpm" {
+		t.Fatal("a project on the global base takes the global family")
+	}
+	p.Image.Base = "other:1"
+	if p.EffectiveFamily(g) != "" {
+		t.Fatal("a project on its own base must not take the global base's family")
+	}
+	p.Image.Family = "deb"
+	if p.EffectiveFamily(g) != "deb" {
+		t.Fatal("the project's own family wins")
+	}
+}
+
+func TestCachePaths(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	p, _ := ResolvePaths(env(map[string]string{"HOME": "/home/u", "XDG_RUNTIME_DIR": "/r"}), 1000)
+	if p.Cache != "/home/u/.cache/terok" || p.RootfsDir() != "/home/u/.cache/terok/rootfs" {
+		t.Fatalf("got %+v", p)
+	}
+	p, _ = ResolvePaths(env(map[string]string{"HOME": "/root"}), 0)
+	if p.Cache != SystemCacheDir {
+		t.Fatalf("root: %+v", p)
+	}
+	p, _ = ResolvePaths(env(map[string]string{"HOME": "/h", "XDG_CACHE_HOME": "/xc", "XDG_RUNTIME_DIR": "/r"}), 5)
+	if p.Cache != "/xc/terok" || p.AgentsDir() != "/h/.config/terok/agents" || p.ImagesDir() != "/h/.local/state/terok/images" {
+		t.Fatalf("xdg: %+v", p)
+	}
+}

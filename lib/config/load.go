@@ -95,38 +95,54 @@ var lastKeyErr = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "([^"]*)"\)
 type validator func() (key string, err error)
 
 func decode(path, file string, data []byte, v any, check validator) error {
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(v)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Message
-			if msg == "" {
-				msg = pe.Error()
-			}
-			return &FileError{Path: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: firstLine(msg)}
-		}
-		// Type mismatches come as plain errors: "toml: line N (last key
-		// "k"): message".
-		msg := firstLine(err.Error())
-		if m := lastKeyErr.FindStringSubmatch(msg); m != nil {
-			return &FileError{Path: path, Line: keyLine(data, strings.Split(m[1], ".")), Key: m[1], Msg: m[2]}
-		}
-		return &FileError{Path: path, Msg: strings.TrimPrefix(msg, "toml: ")}
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		k := und[0].String()
-		fe := &FileError{Path: path, Line: keyLine(data, und[0]), Key: k, Msg: "unknown key"}
-		if s := suggest(k, keyNames(file)); s != "" {
-			fe.Hint = fmt.Sprintf("did you mean %q? 'terok-project config schema' lists every key", s)
-		} else {
-			fe.Hint = "'terok-project config schema' lists every key"
-		}
-		return fe
+	if _, err := DecodeStrict(path, data, v, keyNames(file), "'terok-project config schema' lists every key"); err != nil {
+		return err
 	}
 	if key, err := check(); err != nil {
 		return &FileError{Path: path, Line: keyLine(data, strings.Split(key, ".")), Key: key, Msg: err.Error()}
 	}
 	return nil
+}
+
+// DecodeStrict decodes TOML data (from path, named in errors) into v, the
+// way terok's own files are: a syntax or type error, or a key v has no field
+// for, is a *FileError naming the file, the line and the key. known lists
+// the valid keys for a "did you mean" hint; hint ends the hint line.
+func DecodeStrict(path string, data []byte, v any, known []string, hint string) (toml.MetaData, error) {
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(v)
+	if err != nil {
+		return md, syntaxError(path, data, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		fe := &FileError{Path: path, Line: keyLine(data, und[0]), Key: k, Msg: "unknown key", Hint: hint}
+		if s := suggest(k, known); s != "" {
+			fe.Hint = fmt.Sprintf("did you mean %q? %s", s, hint)
+		}
+		return md, fe
+	}
+	return md, nil
+}
+
+// KeyLine is the line on which a dotted key is defined in data, or 0.
+func KeyLine(data []byte, key string) int { return keyLine(data, strings.Split(key, ".")) }
+
+func syntaxError(path string, data []byte, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "" {
+			msg = pe.Error()
+		}
+		return &FileError{Path: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: firstLine(msg)}
+	}
+	// Type mismatches come as plain errors: "toml: line N (last key
+	// "k"): message".
+	msg := firstLine(err.Error())
+	if m := lastKeyErr.FindStringSubmatch(msg); m != nil {
+		return &FileError{Path: path, Line: keyLine(data, strings.Split(m[1], ".")), Key: m[1], Msg: m[2]}
+	}
+	return &FileError{Path: path, Msg: strings.TrimPrefix(msg, "toml: ")}
 }
 
 func firstLine(s string) string {
@@ -142,6 +158,9 @@ func (g *Global) validate() (string, error) {
 		if err := ValidImageRef(g.Image.Base); err != nil {
 			return "image.base", err
 		}
+	}
+	if err := ValidFamily(g.Image.Family); err != nil {
+		return "image.family", err
 	}
 	if err := validAgents(g.Image.Agents); err != nil {
 		return "image.agents", err
@@ -182,6 +201,9 @@ func (p *Project) validate() (string, error) {
 			return "image.base", err
 		}
 	}
+	if err := ValidFamily(p.Image.Family); err != nil {
+		return "image.family", err
+	}
 	if err := validAgents(p.Image.Agents); err != nil {
 		return "image.agents", err
 	}
@@ -201,6 +223,9 @@ func (p *Project) validate() (string, error) {
 	}
 	if err := validPatterns(p.Gate.Protected); err != nil {
 		return "gate.protected", err
+	}
+	if line, err := CheckSnippet(p.Image.Snippet); err != nil {
+		return "image.snippet", fmt.Errorf("snippet line %d: %w", line, err)
 	}
 	return "", nil
 }

@@ -14,13 +14,15 @@ type Paths struct {
 	State   string `json:"state_dir"`
 	Data    string `json:"data_dir"`
 	Runtime string `json:"runtime_dir"`
+	Cache   string `json:"cache_dir"`
 	// Source says where each root came from: "env", "xdg", "home" or "system".
 	Source map[string]string `json:"-"`
 }
 
 // ResolvePaths computes the roots. TEROK_CONFIG_DIR, TEROK_STATE_DIR,
-// TEROK_DATA_DIR and TEROK_RUNTIME_DIR override each one; otherwise root
-// uses the system locations and everyone else the XDG base directories.
+// TEROK_DATA_DIR, TEROK_RUNTIME_DIR and TEROK_CACHE_DIR override each one;
+// otherwise root uses the system locations and everyone else the XDG base
+// directories.
 func ResolvePaths(getenv func(string) string, uid int) (Paths, error) {
 	p := Paths{Source: map[string]string{}}
 	home := getenv("HOME")
@@ -38,6 +40,7 @@ func ResolvePaths(getenv func(string) string, uid int) (Paths, error) {
 		{&p.State, "state", "TEROK_STATE_DIR", "XDG_STATE_HOME", ".local/state", "/var/lib/terok/state"},
 		{&p.Data, "data", "TEROK_DATA_DIR", "XDG_DATA_HOME", ".local/share", "/var/lib/terok/data"},
 		{&p.Runtime, "runtime", "TEROK_RUNTIME_DIR", "XDG_RUNTIME_DIR", "", "/run/terok"},
+		{&p.Cache, "cache", "TEROK_CACHE_DIR", "XDG_CACHE_HOME", ".cache", SystemCacheDir},
 	}
 	for _, r := range roots {
 		switch {
@@ -62,6 +65,11 @@ func ResolvePaths(getenv func(string) string, uid int) (Paths, error) {
 	return p, nil
 }
 
+// SystemCacheDir is root's cache root. Its rootfs/ directory also serves
+// other users: a base root file system made there once can be imported by
+// anyone (see terok-image base).
+const SystemCacheDir = "/var/cache/terok"
+
 // ConfigFile is the global config.toml.
 func (p Paths) ConfigFile() string { return filepath.Join(p.Config, "config.toml") }
 
@@ -75,6 +83,18 @@ func (p Paths) ProjectDir(name string) string { return filepath.Join(p.ProjectsD
 func (p Paths) ProjectFile(name string) string {
 	return filepath.Join(p.ProjectDir(name), "project.toml")
 }
+
+// AgentsDir holds the user's agent roster files (NAME.toml), which extend
+// and override the built-in roster.
+func (p Paths) AgentsDir() string { return filepath.Join(p.Config, "agents") }
+
+// ImagesDir holds terok-image's records: the last build of each project and
+// the package family of each base image seen.
+func (p Paths) ImagesDir() string { return filepath.Join(p.State, "images") }
+
+// RootfsDir keeps base root file systems as tarballs, so that a base image
+// is made once and imported again in seconds.
+func (p Paths) RootfsDir() string { return filepath.Join(p.Cache, "rootfs") }
 
 // ArchiveDir keeps what `rm` verbs removed.
 func (p Paths) ArchiveDir() string { return filepath.Join(p.State, "archive") }
@@ -110,6 +130,7 @@ func (p Paths) List() []NamedPath {
 		{Name: "config_dir", Path: p.Config, Source: p.Source["config"]},
 		{Name: "config_file", Path: p.ConfigFile()},
 		{Name: "projects_dir", Path: p.ProjectsDir()},
+		{Name: "agents_dir", Path: p.AgentsDir()},
 		{Name: "state_dir", Path: p.State, Source: p.Source["state"]},
 		{Name: "archive_dir", Path: p.ArchiveDir()},
 		{Name: "audit_dir", Path: p.AuditDir()},
@@ -117,6 +138,9 @@ func (p Paths) List() []NamedPath {
 		{Name: "gate_dir", Path: p.GateDir()},
 		{Name: "runtime_dir", Path: p.Runtime, Source: p.Source["runtime"]},
 		{Name: "podman_socket", Path: p.PodmanSocket()},
+		{Name: "images_dir", Path: p.ImagesDir()},
+		{Name: "cache_dir", Path: p.Cache, Source: p.Source["cache"]},
+		{Name: "rootfs_dir", Path: p.RootfsDir()},
 	}
 	for i := range out {
 		_, err := os.Stat(out[i].Path)

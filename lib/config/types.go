@@ -36,8 +36,10 @@ type GitIdentity struct {
 
 // GlobalImage are the image defaults for projects that set none.
 type GlobalImage struct {
-	Base   string   `toml:"base" doc:"Base image of the L0 layer for projects that name none."`
-	Agents []string `toml:"agents" doc:"Agents installed (L1) for projects that name none; the first is the default agent."`
+	Base             string   `toml:"base" doc:"Base image of the L0 layer for projects that name none."`
+	Family           string   `toml:"family" doc:"Package family of image.base: deb or rpm; empty: detected from the base image's /etc/os-release."`
+	Agents           []string `toml:"agents" doc:"Agents installed (L1) for projects that name none; the first is the default agent."`
+	HostCertificates bool     `toml:"host_certificates" doc:"Copy the host's locally added CA certificates into L0, so that TLS through the host's proxies and mirrors works in builds and tasks."`
 }
 
 // Podman is how terok reaches the Podman API.
@@ -77,8 +79,10 @@ type ProjectRun struct {
 
 // ProjectImage overrides the global image defaults for one project.
 type ProjectImage struct {
-	Base   string   `toml:"base" doc:"Base image of this project's L0 layer; empty: the global image.base."`
-	Agents []string `toml:"agents" doc:"Agents installed for this project; the first is its default agent; empty: the global image.agents."`
+	Base    string   `toml:"base" doc:"Base image of this project's L0 layer; empty: the global image.base."`
+	Family  string   `toml:"family" doc:"Package family of this project's base: deb or rpm; empty: the global image.family when the base is the global one, else detected."`
+	Agents  []string `toml:"agents" doc:"Agents installed for this project; the first is its default agent; empty: the global image.agents."`
+	Snippet string   `toml:"snippet" doc:"Containerfile lines for this project's L2 layer, run as root after those of the file image.containerfile beside project.toml (FROM, COPY, ADD, CMD, ENTRYPOINT and ONBUILD are refused)."`
 }
 
 // ProjectGate adds to the global gate policy for one project.
@@ -94,7 +98,7 @@ const DefaultBase = "localhost/terok/debian:bookworm"
 // DefaultGlobal returns config.toml's defaults.
 func DefaultGlobal() Global {
 	return Global{
-		Image:  GlobalImage{Base: DefaultBase, Agents: []string{"command"}},
+		Image:  GlobalImage{Base: DefaultBase, Agents: []string{"command"}, HostCertificates: true},
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
@@ -132,6 +136,19 @@ func (p Project) EffectiveBase(g Global) string {
 		return p.Image.Base
 	}
 	return g.Image.Base
+}
+
+// EffectiveFamily is the package family the project's configuration names
+// for its base ("" to detect it): the project's own, else the global one when
+// the project builds on the global base.
+func (p Project) EffectiveFamily(g Global) string {
+	if p.Image.Family != "" {
+		return p.Image.Family
+	}
+	if p.Image.Base == "" {
+		return g.Image.Family
+	}
+	return ""
 }
 
 // EffectiveAgents are the agents a project's image holds.

@@ -172,3 +172,101 @@ func validPatterns(list []string) error {
 	}
 	return nil
 }
+
+// Families are the package families terok knows how to install into.
+var Families = []string{"deb", "rpm"}
+
+// ValidFamily accepts "" (detect), "deb" or "rpm".
+func ValidFamily(f string) error {
+	if f == "" {
+		return nil
+	}
+	for _, k := range Families {
+		if f == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown package family %q (deb or rpm)", f)
+}
+
+// snippetInstructions are the Containerfile instructions a project's
+// snippet may hold, and why the others are refused.
+var snippetInstructions = map[string]string{
+	"RUN": "", "ENV": "", "ARG": "", "LABEL": "", "WORKDIR": "", "USER": "",
+	"EXPOSE": "", "SHELL": "", "VOLUME": "", "STOPSIGNAL": "", "ADD": "",
+	"FROM":        "the snippet extends the project's image and cannot start another",
+	"COPY":        "the L2 build has no context to copy from; use RUN or ADD with a URL",
+	"CMD":         "terok's entry point decides what a task runs",
+	"ENTRYPOINT":  "terok's entry point decides what a task runs",
+	"ONBUILD":     "nothing builds on a project's image",
+	"MAINTAINER":  "use LABEL",
+	"HEALTHCHECK": "tasks are not services",
+}
+
+// CheckSnippet checks the Containerfile lines of a project's L2 layer: each
+// instruction (after joining continuation lines, skipping comments) must be
+// one a snippet may hold, LABEL may not set terok's own labels, and ADD only
+// fetches URLs. It returns the 1-based line of the first problem.
+func CheckSnippet(s string) (int, error) {
+	lines := strings.Split(s, "\n")
+	start, cont := 0, false
+	var instr strings.Builder
+	for i, raw := range lines {
+		t := strings.TrimSpace(raw)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if strings.ContainsRune(t, 0) {
+			return i + 1, fmt.Errorf("contains a NUL byte")
+		}
+		if !cont {
+			start = i + 1
+			instr.Reset()
+		}
+		body, more := strings.CutSuffix(t, "\\")
+		instr.WriteString(body)
+		instr.WriteByte(' ')
+		cont = more
+		if !cont {
+			if err := checkInstruction(instr.String()); err != nil {
+				return start, err
+			}
+		}
+	}
+	if cont {
+		return start, fmt.Errorf("ends inside a continued line (a trailing \\)")
+	}
+	return 0, nil
+}
+
+func checkInstruction(line string) error {
+	f := strings.Fields(line)
+	kw := strings.ToUpper(f[0])
+	why, known := snippetInstructions[kw]
+	switch {
+	case !known:
+		return fmt.Errorf("unknown instruction %q", f[0])
+	case why != "":
+		return fmt.Errorf("%s is not allowed: %s", kw, why)
+	case len(f) == 1:
+		return fmt.Errorf("%s has no arguments", kw)
+	case kw == "LABEL" && strings.Contains(strings.ToLower(line), "terok."):
+		return fmt.Errorf("LABEL may not set terok.* labels: they are terok's record of the image")
+	case kw == "ADD":
+		var srcs []string
+		for _, a := range f[1:] {
+			if !strings.HasPrefix(a, "--") {
+				srcs = append(srcs, a)
+			}
+		}
+		if len(srcs) < 2 {
+			return fmt.Errorf("ADD needs a source URL and a destination")
+		}
+		for _, a := range srcs[:len(srcs)-1] {
+			if !strings.HasPrefix(a, "https://") && !strings.HasPrefix(a, "http://") {
+				return fmt.Errorf("ADD %s: only URLs can be added (the L2 build has no context)", a)
+			}
+		}
+	}
+	return nil
+}

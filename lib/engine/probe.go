@@ -104,6 +104,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// On returns ctx carrying the engine's connection, for bindings calls made
+// with a context of the caller's (e.g. with a timeout) rather than one
+// derived from Context(). A nil ctx is Context().
+func (e *Engine) On(ctx context.Context) context.Context { return e.on(ctx) }
+
 // on puts the engine's connection into ctx, which may be a context of the
 // caller's (e.g. with a timeout) rather than one derived from Context().
 func (e *Engine) on(ctx context.Context) context.Context {

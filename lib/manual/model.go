@@ -15,11 +15,16 @@ import (
 // on an argument or flag, and what each offers. A name that is not here
 // fails the generator, so a typo cannot ship a silent completion.
 var Completers = map[string]Completer{
-	"project":  {Kind: Lister, Command: "terok-project ls -q"},
-	"gate-ref": {Kind: Lister, Command: "terok-gate ls -q"},
-	"backup":   {Kind: Lister, Command: "terok-gate backups -q"},
-	"file":     {Kind: FileNames},
-	"dir":      {Kind: DirNames},
+	"project":        {Kind: Lister, Command: "terok-project ls -q"},
+	"gate-ref":       {Kind: Lister, Command: "terok-gate ls -q"},
+	"backup":         {Kind: Lister, Command: "terok-gate backups -q"},
+	"file":           {Kind: FileNames},
+	"dir":            {Kind: DirNames},
+	"image":          {Kind: Lister, Command: "terok-image ls -q"},
+	"agent":          {Kind: Lister, Command: "terok-image agents -q"},
+	"family":         {Kind: Words, Words: []string{"deb", "rpm"}},
+	"layer":          {Kind: Words, Words: []string{"l0", "l1", "l2", "base"}},
+	"bootstrap-tool": {Kind: Words, Words: []string{"mmdebstrap", "debootstrap"}},
 }
 
 // Kind is how a value is completed.

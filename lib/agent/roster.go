@@ -1,0 +1,438 @@
+package agent
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+//go:embed roster/*.toml
+var builtin embed.FS
+
+// BuiltinSource is the Source of an agent defined only by the built-in roster.
+const BuiltinSource = "built-in"
+
+// Agent is one roster entry.
+type Agent struct {
+	Name        string            `toml:"-"`
+	Label       string            `toml:"label"`
+	Description string            `toml:"description"`
+	Binary      string            `toml:"binary"`
+	Install     Install           `toml:"install"`
+	Headless    Mode              `toml:"headless"`
+	Interactive Mode              `toml:"interactive"`
+	Permissions Permissions       `toml:"permissions"`
+	Env         map[string]string `toml:"env"`
+	Vault       Vault             `toml:"vault"`
+
+	// Source is BuiltinSource, or the path of the user's file that last
+	// changed the entry.
+	Source string `toml:"-"`
+
+	// The file that last changed the entry, and its text, for errors.
+	file string
+	data []byte
+}
+
+// Install holds the shell command lines that install the agent, run as
+// root in the L1 build, per package family. A family the entry does not
+// name cannot have the agent; an empty list installs nothing.
+type Install struct {
+	Deb *[]string `toml:"deb"`
+	Rpm *[]string `toml:"rpm"`
+}
+
+// Mode is how the agent starts in one launch mode.
+type Mode struct {
+	Binary  string   `toml:"binary"`  // default: the agent's binary
+	Args    []string `toml:"args"`    // with "{prompt}" and "{flags}" elements
+	Model   []string `toml:"model"`   // flags choosing a model, with "{model}"
+	Timeout []string `toml:"timeout"` // the agent's own time-limit flags, with "{timeout}" (seconds)
+}
+
+// Permissions switch off the agent's own permission prompts: terok's
+// container is the boundary.
+type Permissions struct {
+	Flags []string          `toml:"flags"`
+	Env   map[string]string `toml:"env"`
+}
+
+// Vault names the credential the agent uses: the vault provider, the
+// environment variable that carries its (phantom) token, and the one that
+// points the agent at the vault instead of its vendor.
+type Vault struct {
+	Provider   string `toml:"provider"`
+	TokenEnv   string `toml:"token_env"`
+	BaseURLEnv string `toml:"base_url_env"`
+}
+
+// Lines returns the install lines for family, and whether the agent can be
+// installed there at all.
+func (a *Agent) Lines(family string) ([]string, bool) {
+	var l *[]string
+	switch family {
+	case "deb":
+		l = a.Install.Deb
+	case "rpm":
+		l = a.Install.Rpm
+	}
+	if l == nil {
+		return nil, false
+	}
+	return *l, true
+}
+
+// Families lists the package families the agent installs on.
+func (a *Agent) Families() []string {
+	var out []string
+	for _, f := range config.Families {
+		if _, ok := a.Lines(f); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Roster is the set of known agents.
+type Roster struct {
+	agents map[string]*Agent
+}
+
+// Builtin is the roster built into terok.
+func Builtin() (*Roster, error) { return Load("") }
+
+// Load reads the built-in roster and then every NAME.toml in dir (if dir is
+// not empty and exists), each overriding the keys it sets of the agent of
+// its name or adding a new agent.
+func Load(dir string) (*Roster, error) {
+	r := &Roster{agents: map[string]*Agent{}}
+	ents, err := fs.ReadDir(builtin, "roster")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		data, err := builtin.ReadFile("roster/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if err := r.add(e.Name(), BuiltinSource, data); err != nil {
+			return nil, fmt.Errorf("built-in roster: %w", err)
+		}
+	}
+	if dir != "" {
+		if err := r.addDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Roster) addDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".toml") || strings.HasPrefix(n, ".") || e.IsDir() {
+			continue
+		}
+		path := filepath.Join(dir, n)
+		data, err := readFile(path)
+		if err != nil {
+			return err
+		}
+		if err := r.add(n, path, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > config.MaxFileSize {
+		return nil, &config.FileError{Path: path, Msg: fmt.Sprintf("larger than %d bytes", config.MaxFileSize)}
+	}
+	return os.ReadFile(path)
+}
+
+// add decodes one roster file over the agent of its name.
+func (r *Roster) add(file, source string, data []byte) error {
+	name := strings.TrimSuffix(file, ".toml")
+	where := source
+	if source == BuiltinSource {
+		where = "roster/" + file + " (built in)"
+	}
+	if err := config.ValidAgentName(name); err != nil {
+		return &config.FileError{Path: where, Msg: "the file's name is not an agent's name: " + err.Error(),
+			Hint: "name roster files NAME.toml, NAME of lower-case letters, digits and hyphens"}
+	}
+	a, ok := r.agents[name]
+	if !ok {
+		a = &Agent{Name: name}
+	}
+	// Decode into a copy: a file that fails leaves the entry as it was.
+	c := a.clone()
+	if _, err := config.DecodeStrict(where, data, c, keys(), "'terok-image agents' lists the agents; terok-image(1) describes their keys"); err != nil {
+		return err
+	}
+	c.Source = source
+	c.file, c.data = where, data
+	if err := c.validate(); err != nil {
+		return err
+	}
+	r.agents[name] = c
+	return nil
+}
+
+func (a *Agent) clone() *Agent {
+	c := *a
+	c.Env = cloneMap(a.Env)
+	c.Permissions.Env = cloneMap(a.Permissions.Env)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// keys lists the roster file's keys, for "did you mean" hints.
+func keys() []string {
+	var out []string
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			name := t.Field(i).Tag.Get("toml")
+			if name == "" || name == "-" {
+				continue
+			}
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct {
+				walk(prefix+name+".", ft)
+				continue
+			}
+			out = append(out, prefix+name)
+		}
+	}
+	walk("", reflect.TypeFor[Agent]())
+	return out
+}
+
+// Get returns the agent of a name.
+func (r *Roster) Get(name string) (*Agent, bool) {
+	a, ok := r.agents[name]
+	return a, ok
+}
+
+// Names lists the agents' names, sorted.
+func (r *Roster) Names() []string {
+	out := make([]string, 0, len(r.agents))
+	for n := range r.agents {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// All returns every agent, sorted by name.
+func (r *Roster) All() []*Agent {
+	var out []*Agent
+	for _, n := range r.Names() {
+		out = append(out, r.agents[n])
+	}
+	return out
+}
+
+// UnknownError is an agent name the roster does not know.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string { return fmt.Sprintf("unknown agent %q", e.Name) }
+
+// Hint names the known agents.
+func (e *UnknownError) Hint() string {
+	return "known agents: " + strings.Join(e.Known, ", ") + " ('terok-image agents' lists them)"
+}
+
+// Select checks a list of agent names against the roster and returns it
+// sorted and without duplicates, the form in which a set of agents names
+// an image.
+func (r *Roster) Select(names []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if _, ok := r.agents[n]; !ok {
+			return nil, &UnknownError{Name: n, Known: r.Names()}
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+var (
+	placeholder = regexp.MustCompile(`\{[a-z_]*\}`)
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// validate checks an entry as it stands after every file that touches it.
+func (a *Agent) validate() error {
+	bad := func(key, format string, args ...any) error {
+		fe := &config.FileError{Path: a.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+		fe.Line = config.KeyLine(a.data, key)
+		return fe
+	}
+	if a.Label == "" {
+		a.Label = a.Name
+	}
+	if strings.ContainsAny(a.Label+a.Description, "\n\r") {
+		return bad("label", "label and description must be one line")
+	}
+	if err := checkBinary(a.Binary); err != nil {
+		return bad("binary", "%v", err)
+	}
+	if a.Install.Deb == nil && a.Install.Rpm == nil {
+		return bad("install", "no install lines for any package family (deb or rpm; an empty list installs nothing)")
+	}
+	for _, f := range config.Families {
+		lines, _ := a.Lines(f)
+		for _, l := range lines {
+			if strings.TrimSpace(l) == "" || strings.ContainsAny(l, "\n\r\x00") {
+				return bad("install."+f, "an install line is empty or spans lines: %q (give one command per line)", l)
+			}
+		}
+	}
+	for _, m := range []struct {
+		key    string
+		mode   Mode
+		prompt bool // a prompt is required
+	}{{"headless", a.Headless, true}, {"interactive", a.Interactive, false}} {
+		if m.mode.Binary != "" {
+			if err := checkBinary(m.mode.Binary); err != nil {
+				return bad(m.key+".binary", "%v", err)
+			}
+		}
+		if err := checkArgs(m.mode.Args, m.prompt); err != nil {
+			return bad(m.key+".args", "%v", err)
+		}
+		if err := checkFlags(m.mode.Model, "{model}"); err != nil {
+			return bad(m.key+".model", "%v", err)
+		}
+		if err := checkFlags(m.mode.Timeout, "{timeout}"); err != nil {
+			return bad(m.key+".timeout", "%v", err)
+		}
+	}
+	if err := checkFlags(a.Permissions.Flags, ""); err != nil {
+		return bad("permissions.flags", "%v", err)
+	}
+	for key, m := range map[string]map[string]string{"env": a.Env, "permissions.env": a.Permissions.Env} {
+		for k, v := range m {
+			if !envName.MatchString(k) || strings.HasPrefix(k, "TEROK_") {
+				return bad(key, "%q is not an environment variable name an agent may set", k)
+			}
+			if strings.ContainsRune(v, 0) {
+				return bad(key, "%s holds a NUL byte", k)
+			}
+		}
+	}
+	for key, v := range map[string]string{"vault.token_env": a.Vault.TokenEnv, "vault.base_url_env": a.Vault.BaseURLEnv} {
+		if v != "" && !envName.MatchString(v) {
+			return bad(key, "%q is not an environment variable name", v)
+		}
+	}
+	if a.Vault.Provider != "" {
+		if config.ValidAgentName(a.Vault.Provider) != nil {
+			return bad("vault.provider", "invalid provider name %q", a.Vault.Provider)
+		}
+		if a.Vault.TokenEnv == "" {
+			return bad("vault.token_env", "a vault provider needs the variable that carries its token")
+		}
+	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" {
+		return bad("vault.provider", "vault variables without a provider")
+	}
+	return nil
+}
+
+func checkBinary(b string) error {
+	if b == "" {
+		return errors.New("no binary")
+	}
+	if strings.ContainsAny(b, " \t\n\r\x00") || strings.HasPrefix(b, "-") {
+		return fmt.Errorf("binary %q: a program name or absolute path, without spaces", b)
+	}
+	if strings.Contains(b, "/") && !filepath.IsAbs(b) {
+		return fmt.Errorf("binary %q: a relative path; give a name on PATH or an absolute path", b)
+	}
+	return nil
+}
+
+func checkArgs(args []string, needPrompt bool) error {
+	n := map[string]int{}
+	for _, a := range args {
+		for _, p := range placeholder.FindAllString(a, -1) {
+			if p != a {
+				return fmt.Errorf("%s must be a whole argument, not part of %q", p, a)
+			}
+			if p != "{prompt}" && p != "{flags}" {
+				return fmt.Errorf("unknown placeholder %s (args take {prompt} and {flags})", p)
+			}
+			n[p]++
+		}
+		if strings.ContainsRune(a, 0) {
+			return errors.New("an argument holds a NUL byte")
+		}
+	}
+	if n["{prompt}"] > 1 || n["{flags}"] > 1 {
+		return errors.New("{prompt} and {flags} may each appear once")
+	}
+	if needPrompt && n["{prompt}"] == 0 {
+		return errors.New("no {prompt} argument: a headless agent must be given its prompt")
+	}
+	return nil
+}
+
+func checkFlags(flags []string, want string) error {
+	found := false
+	for _, f := range flags {
+		for _, p := range placeholder.FindAllString(f, -1) {
+			if p != want {
+				return fmt.Errorf("unknown placeholder %s here", p)
+			}
+			found = true
+		}
+		if strings.ContainsRune(f, 0) {
+			return errors.New("a flag holds a NUL byte")
+		}
+	}
+	if len(flags) > 0 && want != "" && !found {
+		return fmt.Errorf("no %s in the flags", want)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+func TestBuiltinRoster(t *testing.T) {
+	r, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"claude", "codex", "command", "copilot", "opencode", "vibe"}
+	if got := r.Names(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
+	}
+	for _, a := range r.All() {
+		if a.Source != BuiltinSource || a.Label == "" || a.Description == "" {
+			t.Errorf("%s: %+v", a.Name, a)
+		}
+		if got := a.Families(); !reflect.DeepEqual(got, []string{"deb", "rpm"}) {
+			t.Errorf("%s installs on %v", a.Name, got)
+		}
+	}
+	// The npm agents install their package and prove it by running it.
+	for name, pkg := range map[string]string{"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex",
+		"copilot": "@github/copilot", "opencode": "opencode-ai"} {
+		a, _ := r.Get(name)
+		for _, f := range config.Families {
+			lines, _ := a.Lines(f)
+			if len(lines) < 2 || !strings.HasPrefix(lines[0], "npm install -g ") || !strings.HasSuffix(lines[0], " "+pkg) ||
+				lines[len(lines)-1] != a.Binary+" --version" {
+				t.Errorf("%s on %s: %q", name, f, lines)
+			}
+		}
+	}
+	// glibc bases do not need Claude's musl binary.
+	c, _ := r.Get("claude")
+	if l, _ := c.Lines("deb"); len(l) != 3 || !strings.Contains(l[1], `rm -rf "$(npm root -g)"/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl`) {
+		t.Errorf("claude: %q", l)
+	}
+	cmd, _ := r.Get("command")
+	if l, ok := cmd.Lines("deb"); !ok || len(l) != 0 {
+		t.Errorf("command installs %q", l)
+	}
+}
+
+// Vibe installs from PyPI, which this project's machines cannot reach: its
+// lines are checked for content instead.
+func TestVibeInstallLines(t *testing.T) {
+	r, _ := Builtin()
+	v, _ := r.Get("vibe")
+	deb, _ := v.Lines("deb")
+	rpm, _ := v.Lines("rpm")
+	all := strings.Join(deb, "\n")
+	for _, want := range []string{"apt-get install -y --no-install-recommends python3-pip", "pip install --break-system-packages --no-cache-dir uv",
+		"uv tool install --python 3.12 mistral-vibe", "UV_TOOL_BIN_DIR=/usr/local/bin", "rm -rf /var/lib/apt/lists/*", "vibe --version"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("deb lines lack %q:\n%s", want, all)
+		}
+	}
+	all = strings.Join(rpm, "\n")
+	for _, want := range []string{"dnf install -y", "python3-pip", "uv tool install --python 3.12 mistral-vibe", "dnf clean all"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("rpm lines lack %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "apt-get") {
+		t.Error("rpm lines use apt-get")
+	}
+	if v.Permissions.Env["VIBE_BYPASS_TOOL_PERMISSIONS"] != "true" || v.Vault.TokenEnv != "MISTRAL_API_KEY" {
+		t.Errorf("%+v", v)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	r, _ := Builtin()
+	for _, tc := range []struct {
+		agent string
+		l     Launch
+		argv  string
+		env   map[string]string
+	}{
+		{"claude", Launch{Headless: true, Prompt: "fix it", Model: "opus"},
+			"claude --dangerously-skip-permissions --model opus -p|fix it|--output-format stream-json --verbose",
+			map[string]string{"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}},
+		{"claude", Launch{}, "claude --dangerously-skip-permissions", nil},
+		{"claude", Launch{Prompt: "hello there"}, "claude --dangerously-skip-permissions|hello there|", nil},
+		{"codex", Launch{Headless: true, Prompt: "p", Timeout: 90 * time.Second},
+			"timeout --kill-after=10 90 codex exec --dangerously-bypass-approvals-and-sandbox p", map[string]string{}},
+		{"codex", Launch{Headless: true, Prompt: "p", Model: "o3"},
+			"codex exec --dangerously-bypass-approvals-and-sandbox --model o3 p", nil},
+		{"copilot", Launch{Headless: true, Prompt: "p"}, "copilot --allow-all-tools -p p", nil},
+		{"vibe", Launch{Headless: true, Prompt: "p", Model: "m"}, "vibe --agent m --prompt p",
+			map[string]string{"VIBE_BYPASS_TOOL_PERMISSIONS": "true"}},
+		{"opencode", Launch{Headless: true, Prompt: "p", Timeout: 1500 * time.Millisecond},
+			"timeout --kill-after=10 2 opencode run p", map[string]string{"OPENCODE_PERMISSION": `{"*":"allow"}`}},
+		{"command", Launch{Headless: true, Prompt: "echo hi; exit 3"}, "sh -c|echo hi; exit 3|", map[string]string{}},
+		{"command", Launch{}, "bash -l", nil},
+	} {
+		a, _ := r.Get(tc.agent)
+		c, err := a.Command(tc.l)
+		if err != nil {
+			t.Errorf("%s %+v: %v", tc.agent, tc.l, err)
+			continue
+		}
+		// Arguments with spaces are shown between bars.
+		var b strings.Builder
+		for i, arg := range c.Argv {
+			switch {
+			case strings.Contains(arg, " "):
+				b.WriteString("|" + arg + "|")
+			case i > 0 && !strings.HasSuffix(b.String(), "|"):
+				b.WriteString(" " + arg)
+			default:
+				b.WriteString(arg)
+			}
+		}
+		if got := b.String(); got != tc.argv {
+			t.Errorf("%s %+v:\n got %s\nwant %s", tc.agent, tc.l, got, tc.argv)
+		}
+		if tc.env != nil && !reflect.DeepEqual(c.Env, tc.env) {
+			t.Errorf("%s env %v, want %v", tc.agent, c.Env, tc.env)
+		}
+	}
+	for _, tc := range []struct {
+		agent, msg string
+		l          Launch
+	}{
+		{"claude", "needs a prompt", Launch{Headless: true}},
+		{"command", "takes no model", Launch{Headless: true, Prompt: "x", Model: "m"}},
+		{"command", "takes no prompt interactively", Launch{Prompt: "x"}},
+		{"claude", "headless runs only", Launch{Timeout: time.Second}},
+	} {
+		a, _ := r.Get(tc.agent)
+		if _, err := a.Command(tc.l); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s %+v: got %v, want %q", tc.agent, tc.l, err, tc.msg)
+		}
+	}
+}
+
+func writeRoster(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestOverridesAndAdditions(t *testing.T) {
+	dir := writeRoster(t, map[string]string{
+		// Only the keys it sets change; the rest stays built in.
+		"claude.toml": "[install]\ndeb = [\"npm install -g --no-fund @anthropic-ai/claude-code@1.0.0\"]\n\n[env]\nEXTRA = \"1\"\n",
+		// A new agent.
+		"aider.toml": "label = \"Aider\"\nbinary = \"aider\"\n[install]\ndeb = [\"pipx install aider-chat\"]\n[headless]\nargs = [\"--yes\", \"--message\", \"{prompt}\"]\n",
+		"README.md":  "not a roster file",
+		".#x.toml":   "editor leftovers are ignored",
+	})
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.Get("claude")
+	deb, _ := c.Lines("deb")
+	rpm, _ := c.Lines("rpm")
+	if len(deb) != 1 || !strings.HasSuffix(deb[0], "@1.0.0") || len(rpm) != 3 || c.Binary != "claude" ||
+		c.Env["EXTRA"] != "1" || c.Env["DISABLE_AUTOUPDATER"] != "1" || c.Source != filepath.Join(dir, "claude.toml") {
+		t.Fatalf("override: %+v", c)
+	}
+	a, ok := r.Get("aider")
+	if !ok || !reflect.DeepEqual(a.Families(), []string{"deb"}) {
+		t.Fatalf("addition: %+v", a)
+	}
+	if _, ok := a.Lines("rpm"); ok {
+		t.Fatal("aider names no rpm lines, so it cannot install there")
+	}
+	// The built-in roster is untouched by a load with overrides.
+	b, _ := Builtin()
+	if c, _ := b.Get("claude"); c.Env["EXTRA"] != "" {
+		t.Fatal("the override leaked into the built-in roster")
+	}
+	if len(r.Names()) != 7 {
+		t.Fatalf("names %v", r.Names())
+	}
+}
+
+func TestBadRosterFiles(t *testing.T) {
+	for _, tc := range []struct {
+		file, src, msg, key string
+		line                int
+	}{
+		{"claude.toml", "label = \"x\"\n\n[headless]\npromt = \"-p\"\n", "unknown key", "headless.promt", 4},
+		{"new.toml", "binary = \"x\"\n[install]\ndeb = []\n[headless]\nargs = [\"--go\"]\n", "no {prompt} argument", "headless.args", 5},
+		{"new.toml", "binary = \"x\"\n[headless]\nargs = [\"{prompt}\"]\n", "no install lines", "install", 0},
+		{"new.toml", "[install]\ndeb = []\n[headless]\nargs = [\"{prompt}\"]\n", "no binary", "binary", 0},
+		{"new.toml", "binary = \"bin/x\"\n", "relative path", "binary", 1},
+		{"new.toml", "binary = \"x\"\n[install]\ndeb = [\"a\\nb\"]\n[headless]\nargs = [\"{prompt}\"]\n", "spans lines", "install.deb", 3},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"--p={prompt}\"]\n", "whole argument", "headless.args", 5},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\", \"{promt}\"]\n", "unknown placeholder {promt}", "headless.args", 5},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\nmodel = [\"--model\"]\n", "no {model}", "headless.model", 6},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[env]\nTEROK_X = \"1\"\n", "may set", "env", 6},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\nprovider = \"p\"\n", "needs the variable", "vault.token_env", 0},
+		{"claude.toml", "binary = 3\n", "incompatible types", "binary", 1},
+		{"claude.toml", "[install\n", "", "", 2},
+		{"Bad_Name.toml", "", "not an agent's name", "", 0},
+	} {
+		dir := writeRoster(t, map[string]string{tc.file: tc.src})
+		_, err := Load(dir)
+		var fe *config.FileError
+		if !errors.As(err, &fe) {
+			t.Errorf("%q: got %v, want a FileError", tc.src, err)
+			continue
+		}
+		if fe.Path != filepath.Join(dir, tc.file) || fe.Line != tc.line || (tc.key != "" && fe.Key != tc.key) || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("%q: got %+v (%v)", tc.src, fe, fe)
+		}
+	}
+	// A "did you mean" hint for a near miss.
+	_, err := Load(writeRoster(t, map[string]string{"claude.toml": "[headless]\nmodle = []\n"}))
+	var fe *config.FileError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Hint, `"headless.model"`) {
+		t.Fatalf("hint: %+v", err)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	r, _ := Builtin()
+	got, err := r.Select([]string{"command", "claude", "command"})
+	if err != nil || !reflect.DeepEqual(got, []string{"claude", "command"}) {
+		t.Fatalf("%v %v", got, err)
+	}
+	_, err = r.Select([]string{"claude", "nope"})
+	var ue *UnknownError
+	if !errors.As(err, &ue) || ue.Name != "nope" || !strings.Contains(ue.Hint(), "claude, codex, command") {
+		t.Fatalf("got %v", err)
+	}
+	if got, _ := r.Select(nil); len(got) != 0 {
+		t.Fatal("empty selection")
+	}
+}
+
+// FuzzRosterFile: any file content either loads or fails with an error
+// that names the file; never a panic.
+func FuzzRosterFile(f *testing.F) {
+	for _, s := range []string{"", "binary = \"x\"", "[install]\ndeb = []", "[headless]\nargs = [\"{prompt}\", \"{flags}\"]",
+		"[env]\nA = \"b\"", "[permissions]\nflags = [\"{model}\"]", "[[install]]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "claude.toml"), data, 0o600)
+		r, err := Load(dir)
+		if err != nil {
+			var fe *config.FileError
+			if !errors.As(err, &fe) || fe.Path != filepath.Join(dir, "claude.toml") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		a, _ := r.Get("claude")
+		if _, err := a.Command(Launch{Headless: true, Prompt: "p"}); err != nil {
+			t.Fatalf("a valid entry cannot run headless: %v", err)
+		}
+	})
+}

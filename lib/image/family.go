@@ -1,0 +1,80 @@
+package image
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// OSRelease is what a base image's /etc/os-release says of it.
+type OSRelease struct {
+	ID         string   `json:"id"`
+	IDLike     []string `json:"id_like,omitempty"`
+	VersionID  string   `json:"version_id,omitempty"`
+	PrettyName string   `json:"pretty_name,omitempty"`
+}
+
+// ParseOSRelease reads os-release(5) text: KEY=value lines, values
+// optionally quoted with shell quoting; comments and blank lines skipped.
+func ParseOSRelease(data []byte) OSRelease {
+	var o OSRelease
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		v = unquote(strings.TrimSpace(v))
+		switch strings.TrimSpace(k) {
+		case "ID":
+			o.ID = strings.ToLower(v)
+		case "ID_LIKE":
+			o.IDLike = strings.Fields(strings.ToLower(v))
+		case "VERSION_ID":
+			o.VersionID = v
+		case "PRETTY_NAME":
+			o.PrettyName = v
+		}
+	}
+	return o
+}
+
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		if v[0] == '"' {
+			if u, err := strconv.Unquote(v); err == nil {
+				return u
+			}
+		}
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// familyOf maps distribution ids (ID, then each of ID_LIKE) to the package
+// family terok installs with: deb is apt-get, rpm is dnf. openSUSE is rpm
+// but zypper, so it is not here.
+var familyOf = map[string]string{
+	"debian": "deb", "ubuntu": "deb",
+	"fedora": "rpm", "rhel": "rpm", "centos": "rpm", "rocky": "rpm", "almalinux": "rpm",
+	"ol": "rpm", "amzn": "rpm",
+}
+
+// Family returns the package family of a distribution, from its ID or,
+// failing that, the first of its ID_LIKE that terok knows.
+func (o OSRelease) Family() (string, error) {
+	for _, id := range append([]string{o.ID}, o.IDLike...) {
+		if f, ok := familyOf[id]; ok {
+			return f, nil
+		}
+	}
+	if o.ID == "" {
+		return "", fmt.Errorf("its os-release names no distribution")
+	}
+	return "", fmt.Errorf("terok knows no package family for the distribution %q (deb: Debian, Ubuntu and their derivatives; rpm: Fedora, RHEL and their derivatives)", o.ID)
+}

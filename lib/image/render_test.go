@@ -1,0 +1,352 @@
+package image
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/terok-ai/terok-go/lib/agent"
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+var (
+	baseID  = strings.Repeat("b", 64)
+	base2ID = strings.Repeat("c", 64)
+)
+
+// chain renders L0, L1 and L2 the way Build does, with the image id of
+// each layer standing in as a function of its hash (a layer that is not
+// rebuilt keeps its id; a rebuilt one gets a new id).
+type chainInput struct {
+	family  string
+	base    string
+	certs   map[string][]byte
+	agents  []string
+	project string
+	snippet Snippet
+}
+
+func renderChain(t *testing.T, r *agent.Roster, in chainInput) [3]Recipe {
+	t.Helper()
+	r0, err := RenderL0(in.family, in.base, in.certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := r.Select(in.agents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as []*agent.Agent
+	for _, n := range sel {
+		a, _ := r.Get(n)
+		as = append(as, a)
+	}
+	r1, err := RenderL1(in.family, "id-of-"+r0.Hash, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := RenderL2(in.project, in.family, strings.Join(sel, ","), "id-of-"+r1.Hash, in.snippet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [3]Recipe{r0, r1, r2}
+}
+
+func TestHashesAreStableAndLayered(t *testing.T) {
+	r, _ := agent.Builtin()
+	in := chainInput{family: "deb", base: baseID, agents: []string{"command", "claude"}, project: "demo",
+		snippet: Snippet{Inline: "RUN echo hi\n"}}
+	a := renderChain(t, r, in)
+	b := renderChain(t, r, in)
+	for i := range a {
+		if a[i].Hash != b[i].Hash || a[i].Tag != b[i].Tag || len(a[i].Hash) != 64 {
+			t.Fatalf("layer %d: the same inputs gave %s and %s", i, a[i].Tag, b[i].Tag)
+		}
+	}
+	if a[0].Tag != "localhost/terok/l0:"+a[0].Hash[:12] || a[1].Tag != "localhost/terok/l1:"+a[1].Hash[:12] ||
+		a[2].Tag != "localhost/terok/l2-demo:"+a[2].Hash[:12] {
+		t.Fatalf("tags %s %s %s", a[0].Tag, a[1].Tag, a[2].Tag)
+	}
+	// Agents are a set: order and repeats do not matter.
+	same := in
+	same.agents = []string{"claude", "command", "claude"}
+	if c := renderChain(t, r, same); c[1].Hash != a[1].Hash {
+		t.Fatal("the agent set's order changed L1")
+	}
+
+	// Each change moves the layer it touches and those above, never below.
+	for _, tc := range []struct {
+		name    string
+		change  func(*chainInput)
+		changed int // the lowest layer that changes
+	}{
+		{"base", func(c *chainInput) { c.base = base2ID }, 0},
+		{"family", func(c *chainInput) { c.family = "rpm" }, 0},
+		{"certificates", func(c *chainInput) { c.certs = map[string][]byte{"0-ca.crt": []byte("pem")} }, 0},
+		{"agents", func(c *chainInput) { c.agents = []string{"command"} }, 1},
+		{"snippet", func(c *chainInput) { c.snippet.Inline = "RUN echo changed\n" }, 2},
+		{"snippet file", func(c *chainInput) { c.snippet.File = "ENV A=1\n" }, 2},
+		{"project", func(c *chainInput) { c.project = "other" }, 2},
+	} {
+		c := in
+		tc.change(&c)
+		got := renderChain(t, r, c)
+		for i := range got {
+			moved := got[i].Hash != a[i].Hash
+			if moved != (i >= tc.changed) {
+				t.Errorf("%s: layer %d moved=%v", tc.name, i, moved)
+			}
+		}
+	}
+}
+
+// An agent's install lines are part of L1's hash: an override changes it.
+func TestRosterOverrideChangesL1(t *testing.T) {
+	b, _ := agent.Builtin()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "claude.toml"), []byte("[install]\ndeb = [\"npm install -g @anthropic-ai/claude-code@1.0.0\"]\n"), 0o600)
+	o, err := agent.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := chainInput{family: "deb", base: baseID, agents: []string{"claude"}, project: "p"}
+	x, y := renderChain(t, b, in), renderChain(t, o, in)
+	if x[0].Hash != y[0].Hash || x[1].Hash == y[1].Hash {
+		t.Fatal("an install line override must change L1 and only L1 and above")
+	}
+}
+
+func TestRenderL0(t *testing.T) {
+	r, err := RenderL0("deb", baseID, map[string][]byte{"0-corp.crt": []byte("-----BEGIN CERTIFICATE-----\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := r.Containerfile
+	for _, want := range []string{
+		"FROM " + baseID + "\n",
+		"apt-get install -y --no-install-recommends bash ca-certificates curl git nodejs npm passwd procps tmux;",
+		"COPY certs/ /usr/local/share/ca-certificates/terok-host/\n",
+		"update-ca-certificates;",
+		"COPY bin/terok-entry /usr/local/bin/terok-entry\n",
+		"RUN /usr/local/lib/terok/agent-user",
+		"ENV HOME=/home/agent LANG=C.UTF-8 NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\n",
+		"USER agent\nWORKDIR /workspace\n",
+		`ENTRYPOINT ["/usr/local/bin/terok-entry"]`,
+	} {
+		if !strings.Contains(cf, want) {
+			t.Errorf("L0 lacks %q:\n%s", want, cf)
+		}
+	}
+	if r.Files["bin/terok-entry"].Mode != 0o755 || !strings.HasPrefix(string(r.Files["bin/terok-entry"].Data), "#!/bin/sh") ||
+		string(r.Files["certs/0-corp.crt"].Data) == "" || r.Labels[LabelFamily] != "deb" {
+		t.Fatalf("files %v labels %v", r.Files, r.Labels)
+	}
+	rpm, _ := RenderL0("rpm", baseID, nil)
+	for _, want := range []string{"dnf install -y --setopt=install_weak_deps=False", "shadow-utils", "update-ca-trust", "dnf clean all"} {
+		if !strings.Contains(rpm.Containerfile, want) {
+			t.Errorf("rpm L0 lacks %q", want)
+		}
+	}
+	if strings.Contains(rpm.Containerfile, "COPY certs") || strings.Contains(rpm.Containerfile, "NODE_EXTRA_CA_CERTS") {
+		t.Error("no certificates, no COPY nor NODE_EXTRA_CA_CERTS")
+	}
+	if _, err := RenderL0("apk", baseID, nil); err == nil {
+		t.Fatal("unknown family accepted")
+	}
+	// The context written to disk is the recipe.
+	dir := t.TempDir()
+	if err := r.WriteDir(dir, map[string]string{LabelVersion: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "bin", "terok-entry"))
+	if err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("%v %v", st, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "Containerfile"))
+	want := cf + "LABEL terok.hash=\"" + r.Hash + "\" terok.parent=\"" + baseID + "\" terok.version=\"v1\"\n"
+	if string(data) != want {
+		t.Fatalf("Containerfile:\n%s", data)
+	}
+	if !strings.HasPrefix(cf, "# terok L0 (deb): the tools every task needs, terok's entry point and\n# the user the agent runs as.\nFROM "+baseID+"\nLABEL terok.family=\"deb\" terok.layer=\"l0\"\nUSER root\n") {
+		t.Fatalf("L0 starts:\n%s", cf)
+	}
+}
+
+func TestRenderL1(t *testing.T) {
+	ro, _ := agent.Builtin()
+	c, _ := ro.Get("claude")
+	cmd, _ := ro.Get("command")
+	r, err := RenderL1("deb", "l0id", []*agent.Agent{c, cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"FROM l0id\nLABEL terok.agents=\"claude,command\" terok.family=\"deb\" terok.layer=\"l1\"\nUSER root\n",
+		"# claude: Claude Code\nRUN set -eux; \\\n    export NPM_CONFIG_CACHE=/tmp/terok-build-cache/npm",
+		"    npm install -g --no-fund --no-audit @anthropic-ai/claude-code; \\\n",
+		"    claude --version; \\\n    rm -rf /tmp/terok-build-cache\n",
+		"# command: Command\n# (installs nothing)\n",
+		"TEROK_AGENTS=%s\\n' 'claude,command' >> /etc/terok/image.env",
+		"USER agent\n",
+	} {
+		if !strings.Contains(r.Containerfile, want) {
+			t.Errorf("L1 lacks %q:\n%s", want, r.Containerfile)
+		}
+	}
+	if r.Labels[LabelAgents] != "claude,command" {
+		t.Fatal(r.Labels)
+	}
+	// An agent that names no lines for the family cannot be installed.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "debonly.toml"), []byte("binary = \"x\"\n[install]\ndeb = []\n[headless]\nargs = [\"{prompt}\"]\n"), 0o600)
+	ro2, _ := agent.Load(dir)
+	d, _ := ro2.Get("debonly")
+	if _, err := RenderL1("rpm", "l0id", []*agent.Agent{d}); err == nil || !strings.Contains(err.Error(), "agent debonly cannot be installed on a rpm base (its roster entry installs on: deb)") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRenderL2(t *testing.T) {
+	r, err := RenderL2("demo", "deb", "command", "l1id", Snippet{File: "ENV FROM_FILE=1\n", Inline: "RUN apt-get install -y jq\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# terok L2: the project demo.\nFROM l1id\nLABEL terok.agents=\"command\" terok.family=\"deb\" terok.layer=\"l2\" terok.project=\"demo\"\nUSER root\nENV TEROK_PROJECT=demo\n" +
+		"# from image.containerfile\nENV FROM_FILE=1\n# from image.snippet\nRUN apt-get install -y jq\n" +
+		"USER root\nRUN printf 'TEROK_PROJECT=%s\\n' demo >> /etc/terok/image.env\nUSER agent\nWORKDIR /workspace\n"
+	if r.Containerfile != want {
+		t.Fatalf("got\n%s\nwant\n%s", r.Containerfile, want)
+	}
+	// Bad snippets name where they are.
+	_, err = RenderL2("demo", "deb", "", "l1id", Snippet{File: "RUN ok\nCOPY x /y\n", FilePath: "/p/image.containerfile"})
+	if err == nil || err.Error() != "/p/image.containerfile:2: COPY is not allowed: the L2 build has no context to copy from; use RUN or ADD with a URL" {
+		t.Fatalf("got %v", err)
+	}
+	_, err = RenderL2("demo", "deb", "", "l1id", Snippet{Inline: "FROM debian\n", InlinePath: "/p/project.toml"})
+	if err == nil || !strings.Contains(err.Error(), "/p/project.toml: image.snippet: snippet line 1: FROM is not allowed") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := RenderL2("../x", "deb", "", "l1id", Snippet{}); err == nil {
+		t.Fatal("a bad project name became a tag")
+	}
+}
+
+func TestOSReleaseFamily(t *testing.T) {
+	for _, tc := range []struct{ src, fam, id string }{
+		{"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n", "deb", "debian"},
+		{"ID=ubuntu\nID_LIKE=debian\n", "deb", "ubuntu"},
+		{"ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n", "deb", "linuxmint"},
+		{"ID=fedora\nVERSION_ID=40\n", "rpm", "fedora"},
+		{"ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n", "rpm", "rocky"},
+		{"# comment\nID='almalinux'\n", "rpm", "almalinux"},
+	} {
+		o := ParseOSRelease([]byte(tc.src))
+		f, err := o.Family()
+		if err != nil || f != tc.fam || o.ID != tc.id {
+			t.Errorf("%q: %+v %s %v", tc.src, o, f, err)
+		}
+	}
+	for _, src := range []string{"ID=alpine\n", "ID=opensuse-tumbleweed\nID_LIKE=\"opensuse suse\"\n", "NAME=x\n", ""} {
+		if f, err := ParseOSRelease([]byte(src)).Family(); err == nil {
+			t.Errorf("%q: family %s", src, f)
+		}
+	}
+	o := ParseOSRelease([]byte("PRETTY_NAME=\"A \\\"quoted\\\" name\"\n"))
+	if o.PrettyName != `A "quoted" name` {
+		t.Errorf("%q", o.PrettyName)
+	}
+}
+
+func TestAptMirror(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, s string) {
+		p = filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(s), 0o644)
+	}
+	// A vendor's repository sorts first but serves no Debian suite; the
+	// security archive and a disabled stanza are skipped.
+	write("etc/apt/sources.list.d/aaa-vendor.sources", "Types: deb\nURIs: https://vendor.example/apt\nSuites: nodistro\nComponents: main\n")
+	write("etc/apt/sources.list.d/debian.sources", "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"+
+		"Types: deb\nEnabled: no\nURIs: http://disabled.example/debian\nSuites: bookworm\n\n"+
+		"Types: deb deb-src\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n")
+	write("etc/apt/sources.list.d/other.sources.disabled", "Types: deb\nURIs: http://no.example/debian\nSuites: bookworm\n")
+	if m, err := AptMirror(root, "bookworm"); err != nil || m != "http://mirror.example/debian" {
+		t.Fatalf("got %q %v", m, err)
+	}
+	// Another suite: the same Debian mirror serves it.
+	if m, _ := AptMirror(root, "trixie"); m != "http://mirror.example/debian" {
+		t.Fatalf("got %q", m)
+	}
+	// One-line format, with options.
+	root = t.TempDir()
+	write("etc/apt/sources.list", "# deb http://commented.example/debian bookworm main\n"+
+		"deb http://security.debian.example/debian-security bookworm-security main\n"+
+		"deb-src http://src.example/debian bookworm main\n"+
+		"deb [arch=amd64 signed-by=/k.gpg] https://m.example/debian/ bookworm main\n")
+	if m, err := AptMirror(root, "bookworm"); err != nil || m != "https://m.example/debian/" {
+		t.Fatalf("got %q %v", m, err)
+	}
+	if _, err := AptMirror(t.TempDir(), "bookworm"); err == nil {
+		t.Fatal("no sources, no mirror")
+	}
+}
+
+func TestHostCertificates(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	os.MkdirAll(filepath.Join(a, "corp"), 0o755)
+	os.WriteFile(filepath.Join(a, "corp", "root ca.crt"), []byte(pem), 0o644)
+	os.WriteFile(filepath.Join(a, "README"), []byte("not a certificate"), 0o644)
+	os.WriteFile(filepath.Join(b, "proxy.pem"), []byte(pem), 0o644)
+	os.Symlink(filepath.Join(b, "proxy.pem"), filepath.Join(b, "link.pem"))
+	got, err := HostCertificates([]string{a, b, filepath.Join(a, "missing")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got["0-corp-root-ca.crt"]) != pem || got["1-proxy.crt"] == nil || got["1-link.crt"] == nil {
+		t.Fatalf("got %v", keysOf(got))
+	}
+}
+
+func keysOf(m map[string][]byte) []string { return sortedKeys(m) }
+
+func TestLogWriter(t *testing.T) {
+	var evs []Event
+	w := &logWriter{layer: L1, emit: func(e Event) { evs = append(evs, e) }}
+	w.Write([]byte("STEP 1/3: FROM abc\nSTEP 2/3: RUN npm install -g x\npartial"))
+	w.Write([]byte(" line\r\n"))
+	for i := 0; i < 40; i++ {
+		w.Write([]byte("npm output\n"))
+	}
+	w.Write([]byte("no newline at the end"))
+	w.flush()
+	if w.step != 2 || w.of != 3 || w.instr != "RUN npm install -g x" {
+		t.Fatalf("step %d/%d %q", w.step, w.of, w.instr)
+	}
+	if p, ok := evs[0].(Progress); !ok || p.Step != 1 || p.Layer != L1 {
+		t.Fatalf("%#v", evs[0])
+	}
+	if l, ok := evs[4].(Log); !ok || l.Line != "partial line" {
+		t.Fatalf("%#v", evs[4])
+	}
+	tail := w.tail()
+	if len(tail) != tailLines || tail[len(tail)-1] != "no newline at the end" {
+		t.Fatalf("tail %q", tail)
+	}
+	e := &BuildError{Layer: L1, Step: 2, Of: 3, Instruction: w.instr, Err: os.ErrClosed}
+	if e.Error() != "building l1 failed at step 2/3 (RUN npm install -g x): file already closed" {
+		t.Fatal(e.Error())
+	}
+}
+
+// The snippet rules are config's; the image package shares them.
+func TestSnippetCheckSharedWithConfig(t *testing.T) {
+	if _, err := config.CheckSnippet("FROM x"); err == nil {
+		t.Fatal()
+	}
+	if err := (Snippet{Inline: "RUN true"}).Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -197,12 +197,12 @@ func (c *RunCmd) prompt(env *cli.Env) (string, error) {
 	return c.Prompt, nil
 }
 
-func runError(project string, err error) error {
+func runError(name string, err error) error {
 	var im *task.ImageMissingError
 	var ua *agent.UnknownError
 	switch {
 	case errors.Is(err, project.ErrNotFound):
-		return cli.NotFoundf("no project named %q", project).WithHint("'terok-project ls' lists projects")
+		return cli.NotFoundf("no project named %q", name).WithHint("'terok-project ls' lists projects")
 	case errors.As(err, &im):
 		return cli.NotSetUpf("%v", err).WithHint("%s", im.Hint())
 	case errors.As(err, &ua):

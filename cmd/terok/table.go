@@ -1,6 +1,7 @@
 package main
 
 import (
+	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ var Commands = []cli.Command{
 	projectcmd.Command,
 	gatecmd.Command,
 	imagecmd.Command,
+	taskcmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

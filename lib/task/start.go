@@ -74,7 +74,12 @@ func (r *Runner) spawnWarden(ctx context.Context, id string, pid int) (int, erro
 	if r.Paths.Cache != "" {
 		env = append(env, "TEROK_CACHE_DIR="+r.Paths.Cache)
 	}
+	// The binary answers to its name: terok-task takes the verb, terok the
+	// command and the verb.
 	args := []string{r.Exe, "task", "warden", id, "--pid", strconv.Itoa(pid)}
+	if filepath.Base(r.Exe) == "terok-task" {
+		args = append(args[:1], args[2:]...)
+	}
 	var cmd *exec.Cmd
 	if r.Rootless {
 		// Only the rootless user namespace may enter the task's network

@@ -63,33 +63,35 @@ type session struct {
 	r *task.Runner
 }
 
+// open reads the configuration and connects to Podman.
 func open(env *cli.Env) (*session, error) {
-	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
-	if err != nil {
-		return nil, cli.NotSetUpf("%v", err)
-	}
-	g, err := config.LoadGlobal(paths.ConfigFile())
-	if err != nil {
-		return nil, configErr(err)
-	}
-	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(paths, g, env.Getenv))
+	s, err := openWithoutEngine(env)
 	if err != nil {
 		return nil, err
+	}
+	return s, s.connect(env)
+}
+
+// connect connects the session to Podman and loads the agent roster.
+func (s *session) connect(env *cli.Env) error {
+	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(s.r.Paths, s.r.Global, env.Getenv))
+	if err != nil {
+		return err
 	}
 	rootless, err := e.Rootless(env.Ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	roster, err := agent.Load(paths.AgentsDir())
+	roster, err := agent.Load(s.r.Paths.AgentsDir())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &session{r: &task.Runner{Engine: e, Paths: paths, Global: g, Roster: roster,
-		Getenv: env.Getenv, Rootless: rootless, Exe: exe}}, nil
+	s.r.Engine, s.r.Rootless, s.r.Roster, s.r.Exe = e, rootless, roster, exe
+	return nil
 }
 
 func configErr(err error) error {
@@ -161,8 +163,14 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if err := config.ValidName(c.Project); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	s, err := open(env)
+	s, err := openWithoutEngine(env)
 	if err != nil {
+		return err
+	}
+	if _, err := (project.Store{Paths: s.r.Paths}).Load(c.Project); err != nil {
+		return runError(c.Project, err)
+	}
+	if err := s.connect(env); err != nil {
 		return err
 	}
 	rec, err := s.r.Create(env.Ctx, task.Request{

@@ -87,11 +87,7 @@ type ShowCmd struct {
 }
 
 func (c *ShowCmd) Run(env *cli.Env) error {
-	s, err := open(env)
-	if err != nil {
-		return err
-	}
-	rec, err := s.resolve(c.ID)
+	s, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
@@ -144,11 +140,7 @@ type LogsCmd struct {
 }
 
 func (c *LogsCmd) Run(env *cli.Env) error {
-	s, err := open(env)
-	if err != nil {
-		return err
-	}
-	rec, err := s.resolve(c.ID)
+	s, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
@@ -217,13 +209,14 @@ var exitColumns = []cli.Column[Event]{
 	{Header: "EXIT", Value: func(e Event) string { return fmtCode(e.ExitCode) }},
 }
 
-// targets resolves id arguments (or - for stdin) to records, all or none.
+// targets resolves id arguments (or - for stdin) to records, all or none,
+// before connecting to Podman.
 func targets(env *cli.Env, args []string) (*session, []task.Record, error) {
 	ids, _, err := env.Targets(args, "id")
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := open(env)
+	s, err := openWithoutEngine(env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +228,21 @@ func targets(env *cli.Env, args []string) (*session, []task.Record, error) {
 		}
 		recs = append(recs, rec)
 	}
+	if len(recs) > 0 {
+		if err := s.connect(env); err != nil {
+			return nil, nil, err
+		}
+	}
 	return s, recs, nil
+}
+
+// openResolved resolves one id, then connects.
+func openResolved(env *cli.Env, id string) (*session, task.Record, error) {
+	s, recs, err := targets(env, []string{id})
+	if err != nil {
+		return nil, task.Record{}, err
+	}
+	return s, recs[0], nil
 }
 
 // StopCmd is `terok-task stop`.
@@ -268,11 +275,7 @@ type StartCmd struct {
 }
 
 func (c *StartCmd) Run(env *cli.Env) error {
-	s, err := open(env)
-	if err != nil {
-		return err
-	}
-	rec, err := s.resolve(c.ID)
+	s, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
@@ -307,20 +310,13 @@ type Removed struct {
 }
 
 func (c *RmCmd) Run(env *cli.Env) error {
-	ids, fromStdin, err := env.Targets(c.IDs, "id")
-	if err != nil {
-		return err
-	}
-	s, err := open(env)
+	fromStdin := len(c.IDs) == 1 && c.IDs[0] == "-"
+	s, all, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
 	var recs []task.Record
-	for _, id := range ids {
-		rec, err := s.resolve(id)
-		if err != nil {
-			return err
-		}
+	for _, rec := range all {
 		st, err := s.live(env.Ctx, rec)
 		if err != nil {
 			return err

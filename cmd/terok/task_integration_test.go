@@ -160,8 +160,15 @@ func TestTaskRunHeadless(t *testing.T) {
 	if left := e.must("terok-task", "ls"); left != "" {
 		t.Fatalf("tasks left after rm: %s", left)
 	}
-	if out, _ := exec.Command("podman", "ps", "-a", "--filter", "label=terok.project=tp", "-q").Output(); len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("containers left: %s", out)
+	for _, l := range strings.Split(strings.TrimSpace(listed), "\n") {
+		var v struct{ ID, Container string }
+		json.Unmarshal([]byte(l), &v)
+		if exec.Command("podman", "container", "exists", v.Container).Run() == nil {
+			t.Fatalf("container %s of task %s left after rm", v.Container, v.ID)
+		}
+		if exec.Command("podman", "volume", "exists", v.Container+"-workspace").Run() == nil {
+			t.Fatalf("workspace of task %s left after rm", v.ID)
+		}
 	}
 }
 

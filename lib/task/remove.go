@@ -38,8 +38,17 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 			os.Remove(filepath.Join(r.logDir(), name))
 		}
 	}
-	if err := r.Engine.RemoveContainer(ctx, rec.Container); err != nil {
-		return "", fmt.Errorf("removing the container: %w", err)
+	// Podman's own cleanup of an exited container may still hold its
+	// mounts for a moment: retry while they are busy.
+	for i := 0; ; i++ {
+		err := r.Engine.RemoveContainer(ctx, rec.Container)
+		if err == nil {
+			break
+		}
+		if i == 20 || !strings.Contains(err.Error(), "busy") {
+			return "", fmt.Errorf("removing the container: %w", err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	// A warden outliving its container would still accept the token.
 	if WardenAlive(rec.WardenPID) {

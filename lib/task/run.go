@@ -210,7 +210,13 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 		Volume:      rec.Volume, WorkDir: Workspace,
 		Terminal: req.Mode != Headless,
 	}, rec.Hardening)
-	if _, err := r.Engine.CreateContainer(ctx, spec); err != nil {
+	unlock, err := r.engineLock()
+	if err != nil {
+		return rec, err
+	}
+	_, err = r.Engine.CreateContainer(ctx, spec)
+	unlock()
+	if err != nil {
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}
 	cleanup = append(cleanup, func() { r.Engine.RemoveContainer(context.Background(), rec.Container) })
@@ -218,6 +224,14 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 		return rec, err
 	}
 	return rec, nil
+}
+
+// engineLock serialises the container changes of concurrent terok
+// commands on this host: Podman 4.3 was seen to deadlock its storage when
+// many containers with automatic user namespaces were created and started
+// at once.
+func (r *Runner) engineLock() (func(), error) {
+	return store.Lock(filepath.Join(r.Paths.Runtime, "locks", "engine"))
 }
 
 // Token reads a task's gate token.

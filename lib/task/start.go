@@ -28,7 +28,13 @@ func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", 
 // Start starts a task's container and its warden, and returns once the
 // warden serves the task.
 func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
-	if err := r.Engine.StartContainer(ctx, rec.Container); err != nil {
+	unlock, err := r.engineLock()
+	if err != nil {
+		return rec, err
+	}
+	err = r.Engine.StartContainer(ctx, rec.Container)
+	unlock()
+	if err != nil {
 		return rec, fmt.Errorf("starting the container: %w", err)
 	}
 	st, err := r.Engine.InspectContainer(ctx, rec.Container)

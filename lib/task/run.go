@@ -38,7 +38,7 @@ type ImageMissingError struct{ Project string }
 func (e *ImageMissingError) Error() string {
 	return fmt.Sprintf("project %s has no image yet", e.Project)
 }
-func (e *ImageMissingError) Hint() string { return "build it: terok-image build " + e.Project }
+func (e *ImageMissingError) Hint() string  { return "build it: terok-image build " + e.Project }
 func (e *ImageMissingError) ExitCode() int { return 3 }
 
 // Runner creates, starts and follows tasks.

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
 		os.Exit(1)
 	}
-	for _, n := range []string{"terok-project", "terok-gate", "terok-image"} {
+	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task"} {
 		os.Symlink("terok", filepath.Join(dir, n))
 	}
 	code := m.Run()
@@ -43,6 +43,13 @@ func TestMain(m *testing.M) {
 // pair runs the baseline and the measured command alternately b.N times
 // each and reports both means and their ratio.
 func pair(b *testing.B, env []string, base, measured []string) {
+	b.Helper()
+	pairN(b, b.N, env, base, measured)
+}
+
+// pairN is pair with a number of rounds of its own, for commands too slow
+// to repeat b.N times.
+func pairN(b *testing.B, rounds int, env []string, base, measured []string) {
 	b.Helper()
 	var tb, tm time.Duration
 	run := func(argv []string) time.Duration {
@@ -59,11 +66,11 @@ func pair(b *testing.B, env []string, base, measured []string) {
 	run(base)
 	run(measured) // warm the page cache
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < rounds; i++ {
 		tb += run(base)
 		tm += run(measured)
 	}
-	n := float64(b.N)
+	n := float64(rounds)
 	b.ReportMetric(float64(tb.Microseconds())/n/1000, "base-ms")
 	b.ReportMetric(float64(tm.Microseconds())/n/1000, "terok-ms")
 	b.ReportMetric(float64(tm)/float64(tb), "ratio")

@@ -1,4 +1,4 @@
-package warden
+package warden_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
 )
 
 // A listener made in a container's network namespace answers the container
@@ -56,7 +57,7 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	w := &Warden{Pid: st.Pid, Ready: func() { close(ready) },
+	w := &warden.Warden{Pid: st.Pid, Ready: func() { close(ready) },
 		Gate: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "warden for %s\n", id)
 		})}
@@ -67,7 +68,7 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 		t.Fatalf("warden: %v", err)
 	}
 	// The host's loopback has nothing of this warden's.
-	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/hello", GatePort)); err == nil {
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/hello", warden.GatePort)); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(string(b), id) {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Key is one configuration key, as `config schema` prints it.
@@ -80,14 +81,17 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
-// keyNames returns the known keys of one file, for suggestions.
-func keyNames(file string) []string {
-	var out []string
+// keyNames returns the known keys of one file, for suggestions. The schema
+// is read once per process: every config file read needs it.
+func keyNames(file string) []string { return schemaNames()[file] }
+
+var schemaNames = sync.OnceValue(func() map[string][]string {
+	m := map[string][]string{}
 	for _, k := range Schema() {
-		if k.File == file {
-			out = append(out, k.Key)
-		}
+		m[k.File] = append(m[k.File], k.Key)
 	}
-	sort.Strings(out)
-	return out
-}
+	for f := range m {
+		sort.Strings(m[f])
+	}
+	return m
+})

@@ -40,7 +40,7 @@ func (s *tmuxSession) tmux(args ...string) string {
 
 func (s *tmuxSession) waitFor(text string) {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: CI runs other packages at once
 	var screen string
 	for time.Now().Before(deadline) {
 		screen = s.tmux("capture-pane", "-p")
@@ -56,7 +56,7 @@ func (s *tmuxSession) send(keys ...string) { s.tmux(append([]string{"send-keys"}
 
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: CI runs other packages at once
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(path); err == nil && strings.HasSuffix(string(b), "\n") {
 			return strings.TrimSpace(string(b))

@@ -332,10 +332,10 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	if fromStdin && !c.Yes {
 		return cli.Usagef("targets read from stdin leave nothing to answer a confirmation; pass --yes")
 	}
-	if env.Interactive() && !c.Yes {
-		if err := env.Confirm(fmt.Sprintf("Remove %d task(s)?", len(recs)), false); err != nil {
-			return err
-		}
+	// Like every confirmation: asked on a terminal, --yes in scripts, and
+	// without either a usage error that names --yes.
+	if err := env.Confirm(fmt.Sprintf("Remove %d task(s)?", len(recs)), c.Yes); err != nil {
+		return err
 	}
 	var out []Removed
 	for _, rec := range recs {

@@ -148,6 +148,12 @@ func TestTaskRunHeadless(t *testing.T) {
 		}
 	}
 
+	// Without a terminal and without --yes, rm removes nothing.
+	if out, errs, code := e.run("", "terok-task", "rm", id); code != 2 || !strings.Contains(errs, "pass --yes") {
+		t.Fatalf("rm without --yes: exit %d\n%s%s", code, out, errs)
+	}
+	e.must("terok-task", "show", id)
+
 	// ls | rm - removes them all, and nothing of them is left.
 	listed := e.must("terok-task", "ls")
 	if strings.Count(listed, "\n") != 5 {

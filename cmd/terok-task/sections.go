@@ -17,7 +17,7 @@ var sections = []cli.Section{
   image  the image its container runs
   container  its container's name
   created  when it was created, RFC 3339
-  hardening  (show) the confinement in force: cap_drop, cap_add, no_new_privileges, userns, init, pids_limit, memory_bytes, cpus, devices, privileged, and opt_outs, the project.toml opt-outs in force
+  hardening  (show) the confinement in force: cap_drop, cap_add, no_new_privileges, userns, init, pids_limit, memory_bytes, cpus, devices, privileged, seccomp (the syscall filter: the engine's default without user namespaces), and opt_outs, the project.toml opt-outs in force
   warden  (show) the task's warden: pid, and alive
 
 run (without --detach), logs --json, wait and stop print events:

@@ -50,7 +50,10 @@ type Store struct{ Dir string }
 
 func (s Store) path(id string) string { return filepath.Join(s.Dir, id+".json") }
 
-// Create gives rec a fresh id (unique among the records) and writes it.
+// Create gives rec a fresh id (unique among the records) and the names
+// derived from it, and writes it. The names are in the first write, so a
+// terok-task killed at any later point leaves a record that names every
+// thing rm must clean.
 func (s Store) Create(rec *Record) error {
 	unlock, err := store.Lock(s.Dir)
 	if err != nil {
@@ -59,11 +62,21 @@ func (s Store) Create(rec *Record) error {
 	defer unlock()
 	for range 16 {
 		rec.ID = NewID()
+		rec.assignNames()
 		if _, err := os.Lstat(s.path(rec.ID)); errors.Is(err, fs.ErrNotExist) {
 			return writeRecord(s.path(rec.ID), rec)
 		}
 	}
 	return fmt.Errorf("could not find a free task id")
+}
+
+// assignNames derives a task's name, branch, container and volume from its
+// id and project.
+func (r *Record) assignNames() {
+	r.Name = r.ID
+	r.Branch = "task/" + r.ID
+	r.Container = "terok-" + r.Project + "-" + r.ID
+	r.Volume = r.Container + "-workspace"
 }
 
 // Load reads the record of a full id.

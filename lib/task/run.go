@@ -168,11 +168,6 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 			}
 		}
 	}()
-	rec.Name = rec.ID
-	rec.Branch = "task/" + rec.ID
-	rec.Container = "terok-" + req.Project + "-" + rec.ID
-	rec.Volume = rec.Container + "-workspace"
-
 	token, err := newToken()
 	if err != nil {
 		return rec, err
@@ -201,13 +196,17 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	env["TEROK_BASE_BRANCH"] = base
 	env["TEROK_GIT_NAME"] = gitName
 	env["TEROK_GIT_EMAIL"] = gitEmail
+	seccomp, err := SeccompProfile(filepath.Join(r.Paths.Data, "seccomp"))
+	if err != nil {
+		return rec, err
+	}
 	spec := Spec(Container{
 		Name: rec.Container, Image: rec.Image,
 		Command:     append([]string{"terok-entry", "--"}, argv...),
 		Env:         env,
 		Labels:      labels,
 		Annotations: map[string]string{LabelTask: rec.ID},
-		Volume:      rec.Volume, WorkDir: Workspace,
+		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
 		Terminal: req.Mode != Headless,
 	}, rec.Hardening)
 	unlock, err := r.engineLock()

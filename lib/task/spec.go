@@ -35,6 +35,7 @@ type Hardening struct {
 	CPUs            float64  `json:"cpus"`
 	Devices         []string `json:"devices"`
 	Privileged      bool     `json:"privileged"`
+	Seccomp         string   `json:"seccomp"`
 	OptOuts         []string `json:"opt_outs"`
 }
 
@@ -52,6 +53,7 @@ func HardeningFor(g config.Global, p config.Project, rootless bool) Hardening {
 		MemoryBytes:     int64(g.Run.Memory),
 		CPUs:            g.Run.CPUs,
 		Devices:         []string{},
+		Seccomp:         SeccompName,
 		OptOuts:         []string{},
 	}
 	if rootless {
@@ -91,6 +93,7 @@ type Container struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	Volume      string // the task's workspace volume
+	Seccomp     string // the seccomp profile's path ("" for the engine's default)
 	WorkDir     string // where it is mounted, and the working directory
 	Terminal    bool
 }
@@ -118,6 +121,7 @@ func Spec(c Container, h Hardening) *specgen.SpecGenerator {
 	s.NoNewPrivileges = &h.NoNewPrivileges
 	s.Init = &h.Init
 	s.Privileged = new(bool)
+	s.SeccompProfilePath = c.Seccomp
 	switch {
 	case h.UserNS == "auto":
 		s.UserNS = specgen.Namespace{NSMode: specgen.Auto}

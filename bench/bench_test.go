@@ -51,8 +51,14 @@ func pair(b *testing.B, env []string, base, measured []string) {
 // to repeat b.N times.
 func pairN(b *testing.B, rounds int, env []string, base, measured []string) {
 	b.Helper()
+	pairInspect(b, rounds, env, base, measured, nil)
+}
+
+// pairInspect is pairN that hands each measured run's output to inspect.
+func pairInspect(b *testing.B, rounds int, env []string, base, measured []string, inspect func([]byte)) {
+	b.Helper()
 	var tb, tm time.Duration
-	run := func(argv []string) time.Duration {
+	run := func(argv []string) (time.Duration, []byte) {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = env
 		t0 := time.Now()
@@ -61,14 +67,19 @@ func pairN(b *testing.B, rounds int, env []string, base, measured []string) {
 		if err != nil {
 			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 		}
-		return d
+		return d, out
 	}
 	run(base)
 	run(measured) // warm the page cache
 	b.ResetTimer()
 	for i := 0; i < rounds; i++ {
-		tb += run(base)
-		tm += run(measured)
+		d, _ := run(base)
+		tb += d
+		d, out := run(measured)
+		tm += d
+		if inspect != nil {
+			inspect(out)
+		}
 	}
 	n := float64(rounds)
 	b.ReportMetric(float64(tb.Microseconds())/n/1000, "base-ms")

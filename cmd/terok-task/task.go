@@ -153,6 +153,7 @@ type Event struct {
 }
 
 func (c *RunCmd) Run(env *cli.Env) error {
+	trace := env.Tracer()
 	prompt, err := c.prompt(env)
 	if err != nil {
 		return err
@@ -170,9 +171,12 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if _, err := (project.Store{Paths: s.r.Paths}).Load(c.Project); err != nil {
 		return runError(c.Project, err)
 	}
+	trace("load")
 	if err := s.connect(env); err != nil {
 		return err
 	}
+	trace("connect")
+	s.r.Trace = trace
 	rec, err := s.r.Create(env.Ctx, task.Request{
 		Project: c.Project, Agent: c.Agent, Prompt: prompt, Model: c.Model,
 		Timeout: c.Timeout, Mode: task.Headless, Branch: c.Branch,
@@ -180,13 +184,29 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return runError(c.Project, err)
 	}
+	// Attached before it starts, like podman run: no output is lost and the
+	// stream ends when the container does.
+	var streamed chan error
+	if !c.Detach {
+		streamed = make(chan error, 1)
+		ready := make(chan bool, 1)
+		go func() {
+			streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
+		}()
+		select {
+		case <-ready:
+		case err := <-streamed:
+			return fmt.Errorf("attaching to the task's output: %w", err)
+		}
+		trace("attach")
+	}
 	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
 		return err
 	}
 	if c.Detach {
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 	}
-	return follow(env, s, rec)
+	return follow(env, s, rec, trace, streamed)
 }
 
 func (c *RunCmd) prompt(env *cli.Env) (string, error) {
@@ -219,38 +239,46 @@ func runError(name string, err error) error {
 	return configErr(err)
 }
 
-// follow streams a running task's output until it ends and returns its
-// exit code as the command's.
-func follow(env *cli.Env, s *session, rec task.Record) error {
-	emit := func(stream string) func(string) {
-		return func(chunk string) {
-			if env.JSONLines() {
-				for _, l := range strings.SplitAfter(chunk, "\n") {
-					if l = strings.TrimSuffix(l, "\n"); l != "" {
-						cli.Line(env.Stdout, Event{Type: "log", ID: rec.ID, Stream: stream, Line: l})
-					}
+// emitter writes one stream of a task's output: as JSON log lines when
+// piped, else as it comes.
+func emitter(env *cli.Env, id, stream string) func(string) {
+	return func(chunk string) {
+		if env.JSONLines() {
+			for _, l := range strings.SplitAfter(chunk, "\n") {
+				if l = strings.TrimSuffix(l, "\n"); l != "" {
+					cli.Line(env.Stdout, Event{Type: "log", ID: id, Stream: stream, Line: l})
 				}
-				return
 			}
-			w := env.Stdout
-			if stream == "stderr" {
-				w = env.Stderr
-			}
-			io.WriteString(w, chunk)
+			return
 		}
+		w := env.Stdout
+		if stream == "stderr" {
+			w = env.Stderr
+		}
+		io.WriteString(w, chunk)
 	}
-	logsDone := make(chan error, 1)
-	go func() {
-		logsDone <- s.r.Engine.Logs(env.Ctx, rec.Container, true, "", "", emit("stdout"), emit("stderr"))
-	}()
+}
+
+// follow streams a running task's output until it ends and returns its
+// exit code as the command's. streamed, when not nil, is an output stream
+// already attached (see RunCmd); otherwise follow reads the task's log.
+func follow(env *cli.Env, s *session, rec task.Record, trace func(string), streamed chan error) error {
+	if streamed == nil {
+		streamed = make(chan error, 1)
+		go func() {
+			streamed <- s.r.Engine.Logs(env.Ctx, rec.Container, true, "", "", emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"))
+		}()
+	}
 	out, err := s.r.Wait(env.Ctx, rec)
 	if err != nil {
 		return err
 	}
+	trace("wait")
 	select {
-	case <-logsDone:
+	case <-streamed:
 	case <-time.After(5 * time.Second):
 	}
+	trace("logs")
 	if env.JSONLines() {
 		code := out.Code
 		cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(out.Status), ExitCode: &code})

@@ -104,6 +104,10 @@ func TestConnectStartsOwnServiceRunsProbeAndStops(t *testing.T) {
 		t.Errorf("Host() = %+v, %v as uid %d", h, err, os.Geteuid())
 	}
 	t.Logf("podman %+v host %+v", v, h)
+	// The fast answer (the socket's peer) agrees with the engine's own.
+	if r, err := e.Rootless(ctx); err != nil || r != h.Rootless {
+		t.Errorf("Rootless() = %v, %v; the engine says %v", r, err, h.Rootless)
+	}
 
 	again := connectAgainWhileUp(t, opts)
 	defer again.Close()

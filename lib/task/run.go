@@ -51,6 +51,15 @@ type Runner struct {
 	Rootless bool
 	// Exe is the terok binary the warden runs as.
 	Exe string
+	// Trace, if set, is told when each phase of Create and Start ends
+	// (see cli.Env.Tracer).
+	Trace func(phase string)
+}
+
+func (r *Runner) trace(phase string) {
+	if r.Trace != nil {
+		r.Trace(phase)
+	}
 }
 
 // Store is the runner's task store.
@@ -148,6 +157,7 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 		return rec, err
 	}
 
+	r.trace("create.checks")
 	rec = Record{
 		Project: req.Project, Agent: name, Mode: req.Mode, Model: req.Model,
 		BaseBranch: base, Image: img.Image(), Created: time.Now().UTC(),
@@ -180,12 +190,14 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	cleanup = append(cleanup, func() { os.Remove(r.secretPath(rec.ID)) })
 
+	r.trace("create.record")
 	labels := map[string]string{LabelTask: rec.ID, LabelProject: req.Project, "terok.agent": name}
 	if err := r.Engine.CreateVolume(ctx, rec.Volume, labels); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
 	}
 	cleanup = append(cleanup, func() { r.Engine.RemoveVolume(context.Background(), rec.Volume) })
 
+	r.trace("create.volume")
 	gitName, gitEmail := r.gitIdentity()
 	env["TEROK_TASK_ID"] = rec.ID
 	env["TEROK_PROJECT"] = req.Project
@@ -213,8 +225,10 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	if err != nil {
 		return rec, err
 	}
+	r.trace("create.spec")
 	_, err = r.Engine.CreateContainer(ctx, spec)
 	unlock()
+	r.trace("create.container")
 	if err != nil {
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}

@@ -34,10 +34,12 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	}
 	err = r.Engine.StartContainer(ctx, rec.Container)
 	unlock()
+	r.trace("start.container")
 	if err != nil {
 		return rec, fmt.Errorf("starting the container: %w", err)
 	}
 	st, err := r.Engine.InspectContainer(ctx, rec.Container)
+	r.trace("start.inspect")
 	if err != nil {
 		return rec, err
 	}
@@ -47,6 +49,7 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 		return rec, nil
 	}
 	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
+	r.trace("start.warden")
 	if err != nil {
 		r.Engine.StopContainer(context.Background(), rec.Container, 0)
 		return rec, fmt.Errorf("starting the task's warden: %w", err)

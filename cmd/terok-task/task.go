@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -177,10 +178,21 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	}
 	trace("connect")
 	s.r.Trace = trace
-	rec, err := s.r.Create(env.Ctx, task.Request{
+	req := task.Request{
 		Project: c.Project, Agent: c.Agent, Prompt: prompt, Model: c.Model,
 		Timeout: c.Timeout, Mode: task.Headless, Branch: c.Branch,
-	})
+	}
+	rec, err := s.r.Create(env.Ctx, req)
+	if im := (*task.ImageMissingError)(nil); errors.As(err, &im) && env.Interactive() {
+		// On a terminal, offer to build it, then carry on.
+		if err := env.Confirm(fmt.Sprintf("Project %s has no image yet. Build it now?", c.Project), false); err != nil {
+			return runError(c.Project, im)
+		}
+		if err := buildImage(env, s.r.Exe, c.Project); err != nil {
+			return err
+		}
+		rec, err = s.r.Create(env.Ctx, req)
+	}
 	if err != nil {
 		return runError(c.Project, err)
 	}
@@ -207,6 +219,18 @@ func (c *RunCmd) Run(env *cli.Env) error {
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 	}
 	return follow(env, s, rec, trace, streamed)
+}
+
+// buildImage runs `terok-image build PROJECT` on this terminal.
+func buildImage(env *cli.Env, exe, project string) error {
+	// The binary answers to the name it is called by.
+	cmd := exec.CommandContext(env.Ctx, exe)
+	cmd.Args = []string{"terok-image", "build", project}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
+	if err := cmd.Run(); err != nil {
+		return cli.Failf("building project %s's image failed: %v", project, err).WithHint("see the output above; retry with: terok-image build %s", project)
+	}
+	return nil
 }
 
 func (c *RunCmd) prompt(env *cli.Env) (string, error) {

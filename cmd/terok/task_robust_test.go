@@ -210,3 +210,32 @@ func envValue(env []string, key string) string {
 	}
 	return v
 }
+
+// A project.toml opt-out is in force inside the task, shown by show and
+// written to the tasks' audit log.
+func TestTaskOptOutShownAndAudited(t *testing.T) {
+	e := newTaskEnv(t)
+	e.must("terok-project", "new", "tx", "--agents", "command")
+	file := filepath.Join(envValue(e.env, "TEROK_CONFIG_DIR"), "projects", "tx", "project.toml")
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n[run]\ncap_add = [\"NET_BIND_SERVICE\"]\n")
+	f.Close()
+	e.must("terok-image", "build", "tx")
+	out := e.must("terok-task", "run", "tx", "--agent", "command", "grep CapBnd /proc/self/status")
+	// CAP_NET_BIND_SERVICE is bit 10.
+	if !strings.Contains(out, `CapBnd:\t0000000000000400`) {
+		t.Fatalf("the opt-out is not in force:\n%s", out)
+	}
+	id, _, _ := exitLine(t, out)
+	if show := e.must("terok-task", "show", id); !strings.Contains(show, `"opt_outs":["run.cap_add: CAP_NET_BIND_SERVICE"]`) {
+		t.Fatalf("show lacks the opt-out: %s", show)
+	}
+	audit, err := os.ReadFile(filepath.Join(envValue(e.env, "TEROK_STATE_DIR"), "audit", "tasks.jsonl"))
+	if err != nil || !strings.Contains(string(audit), `"task":"`+id+`"`) || !strings.Contains(string(audit), `"event":"hardening-opt-out"`) {
+		t.Fatalf("audit log: %v\n%s", err, audit)
+	}
+	e.must("terok-task", "rm", "--yes", id)
+}

@@ -3,11 +3,9 @@ package gate
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/store"
@@ -99,30 +97,12 @@ func (m *Mirror) audit(entries ...AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	var buf []byte
-	for _, e := range entries {
+	values := make([]any, len(entries))
+	for i, e := range entries {
 		if e.Project == "" {
 			e.Project = m.Project
 		}
-		line, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, line...), '\n')
+		values[i] = e
 	}
-	if err := os.MkdirAll(filepath.Dir(m.AuditLog), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(m.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	if _, err := f.Write(buf); err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	return f.Sync()
+	return store.AppendJSON(m.AuditLog, values...)
 }

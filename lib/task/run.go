@@ -236,7 +236,27 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	if err := st.Update(rec.ID, func(x *Record) error { *x = rec; return nil }); err != nil {
 		return rec, err
 	}
+	if len(rec.Hardening.OptOuts) > 0 {
+		// Every weakening of the defaults is on record where tasks cannot
+		// write.
+		if err := store.AppendJSON(r.AuditLog(), AuditEntry{Time: time.Now().UTC(), Task: rec.ID,
+			Project: rec.Project, Event: "hardening-opt-out", OptOuts: rec.Hardening.OptOuts}); err != nil {
+			return rec, err
+		}
+	}
 	return rec, nil
+}
+
+// AuditLog is the tasks' audit log.
+func (r *Runner) AuditLog() string { return filepath.Join(r.Paths.AuditDir(), "tasks.jsonl") }
+
+// AuditEntry is a line of the tasks' audit log.
+type AuditEntry struct {
+	Time    time.Time `json:"time"`
+	Task    string    `json:"task"`
+	Project string    `json:"project"`
+	Event   string    `json:"event"`
+	OptOuts []string  `json:"opt_outs,omitempty"`
 }
 
 // engineLock serialises the container changes of concurrent terok

@@ -18,7 +18,7 @@ func TestUnknownKeysNameFileLineAndKey(t *testing.T) {
 		{"in table", "branch = \"main\"\n\n[image]\nbase = \"a\"\nagent = [\"x\"]\n", "image.agent", 5},
 		{"dotted", "description = \"\"\nimage.bsae = \"x\"\n", "image.bsae", 2},
 		{"quoted", "[image]\n\"colour\" = 1\n", "image.colour", 2},
-		{"unknown table", "# c\n[shield]\nallow = []\n", "shield", 2},
+		{"unknown table", "# c\n[vault]\nallow = []\n", "vault", 2},
 		{"after multiline", "description = \"\"\"\nnot = a key\n\"\"\"\nnot = 1\n", "not", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -338,5 +338,20 @@ func TestCachePaths(t *testing.T) {
 	p, _ = ResolvePaths(env(map[string]string{"HOME": "/h", "XDG_CACHE_HOME": "/xc", "XDG_RUNTIME_DIR": "/r"}), 5)
 	if p.Cache != "/xc/terok" || p.AgentsDir() != "/h/.config/terok/agents" || p.ImagesDir() != "/h/.local/state/terok/images" {
 		t.Fatalf("xdg: %+v", p)
+	}
+}
+
+// A project's shield keys are checked where they are written.
+func TestProjectShieldKeys(t *testing.T) {
+	p, err := DecodeProject("/p/project.toml", []byte("[shield]\nprofiles = [\"base\", \"python\"]\nallow = [\"*.Example.com\", \"192.0.2.0/24\"]\ndeny = [\"203.0.113.9\"]\n"))
+	if err != nil || len(p.Shield.Allow) != 2 || p.Shield.Profiles[1] != "python" {
+		t.Fatalf("%+v %v", p.Shield, err)
+	}
+	for _, bad := range []string{"[shield]\nallow = [\"not a domain\"]\n", "[shield]\ndeny = [\"10.0.0.0/40\"]\n", "[shield]\nprofiles = [\"../etc\"]\n"} {
+		_, err := DecodeProject("/p/project.toml", []byte(bad))
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Line != 2 {
+			t.Errorf("%q: %v, want a FileError at line 2", bad, err)
+		}
 	}
 }

@@ -183,6 +183,11 @@ func (g *Global) validate() (string, error) {
 	if g.Gate.MaxPushSize <= 0 {
 		return "gate.max_push_size", fmt.Errorf("must be more than 0")
 	}
+	for _, n := range g.Shield.Profiles {
+		if err := ValidProfileName(n); err != nil {
+			return "shield.profiles", err
+		}
+	}
 	return "", nil
 }
 
@@ -226,6 +231,17 @@ func (p *Project) validate() (string, error) {
 	}
 	if line, err := CheckSnippet(p.Image.Snippet); err != nil {
 		return "image.snippet", fmt.Errorf("snippet line %d: %w", line, err)
+	}
+	for _, n := range p.Shield.Profiles {
+		if err := ValidProfileName(n); err != nil {
+			return "shield.profiles", err
+		}
+	}
+	if err := ValidTargets(p.Shield.Allow); err != nil {
+		return "shield.allow", err
+	}
+	if err := ValidTargets(p.Shield.Deny); err != nil {
+		return "shield.deny", err
 	}
 	return "", nil
 }

@@ -18,6 +18,20 @@ type Global struct {
 	Run    RunLimits   `toml:"run"`
 	Git    GitIdentity `toml:"git"`
 	Gate   GlobalGate  `toml:"gate"`
+	Shield Shield      `toml:"shield"`
+}
+
+// Shield is the egress policy of every project's tasks.
+type Shield struct {
+	Profiles []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
+}
+
+// ProjectShield is a project's egress policy: its profiles, plus its
+// upstream's host, plus allow, minus deny (deny beats allow).
+type ProjectShield struct {
+	Profiles []string `toml:"profiles" doc:"Egress profiles of this project's tasks; empty: the global shield.profiles."`
+	Allow    []string `toml:"allow" doc:"More egress targets for this project's tasks: domains, *.wildcard domains, addresses, CIDR ranges."`
+	Deny     []string `toml:"deny" doc:"Egress targets this project's tasks may never reach, even when a profile or allow names them (deny beats allow)."`
 }
 
 // RunLimits are the resource limits of every task (SECURITY.md guarantee 8).
@@ -57,12 +71,13 @@ type GlobalGate struct {
 
 // Project is one project's project.toml. Its name is its directory's name.
 type Project struct {
-	Description string       `toml:"description" doc:"One line saying what the project is."`
-	Upstream    string       `toml:"upstream" doc:"The real repository: a git URL or an absolute local path; empty: no upstream."`
-	Branch      string       `toml:"branch" doc:"The project's default branch."`
-	Image       ProjectImage `toml:"image"`
-	Run         ProjectRun   `toml:"run"`
-	Gate        ProjectGate  `toml:"gate"`
+	Description string        `toml:"description" doc:"One line saying what the project is."`
+	Upstream    string        `toml:"upstream" doc:"The real repository: a git URL or an absolute local path; empty: no upstream."`
+	Branch      string        `toml:"branch" doc:"The project's default branch."`
+	Image       ProjectImage  `toml:"image"`
+	Run         ProjectRun    `toml:"run"`
+	Gate        ProjectGate   `toml:"gate"`
+	Shield      ProjectShield `toml:"shield"`
 }
 
 // ProjectRun are a project's opt-outs from the hardened defaults and its
@@ -102,6 +117,7 @@ func DefaultGlobal() Global {
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
+		Shield: Shield{Profiles: []string{"base"}},
 	}
 }
 

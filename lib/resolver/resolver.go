@@ -27,6 +27,10 @@ const (
 // of upstreams (the DNS flag day 2020 value: no fragmentation).
 const ednsSize = 1232
 
+// maxUDPReply caps a UDP reply whatever size the client offers; a larger
+// answer is truncated and the client asks again over TCP.
+const maxUDPReply = 4096
+
 // Config is what a Resolver needs. Policy and Learn are required.
 type Config struct {
 	// Policy decides which names are answered; SetPolicy replaces it live.
@@ -294,12 +298,13 @@ func (r *Resolver) fail(req *dns.Msg, name string, qtype uint16, err error) *dns
 }
 
 // pack turns an answer into the bytes to send: with an OPT record when the
-// query had one, cut to the client's UDP size (TC set) or to 64 KiB on TCP.
+// query had one, cut to the client's UDP size (512 without EDNS, at most
+// maxUDPReply; TC set) or to 64 KiB on TCP.
 func (r *Resolver) pack(req, m *dns.Msg, overTCP bool) []byte {
 	m.RecursionAvailable = true
 	size := dns.MinMsgSize
 	if opt := req.IsEdns0(); opt != nil {
-		size = max(size, int(opt.UDPSize()))
+		size = min(max(size, int(opt.UDPSize())), maxUDPReply)
 		m.SetEdns0(ednsSize, false)
 	}
 	if overTCP {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/resolver"
 )
 
@@ -31,12 +33,12 @@ func BenchmarkResolverCached(b *testing.B) {
 	go srv.ActivateAndServe()
 	defer srv.Shutdown()
 
-	policy, err := resolver.NewMatcher([]string{"pypi.org"}, nil)
+	target, err := config.ParseTarget("pypi.org")
 	if err != nil {
 		b.Fatal(err)
 	}
 	r, err := resolver.New(resolver.Config{
-		Policy:    policy,
+		Policy:    policy.Policy{Allow: []policy.Entry{{Target: target}}},
 		Upstreams: []string{upstream.LocalAddr().String()},
 		Learn:     func(string, []netip.Addr, time.Duration) error { return nil },
 	})

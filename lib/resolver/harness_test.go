@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/policy"
 )
 
 // Learned is one call of the Learn hook.
@@ -62,17 +65,25 @@ func (h *Harness) now() time.Time {
 	return h.clock
 }
 
-// PolicyOfTests allows a few of the upstream's names, wildcards among them,
-// and denies some below an allowed wildcard.
-func PolicyOfTests(t testing.TB) *Matcher {
-	m, err := NewMatcher(
-		[]string{"allowed.test", "short.test", "www.cname.test", "*.wild.test", "big.test", "svc.test",
-			"servfail.test", "*.nx.test"},
-		[]string{"blocked.wild.test", "*.deny.wild.test"})
-	if err != nil {
-		t.Fatal(err)
+// PolicyOfTests allows a few of the upstream's names, wildcards among
+// them, and denies some below an allowed wildcard.
+func PolicyOfTests(t testing.TB) policy.Policy {
+	entries := func(list ...string) []policy.Entry {
+		var out []policy.Entry
+		for _, s := range list {
+			target, err := config.ParseTarget(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, policy.Entry{Target: target, Text: s, From: "test"})
+		}
+		return out
 	}
-	return m
+	return policy.Policy{
+		Allow: entries("allowed.test", "short.test", "www.cname.test", "*.wild.test", "big.test", "svc.test",
+			"servfail.test", "*.nx.test"),
+		Deny: entries("blocked.wild.test", "*.deny.wild.test"),
+	}
 }
 
 // StartHarness starts an upstream and a resolver before it; edit, if set,

@@ -1,0 +1,410 @@
+package shield
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a netlink connection to the nftables of one network namespace
+// (a task's). Its methods are safe for concurrent use; each change is one
+// batch, applied atomically by the kernel.
+type Conn struct {
+	mu  sync.Mutex
+	nft *nftables.Conn
+	// learned remembers until when this Conn made each learned address
+	// valid, so that a shorter TTL never cuts an earlier, longer one.
+	learned map[netip.Addr]time.Time
+}
+
+// Open connects to the nftables of the network namespace of process pid.
+func Open(pid int) (*Conn, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("no such process %d", pid)
+	}
+	return OpenNetNS(fmt.Sprintf("/proc/%d/ns/net", pid))
+}
+
+// OpenNetNS connects to the nftables of the network namespace at path
+// (/proc/PID/ns/net, /run/netns/NAME).
+func OpenNetNS(path string) (*Conn, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the network namespace: %w", err)
+	}
+	defer f.Close()
+	return OpenNetNSFd(int(f.Fd()))
+}
+
+// OpenNetNSFd connects to the nftables of the network namespace that fd
+// refers to.
+//
+// The netlink socket is made on an OS thread of its own that enters the
+// namespace and is never switched back: its goroutine ends with the thread
+// still locked, so Go discards the thread. A socket keeps the namespace it
+// was made in, so the connection then works from any thread. This works
+// rootless too, from the rootless user namespace (an OCI hook, podman
+// unshare), where switching back to the host's namespace is not permitted
+// (nftables' own WithNetNSFd does that, and fails there).
+func OpenNetNSFd(fd int) (*Conn, error) {
+	type result struct {
+		c   *nftables.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("entering the network namespace: %w", err)}
+			return
+		}
+		c, err := nftables.New(nftables.AsLasting())
+		if err != nil {
+			err = fmt.Errorf("connecting to nftables: %w", err)
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &Conn{nft: r.c, learned: map[netip.Addr]time.Time{}}, nil
+}
+
+// Close closes the connection. The ruleset stays.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nft.CloseLasting()
+}
+
+// Apply installs the ruleset of p in one batch: terok's table, if there
+// is one, is deleted and the new one created in the same transaction, so
+// the namespace is never without a ruleset and never has half of one.
+func (c *Conn) Apply(p Policy) error {
+	rs := Build(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.batch(func() error {
+		// add (a no-op when it exists), delete, add: the delete never fails.
+		c.nft.AddTable(rs.Table)
+		c.nft.DelTable(rs.Table)
+		c.nft.AddTable(rs.Table)
+		for _, ch := range rs.Chains {
+			c.nft.AddChain(ch)
+		}
+		for _, s := range rs.Sets {
+			if err := c.nft.AddSet(s.Set, s.Elements); err != nil {
+				return fmt.Errorf("set %s: %w", s.Set.Name, err)
+			}
+		}
+		for _, r := range rs.Rules {
+			c.nft.AddRule(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("applying the ruleset: %w", err)
+	}
+	c.learned = map[netip.Addr]time.Time{}
+	return nil
+}
+
+// batch queues messages with queue and sends them as one batch. When
+// queue fails, nothing of what it queued may take effect: a message the
+// kernel must refuse (deleting a table that does not exist) is appended,
+// which voids the whole transaction.
+func (c *Conn) batch(queue func() error) error {
+	if err := queue(); err != nil {
+		var b [8]byte
+		rand.Read(b[:])
+		c.nft.DelTable(&nftables.Table{Name: fmt.Sprintf("terok-void-%x", b), Family: nftables.TableFamilyINet})
+		c.nft.Flush()
+		return err
+	}
+	return c.nft.Flush()
+}
+
+// handles are terok's sets as Build makes them, for naming them in
+// element operations (read only).
+var handles = Build(Policy{})
+
+// set returns a handle on one of terok's sets.
+func set(name string) *nftables.Set { return handles.Set(name) }
+
+// refresh adds an element with a timeout, or renews the timeout of one
+// that is there: add (a no-op when present), delete, add again, in one
+// batch. A plain add does not renew a timeout on every kernel, and a
+// delete alone fails when the element has expired meanwhile.
+func (c *Conn) refresh(s *nftables.Set, key []byte, timeout time.Duration) error {
+	el := []nftables.SetElement{{Key: key, Timeout: timeout}}
+	return c.batch(func() error {
+		if err := c.nft.SetAddElements(s, el); err != nil {
+			return err
+		}
+		if err := c.nft.SetDeleteElements(s, []nftables.SetElement{{Key: key}}); err != nil {
+			return err
+		}
+		return c.nft.SetAddElements(s, el)
+	})
+}
+
+// Heartbeat renews the alive element for AliveTimeout. The task's warden
+// calls it every HeartbeatInterval; without it, egress stops within
+// AliveTimeout.
+func (c *Conn) Heartbeat() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.refresh(set(SetAlive), aliveKey, AliveTimeout); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Expire removes the alive element at once: egress stops now rather than
+// when the last heartbeat times out. Already expired is not an error.
+func (c *Conn) Expire() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := set(SetAlive)
+	// Add first, so that the delete finds an element either way.
+	el := []nftables.SetElement{{Key: aliveKey, Timeout: AliveTimeout}}
+	return c.batch(func() error {
+		if err := c.nft.SetAddElements(s, el); err != nil {
+			return err
+		}
+		return c.nft.SetDeleteElements(s, []nftables.SetElement{{Key: aliveKey}})
+	})
+}
+
+// KeepAlive sends a heartbeat every interval (HeartbeatInterval when 0)
+// until done is closed, then expires the alive element. It returns the
+// first error.
+func (c *Conn) KeepAlive(done <-chan struct{}, interval time.Duration) error {
+	if interval <= 0 {
+		interval = HeartbeatInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := c.Heartbeat(); err != nil {
+			return err
+		}
+		select {
+		case <-done:
+			return c.Expire()
+		case <-t.C:
+		}
+	}
+}
+
+// LearnTimeout is how long an address learned with a TTL stays allowed:
+// the TTL, but at least LearnFloor.
+func LearnTimeout(ttl time.Duration) time.Duration {
+	return max(ttl, LearnFloor)
+}
+
+// Learn allows addr for LearnTimeout(ttl): the task's resolver calls it
+// for each address of an answer to an allowed name, before it replies.
+// Learned addresses are never let through to a restricted range (see
+// Build).
+func (c *Conn) Learn(addr netip.Addr, ttl time.Duration) error {
+	return c.LearnFor(addr, LearnTimeout(ttl))
+}
+
+// LearnFor allows addr for d exactly (no floor), unless this Conn made it
+// valid for longer already: two names may share an address with
+// different TTLs, and the longer one must hold.
+func (c *Conn) LearnFor(addr netip.Addr, d time.Duration) error {
+	addr = addr.Unmap().WithZone("")
+	if !addr.IsValid() {
+		return errors.New("learn: not an address")
+	}
+	if d <= 0 {
+		return errors.New("learn: the time must be positive")
+	}
+	name := SetLearned6
+	if addr.Is4() {
+		name = SetLearned4
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until, ok := c.learned[addr]; ok && until.Sub(now) > d {
+		d = until.Sub(now)
+	}
+	// The kernel counts in milliseconds; round up.
+	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
+	if err := c.refresh(set(name), addr.AsSlice(), d); err != nil {
+		return fmt.Errorf("learning %s: %w", addr, err)
+	}
+	c.learned[addr] = now.Add(d)
+	if len(c.learned) > 4096 {
+		for a, u := range c.learned {
+			if u.Before(now) {
+				delete(c.learned, a)
+			}
+		}
+	}
+	return nil
+}
+
+// Allow adds address and range targets to the allow sets (names are
+// skipped: they are the resolver's).
+func (c *Conn) Allow(ts ...Target) error { return c.update(SetAllow4, SetAllow6, ts, nil) }
+
+// Unallow removes address and range targets from the allow sets: the
+// addresses they cover are no longer allowed, even where a wider range
+// allowed them.
+func (c *Conn) Unallow(ts ...Target) error { return c.update(SetAllow4, SetAllow6, nil, ts) }
+
+// Deny adds address and range targets to the deny sets.
+func (c *Conn) Deny(ts ...Target) error { return c.update(SetDeny4, SetDeny6, ts, nil) }
+
+// Undeny removes address and range targets from the deny sets.
+func (c *Conn) Undeny(ts ...Target) error { return c.update(SetDeny4, SetDeny6, nil, ts) }
+
+// update changes an interval set pair: it reads each set, computes the new
+// union, and in one batch deletes exactly the elements it read and adds the
+// new ones. Should another process change the set meanwhile, a delete
+// fails, the batch is void, and the update is tried again on fresh
+// contents. (Should deletes keep failing, the set is flushed and written
+// whole in one batch instead.)
+func (c *Conn) update(name4, name6 string, add, remove []Target) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, fam := range []struct {
+		name string
+		is4  bool
+	}{{name4, true}, {name6, false}} {
+		a, r := spansOfTargets(add, fam.is4), spansOfTargets(remove, fam.is4)
+		if len(a) == 0 && len(r) == 0 {
+			continue
+		}
+		s := set(fam.name)
+		var err error
+		for try := range 4 {
+			if err = c.updateOnce(s, fam.is4, a, r, try == 3); !errors.Is(err, syscall.ENOENT) {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("updating set %s: %w", fam.name, err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) updateOnce(s *nftables.Set, is4 bool, add, remove []span, flush bool) error {
+	old, err := c.nft.GetSetElements(s)
+	if err != nil {
+		return err
+	}
+	cur := spansOf(old, is4)
+	next := subtract(normalise(append(append([]span{}, cur...), add...)), remove)
+	if equalSpans(cur, next) {
+		return nil
+	}
+	return c.batch(func() error {
+		switch {
+		case flush:
+			c.nft.FlushSet(s)
+		case len(old) > 0:
+			// In ascending order, each start before its end: the kernel's
+			// interval tree refuses some deletes in other orders.
+			del := make([]nftables.SetElement, len(old))
+			for i, e := range old {
+				del[i] = nftables.SetElement{Key: e.Key, IntervalEnd: e.IntervalEnd}
+			}
+			sortElements(del)
+			if err := c.nft.SetDeleteElements(s, del); err != nil {
+				return err
+			}
+		}
+		if els := elements(next, is4); len(els) > 0 {
+			return c.nft.SetAddElements(s, els)
+		}
+		return nil
+	})
+}
+
+func equalSpans(a, b []span) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Learned is an address learned from DNS and how long it stays allowed.
+type Learned struct {
+	Addr    netip.Addr
+	Expires time.Duration
+}
+
+// Contents is what terok's sets hold now.
+type Contents struct {
+	Alive   bool // the warden's heartbeat is current
+	Allow   []netip.Prefix
+	Deny    []netip.Prefix
+	Learned []Learned
+}
+
+// Contents reads terok's sets.
+func (c *Conn) Contents() (Contents, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out Contents
+	els, err := c.nft.GetSetElements(set(SetAlive))
+	if err != nil {
+		return out, fmt.Errorf("reading set %s: %w", SetAlive, err)
+	}
+	out.Alive = hasAlive(els)
+	for _, x := range []struct {
+		name string
+		is4  bool
+		dst  *[]netip.Prefix
+	}{{SetAllow4, true, &out.Allow}, {SetAllow6, false, &out.Allow}, {SetDeny4, true, &out.Deny}, {SetDeny6, false, &out.Deny}} {
+		els, err := c.nft.GetSetElements(set(x.name))
+		if err != nil {
+			return out, fmt.Errorf("reading set %s: %w", x.name, err)
+		}
+		for _, s := range spansOf(els, x.is4) {
+			*x.dst = append(*x.dst, prefixes(s)...)
+		}
+	}
+	for _, name := range []string{SetLearned4, SetLearned6} {
+		els, err := c.nft.GetSetElements(set(name))
+		if err != nil {
+			return out, fmt.Errorf("reading set %s: %w", name, err)
+		}
+		for _, e := range els {
+			if a, ok := netip.AddrFromSlice(e.Key); ok {
+				out.Learned = append(out.Learned, Learned{Addr: a, Expires: e.Expires})
+			}
+		}
+	}
+	return out, nil
+}
+
+func hasAlive(els []nftables.SetElement) bool {
+	for _, e := range els {
+		if string(e.Key) == string(aliveKey) && !e.IntervalEnd {
+			return true
+		}
+	}
+	return false
+}

@@ -9,6 +9,7 @@ import (
 	gatecmd "github.com/terok-ai/terok-go/cmd/terok-gate"
 	imagecmd "github.com/terok-ai/terok-go/cmd/terok-image"
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
+	shieldcmd "github.com/terok-ai/terok-go/cmd/terok-shield"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 
@@ -20,6 +21,7 @@ var Commands = []cli.Command{
 	gatecmd.Command,
 	imagecmd.Command,
 	taskcmd.Command,
+	shieldcmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

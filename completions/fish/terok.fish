@@ -6,7 +6,7 @@
 # __terok_delegated: the cursor is after `terok NAME`, which is `terok-NAME`.
 function __terok_delegated
     set -l words (commandline -opc)
-    set -q words[2]; and contains -- $words[2] project gate image task
+    set -q words[2]; and contains -- $words[2] project gate image task shield
 end
 
 # __terok_delegate completes `terok NAME ...` as `terok-NAME ...`.
@@ -92,6 +92,7 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a image -d 'build, list and remove the layered images tasks run in; make base images'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'run agents headless in hardened containers, and manage their tasks'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a shield -d 'each task\'s default-deny egress firewall: the OCI hook that installs it, and its verification'
 complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -90,11 +91,20 @@ func (c *Conn) Close() error {
 // Apply installs the ruleset of p in one batch: terok's table, if there
 // is one, is deleted and the new one created in the same transaction, so
 // the namespace is never without a ruleset and never has half of one.
+//
+// The addresses of the namespace this process runs in (the host's: only
+// the Conn's socket is in the task's) are added to p.Host, so no caller
+// can forget them.
 func (c *Conn) Apply(p Policy) error {
+	host, err := HostAddresses()
+	if err != nil {
+		return err
+	}
+	p.Host = append(slices.Clone(p.Host), host...)
 	rs := Build(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.batch(func() error {
+	err = c.batch(func() error {
 		// add (a no-op when it exists), delete, add: the delete never fails.
 		c.nft.AddTable(rs.Table)
 		c.nft.DelTable(rs.Table)

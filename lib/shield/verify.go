@@ -164,12 +164,24 @@ func sameChain(h, w *nftables.Chain) error {
 	hook := func(c *nftables.Chain) string {
 		s := fmt.Sprintf("type %s", c.Type)
 		if c.Hooknum != nil {
-			s += fmt.Sprintf(" hook %d", *c.Hooknum)
+			name := map[nftables.ChainHook]string{*nftables.ChainHookInput: "input", *nftables.ChainHookOutput: "output",
+				*nftables.ChainHookForward: "forward", *nftables.ChainHookPrerouting: "prerouting",
+				*nftables.ChainHookPostrouting: "postrouting"}[*c.Hooknum]
+			if name == "" {
+				name = fmt.Sprint(*c.Hooknum)
+			}
+			s += " hook " + name
 		}
 		if c.Priority != nil {
 			s += fmt.Sprintf(" priority %d", *c.Priority)
 		}
-		if c.Policy != nil {
+		switch {
+		case c.Policy == nil:
+		case *c.Policy == nftables.ChainPolicyDrop:
+			s += " policy drop"
+		case *c.Policy == nftables.ChainPolicyAccept:
+			s += " policy accept"
+		default:
 			s += fmt.Sprintf(" policy %d", *c.Policy)
 		}
 		return s

@@ -1,0 +1,14 @@
+package shieldcmd
+
+import (
+	"testing"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+)
+
+// Every JSON field terok-shield prints is documented in its man page.
+func TestJSONFieldsDocumented(t *testing.T) {
+	if m := cli.UndocumentedFields(sections, Verdict{}, Installed{}); len(m) > 0 {
+		t.Fatalf("fields missing from JSON FIELDS in sections.go: %v", m)
+	}
+}

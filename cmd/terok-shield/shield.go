@@ -1,0 +1,333 @@
+// Command terok-shield is each task's egress firewall: a default-deny
+// nftables ruleset in the task's own network namespace, installed by an
+// OCI hook before the task's first process runs, kept open by the task's
+// warden, and verifiable at any time.
+//
+// Synopsis:
+//
+//	terok-shield hook                      (run by the OCI runtime; the container's state on stdin)
+//	terok-shield verify TASK... | -
+//	terok-shield verify --pid PID
+//	terok-shield install-hook [--dir DIR] [--binary PATH]
+//
+// This package holds the grammar and the output; lib/shield does the work.
+package shieldcmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	podmanconfig "go.podman.io/common/pkg/config"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/shield"
+	"github.com/terok-ai/terok-go/lib/task"
+)
+
+// Command is terok-shield's entry in the command table.
+var Command = cli.Command{
+	Name:    "terok-shield",
+	Summary: "each task's default-deny egress firewall: the OCI hook that installs it, and its verification",
+	Detail: "Every task runs behind a default-deny nftables ruleset in its own network namespace. An OCI hook, " +
+		"fired by the terok.shield annotation on every start of a task's container, installs it before the " +
+		"container's first process runs; if it cannot, the container does not start. Nothing but the task's own " +
+		"loopback is reachable until the task's warden runs: the warden's heartbeat keeps the allowed traffic " +
+		"open, and when the warden dies the task loses the network within seconds. Blocked attempts fail at once " +
+		"(TCP reset, ICMP administratively prohibited) and are logged to NFLOG.",
+	Grammar:  func() any { return &Grammar{} },
+	Sections: sections,
+}
+
+// Grammar is terok-shield's command line.
+type Grammar struct {
+	cli.Globals
+	Hook        HookCmd        `cmd:"" help:"Install the default-deny ruleset in a starting container (run by the OCI runtime)."`
+	Verify      VerifyCmd      `cmd:"" help:"Check that a task's ruleset is in force and unaltered."`
+	InstallHook InstallHookCmd `cmd:"" name:"install-hook" help:"Register the OCI hook with Podman (terok's setup runs it)."`
+}
+
+// HookCmd is `terok-shield hook`.
+type HookCmd struct{}
+
+func (HookCmd) Run(env *cli.Env) error {
+	st, err := shield.ReadHookState(env.Stdin)
+	if err != nil {
+		return cli.Usagef("%v", err)
+	}
+	id, ok := st.Annotations[shield.Annotation]
+	if !ok {
+		return cli.Usagef("the container has no %s annotation", shield.Annotation)
+	}
+	if task.ValidID(id) != nil {
+		return cli.Usagef("the %s annotation %s is not a task id", shield.Annotation, quote(id))
+	}
+	if err := shield.Install(st.Pid); err != nil {
+		return cli.Failf("task %s: %v", id, err)
+	}
+	return nil
+}
+
+// quote quotes outside input for a one-line message, cut short.
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// VerifyCmd is `terok-shield verify`.
+type VerifyCmd struct {
+	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes), or - to read them from stdin."`
+	Pid  int      `help:"Verify the network namespace of this process instead of a task's." placeholder:"PID"`
+}
+
+// Verdict is the JSON line of verify, one per task.
+type Verdict struct {
+	Task   string `json:"task,omitempty"`
+	Pid    int    `json:"pid,omitempty"`
+	OK     bool   `json:"ok"`
+	Alive  bool   `json:"alive"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (c *VerifyCmd) Run(env *cli.Env) error {
+	if c.Pid != 0 {
+		if len(c.Task) > 0 {
+			return cli.Usagef("give tasks or --pid, not both")
+		}
+		if c.Pid < 0 {
+			return cli.Usagef("--pid: not a process id")
+		}
+		return report(env, []Verdict{verifyPid(c.Pid)})
+	}
+	refs, _, err := env.Targets(c.Task)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return cli.Usagef("missing TASK").WithHint("'terok-task ls' lists tasks")
+	}
+	for _, r := range refs {
+		if err := task.ValidPrefix(r); err != nil {
+			return cli.Usagef("%v", err)
+		}
+	}
+	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	if err != nil {
+		return cli.NotSetUpf("%v", err)
+	}
+	store := task.Store{Dir: filepath.Join(paths.State, "tasks")}
+	var recs []task.Record
+	for _, r := range refs {
+		id, err := store.Resolve(r)
+		switch {
+		case errors.Is(err, task.ErrNotFound):
+			return cli.NotFoundf("no task %q", r).WithHint("'terok-task ls' lists tasks")
+		case errors.Is(err, task.ErrAmbiguous):
+			return cli.Usagef("%v", err).WithHint("give more characters of the id")
+		case err != nil:
+			return cli.Usagef("%v", err)
+		}
+		rec, err := store.Load(id)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+	}
+	g, err := config.LoadGlobal(paths.ConfigFile())
+	if err != nil {
+		return cli.Failf("%v", err)
+	}
+	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(paths, g, env.Getenv))
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	var out []Verdict
+	for _, rec := range recs {
+		v := Verdict{Task: rec.ID}
+		st, err := e.InspectContainer(env.Ctx, rec.Container)
+		switch {
+		case errors.Is(err, engine.ErrNoSuchContainer):
+			v.Reason = "the task's container is gone"
+		case err != nil:
+			return err
+		case !st.Running || st.Pid <= 0:
+			v.Reason = "the task is not running"
+		default:
+			v = verifyPid(st.Pid)
+			v.Task = rec.ID
+		}
+		out = append(out, v)
+	}
+	return report(env, out)
+}
+
+// verifyPid verifies the namespace of pid. Not as root, the namespace
+// belongs to Podman's rootless user namespace, which only a process inside
+// it may enter: this binary then runs itself under podman unshare (where
+// its uid is 0).
+func verifyPid(pid int) Verdict {
+	v := Verdict{Pid: pid}
+	if os.Getuid() != 0 { // under podman unshare the uid is 0
+		return verifyInUserNS(pid)
+	}
+	c, err := shield.Open(pid)
+	if err != nil {
+		v.Reason = err.Error()
+		return v
+	}
+	defer c.Close()
+	st, err := c.Verify()
+	if err != nil {
+		v.Reason = err.Error()
+		return v
+	}
+	v.OK, v.Alive = true, st.Alive
+	return v
+}
+
+func verifyInUserNS(pid int) Verdict {
+	v := Verdict{Pid: pid}
+	exe, err := os.Executable()
+	if err != nil {
+		v.Reason = err.Error()
+		return v
+	}
+	// The binary dispatches on its name: terok-shield VERB, or terok shield VERB.
+	args := []string{"unshare", exe, "shield", "verify", "--json", "--pid", strconv.Itoa(pid)}
+	if filepath.Base(exe) == Command.Name {
+		args = append(args[:2], args[3:]...)
+	}
+	cmd := exec.Command("podman", args...)
+	out, err := cmd.Output()
+	line, _, _ := strings.Cut(string(out), "\n")
+	var got Verdict
+	if jerr := json.Unmarshal([]byte(line), &got); jerr != nil || got.Pid != pid {
+		v.Reason = fmt.Sprintf("verifying in the rootless user namespace (podman unshare): %v", err)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			first, _, _ := strings.Cut(strings.TrimSpace(string(ee.Stderr)), "\n")
+			v.Reason += ": " + first
+		}
+		return v
+	}
+	return got
+}
+
+// report prints the verdicts and fails when one is not ok, with its
+// reason on stderr.
+func report(env *cli.Env, out []Verdict) error {
+	if err := cli.List(env, out, []cli.Column[Verdict]{
+		{Header: "TASK", Value: func(v Verdict) string { return v.Task }},
+		{Header: "PID", Value: func(v Verdict) string { return strconv.Itoa(v.Pid) }},
+		{Header: "OK", Value: func(v Verdict) string { return yesNo(v.OK) }},
+		{Header: "ALIVE", Value: func(v Verdict) string { return yesNo(v.Alive) }},
+		{Header: "REASON", Value: func(v Verdict) string { return v.Reason }},
+	}); err != nil {
+		return err
+	}
+	var failed []Verdict
+	for _, v := range out {
+		if !v.OK {
+			failed = append(failed, v)
+		}
+	}
+	switch {
+	case len(failed) == 1 && failed[0].Task != "":
+		return cli.Failf("task %s: %s", failed[0].Task, failed[0].Reason)
+	case len(failed) == 1:
+		return cli.Failf("process %d: %s", failed[0].Pid, failed[0].Reason)
+	case len(failed) > 1:
+		return cli.Failf("%d of %d tasks failed verification", len(failed), len(out))
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// InstallHookCmd is `terok-shield install-hook`.
+type InstallHookCmd struct {
+	Dir    string `help:"The hooks directory (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d)." placeholder:"DIR" type:"path"`
+	Binary string `help:"The terok binary the hook runs, an absolute path (default: this one)." placeholder:"PATH" type:"path"`
+}
+
+// Installed is the JSON line of install-hook.
+type Installed struct {
+	Hook       string `json:"hook"`
+	Binary     string `json:"binary"`
+	Registered bool   `json:"registered"`
+}
+
+func (c *InstallHookCmd) Run(env *cli.Env) error {
+	bin := c.Binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return cli.Failf("cannot find this binary: %v", err)
+		}
+		bin = exe
+	}
+	if r, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = r
+	}
+	dirs := podmanHooksDirs()
+	dir := c.Dir
+	if dir == "" {
+		switch {
+		case os.Getuid() != 0:
+			base := env.Getenv("XDG_CONFIG_HOME")
+			if base == "" {
+				base = filepath.Join(env.Getenv("HOME"), ".config")
+			}
+			dir = filepath.Join(base, "containers", "oci", "hooks.d")
+		case len(dirs) > 0:
+			dir = dirs[0]
+		default:
+			dir = shield.HooksDirDistribution
+		}
+	}
+	p, err := shield.WriteHook(dir, bin)
+	if err != nil {
+		return cli.Failf("%v", err)
+	}
+	out := Installed{Hook: p, Binary: bin, Registered: shield.HookRegistered(dir, dirs)}
+	if err := cli.Object(env, out, []cli.Field{
+		{Name: "hook", Value: out.Hook}, {Name: "binary", Value: out.Binary}, {Name: "registered", Value: yesNo(out.Registered)},
+	}); err != nil {
+		return err
+	}
+	if !out.Registered {
+		env.Warnf("Podman does not read %s, so the hook will not run; add it to hooks_dir in the [engine] table of containers.conf (Podman reads %s)", dir, strings.Join(dirs, ", "))
+	}
+	return nil
+}
+
+// podmanHooksDirs are the hooks directories Podman reads, from its own
+// configuration (containers.conf), the way Podman works them out: when
+// none are configured, root reads the distribution's and the admin's, and
+// a rootless Podman none.
+func podmanHooksDirs() []string {
+	conf, err := podmanconfig.Default()
+	if err != nil {
+		return nil
+	}
+	dirs := conf.Engine.HooksDir.Get()
+	if len(dirs) == 0 && os.Getuid() == 0 {
+		dirs = []string{shield.HooksDirDistribution, shield.HooksDirAdmin}
+	}
+	return dirs
+}

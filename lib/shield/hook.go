@@ -1,0 +1,177 @@
+package shield
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/terok-ai/terok-go/lib/store"
+)
+
+// Annotation is the container annotation that makes Podman run terok's
+// OCI hook; its value is the task's id.
+const Annotation = "terok.shield"
+
+// The hook's registration.
+const (
+	// HookFile is the file name of the registration in a hooks directory.
+	HookFile = "terok-shield.json"
+	// HookStage: createRuntime hooks run after the container's namespaces
+	// exist (its network namespace, with the runtime's process in it) and
+	// before the container's own process starts; a failing one stops the
+	// start. They run on every start of a container, restarts included.
+	HookStage = "createRuntime"
+	// HookTimeout bounds the hook's run, in seconds.
+	HookTimeout = 10
+	// HookCommand is the name the binary is run by (argv[0]): the terok
+	// binary dispatches on it.
+	HookCommand = "terok-shield"
+)
+
+// Podman's hooks directories: the ones it reads as root when
+// containers.conf names none (a rootless Podman then reads none at all).
+const (
+	HooksDirDistribution = "/usr/share/containers/oci/hooks.d"
+	HooksDirAdmin        = "/etc/containers/oci/hooks.d"
+)
+
+// HookState is what an OCI runtime gives a hook on stdin (the container's
+// state). Everything in it is outside input.
+type HookState struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Status      string            `json:"status"`
+	Pid         int               `json:"pid"`
+	Bundle      string            `json:"bundle"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// MaxHookState bounds the state read from stdin.
+const MaxHookState = 1 << 20
+
+// ReadHookState reads and checks the state: one JSON object, no more than
+// MaxHookState bytes, with a process id.
+func ReadHookState(r io.Reader) (HookState, error) {
+	var st HookState
+	b, err := io.ReadAll(io.LimitReader(r, MaxHookState+1))
+	if err != nil {
+		return st, fmt.Errorf("reading the container's state: %w", err)
+	}
+	if len(b) > MaxHookState {
+		return st, fmt.Errorf("the container's state on stdin is larger than %d bytes", MaxHookState)
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	if err := d.Decode(&st); err != nil {
+		return st, fmt.Errorf("the container's state on stdin is not valid JSON: %v", err)
+	}
+	if d.More() {
+		return st, errors.New("the container's state on stdin has more than one JSON value")
+	}
+	if st.Pid <= 0 {
+		return st, errors.New("the container's state has no process id: the hook must run at a stage where the container has one (createRuntime)")
+	}
+	return st, nil
+}
+
+// Install installs the default-deny ruleset — no task-specific entries,
+// the host's addresses restricted, no heartbeat — in the network namespace
+// of process pid, and verifies it. It refuses the host's own namespace
+// (a container run with --network=host).
+func Install(pid int) error {
+	host, err := SharesHostNetNS(pid)
+	if err != nil {
+		return err
+	}
+	if host {
+		return errors.New("the container shares the host's network namespace (--network=host); refusing to firewall the host")
+	}
+	c, err := Open(pid)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var p Policy // Apply adds the host's addresses
+	if err := c.Apply(p); err != nil {
+		return err
+	}
+	if _, err := c.VerifyPolicy(p); err != nil {
+		return fmt.Errorf("verifying the ruleset just applied: %w", err)
+	}
+	return nil
+}
+
+// hookConfig is an OCI hook registration, schema 1.0.0.
+type hookConfig struct {
+	Version string `json:"version"`
+	Hook    struct {
+		Path    string   `json:"path"`
+		Args    []string `json:"args"`
+		Timeout int      `json:"timeout"`
+	} `json:"hook"`
+	When struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"when"`
+	Stages []string `json:"stages"`
+}
+
+// HookJSON is the registration of terok's hook, run as binary (an
+// absolute path to the terok binary) for every container that carries
+// the annotation.
+func HookJSON(binary string) ([]byte, error) {
+	if !filepath.IsAbs(binary) {
+		return nil, fmt.Errorf("the hook's binary must be an absolute path, not %q", binary)
+	}
+	var h hookConfig
+	h.Version = "1.0.0"
+	h.Hook.Path = binary
+	h.Hook.Args = []string{HookCommand, "hook"}
+	h.Hook.Timeout = HookTimeout
+	h.When.Annotations = map[string]string{"^" + strings.ReplaceAll(Annotation, ".", `\.`) + "$": ".+"}
+	h.Stages = []string{HookStage}
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteHook writes the registration into dir (made if missing) atomically
+// and returns its path.
+func WriteHook(dir, binary string) (string, error) {
+	b, err := HookJSON(binary)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(binary)
+	if err != nil {
+		return "", fmt.Errorf("the hook's binary: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("the hook's binary %s is not an executable file", binary)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, HookFile)
+	if err := store.WriteFile(p, b, 0o644); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// HookRegistered reports whether dir is among hooksDirs, the directories
+// Podman reads (compared after resolving links).
+func HookRegistered(dir string, hooksDirs []string) bool {
+	clean := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return filepath.Clean(p)
+	}
+	return slices.ContainsFunc(hooksDirs, func(d string) bool { return clean(d) == clean(dir) })
+}

@@ -306,6 +306,14 @@ func TestApplyVerifyAndTamper(t *testing.T) {
 	if st, err := c.Verify(); err != nil || !st.Alive {
 		t.Fatalf("after a heartbeat: %+v %v", st, err)
 	}
+	// What nft itself reads back: the last rules log to the NFLOG group and reject.
+	listing := run(t, "ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "terok", "output")
+	for _, want := range []string{`log prefix "terok blocked: " group 100 reject with tcp reset`,
+		`log prefix "terok blocked: " group 100 reject with icmpx admin-prohibited`, "policy drop"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("nft lists no %q in\n%s", want, listing)
+		}
+	}
 
 	// A rule removed by hand.
 	out := run(t, "ip", "netns", "exec", ns, "nft", "-a", "list", "chain", "inet", "terok", "output")

@@ -149,8 +149,12 @@ func TestShieldHook(t *testing.T) {
 	t.Cleanup(func() {
 		engine.StopServiceAt(context.Background(), filepath.Join(root, "run", "podman", "podman.sock"))
 	})
-	rec := task.Record{Project: "shieldtest", Container: name}
-	if err := (task.Store{Dir: filepath.Join(root, "state", "tasks")}).Create(&rec); err != nil {
+	rec := task.Record{Project: "shieldtest"}
+	tasks := task.Store{Dir: filepath.Join(root, "state", "tasks")}
+	if err := tasks.Create(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := tasks.Update(rec.ID, func(r *task.Record) error { r.Container = name; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("terok-shield", "verify", rec.ID[:5])

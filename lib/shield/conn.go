@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
+
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/netns"
 )
 
 // Conn is a netlink connection to the nftables of one network namespace
@@ -35,50 +35,37 @@ func Open(pid int) (*Conn, error) {
 	return OpenNetNS(fmt.Sprintf("/proc/%d/ns/net", pid))
 }
 
-// OpenNetNS connects to the nftables of the network namespace at path
-// (/proc/PID/ns/net, /run/netns/NAME).
-func OpenNetNS(path string) (*Conn, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening the network namespace: %w", err)
-	}
-	defer f.Close()
-	return OpenNetNSFd(int(f.Fd()))
+// OpenNetNSFd connects to the nftables of the network namespace that the
+// open file descriptor fd refers to.
+func OpenNetNSFd(fd int) (*Conn, error) {
+	return OpenNetNS(fmt.Sprintf("/proc/self/fd/%d", fd))
 }
 
-// OpenNetNSFd connects to the nftables of the network namespace that fd
-// refers to.
+// OpenNetNS connects to the nftables of the network namespace at path
+// (/proc/PID/ns/net, /run/netns/NAME).
 //
-// The netlink socket is made on an OS thread of its own that enters the
-// namespace and is never switched back: its goroutine ends with the thread
-// still locked, so Go discards the thread. A socket keeps the namespace it
-// was made in, so the connection then works from any thread. This works
-// rootless too, from the rootless user namespace (an OCI hook, podman
-// unshare), where switching back to the host's namespace is not permitted
-// (nftables' own WithNetNSFd does that, and fails there).
-func OpenNetNSFd(fd int) (*Conn, error) {
-	type result struct {
-		c   *nftables.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("entering the network namespace: %w", err)}
-			return
-		}
+// The netlink socket is made by netns.DoPath, on an OS thread of its own
+// that enters the namespace and is never switched back (Go discards it). A
+// socket keeps the namespace it was made in, so the connection then works
+// from any thread. This works rootless too, from the rootless user
+// namespace (an OCI hook, podman unshare), where switching back to the
+// host's namespace is not permitted — nftables' own WithNetNSFd does that,
+// and fails there. nftables.New is given no namespace: it makes its socket
+// in the calling thread's, which netns.DoPath has entered.
+func OpenNetNS(path string) (*Conn, error) {
+	var nft *nftables.Conn
+	err := netns.DoPath(path, func() error {
 		c, err := nftables.New(nftables.AsLasting())
 		if err != nil {
-			err = fmt.Errorf("connecting to nftables: %w", err)
+			return fmt.Errorf("connecting to nftables: %w", err)
 		}
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
+		nft = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return &Conn{nft: r.c, learned: map[netip.Addr]time.Time{}}, nil
+	return &Conn{nft: nft, learned: map[netip.Addr]time.Time{}}, nil
 }
 
 // Close closes the connection. The ruleset stays.
@@ -270,18 +257,18 @@ func (c *Conn) LearnFor(addr netip.Addr, d time.Duration) error {
 
 // Allow adds address and range targets to the allow sets (names are
 // skipped: they are the resolver's).
-func (c *Conn) Allow(ts ...Target) error { return c.update(SetAllow4, SetAllow6, ts, nil) }
+func (c *Conn) Allow(ts ...config.Target) error { return c.update(SetAllow4, SetAllow6, ts, nil) }
 
 // Unallow removes address and range targets from the allow sets: the
 // addresses they cover are no longer allowed, even where a wider range
 // allowed them.
-func (c *Conn) Unallow(ts ...Target) error { return c.update(SetAllow4, SetAllow6, nil, ts) }
+func (c *Conn) Unallow(ts ...config.Target) error { return c.update(SetAllow4, SetAllow6, nil, ts) }
 
 // Deny adds address and range targets to the deny sets.
-func (c *Conn) Deny(ts ...Target) error { return c.update(SetDeny4, SetDeny6, ts, nil) }
+func (c *Conn) Deny(ts ...config.Target) error { return c.update(SetDeny4, SetDeny6, ts, nil) }
 
 // Undeny removes address and range targets from the deny sets.
-func (c *Conn) Undeny(ts ...Target) error { return c.update(SetDeny4, SetDeny6, nil, ts) }
+func (c *Conn) Undeny(ts ...config.Target) error { return c.update(SetDeny4, SetDeny6, nil, ts) }
 
 // update changes an interval set pair: it reads each set, computes the new
 // union, and in one batch deletes exactly the elements it read and adds the
@@ -289,7 +276,7 @@ func (c *Conn) Undeny(ts ...Target) error { return c.update(SetDeny4, SetDeny6, 
 // fails, the batch is void, and the update is tried again on fresh
 // contents. (Should deletes keep failing, the set is flushed and written
 // whole in one batch instead.)
-func (c *Conn) update(name4, name6 string, add, remove []Target) error {
+func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, fam := range []struct {

@@ -9,21 +9,20 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/netns"
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
-// netns makes a fresh network namespace (loopback up) and removes it when
+// newNetNS makes a fresh network namespace (loopback up) and removes it when
 // the test ends; it returns its name.
-func netns(t *testing.T) string {
+func newNetNS(t *testing.T) string {
 	t.Helper()
 	testenv.Need(t, os.Getuid() == 0, "network namespaces need root")
 	testenv.Tool(t, "ip", "iproute2")
@@ -59,25 +58,21 @@ func open(t *testing.T, ns string) *shield.Conn {
 // discarded afterwards. Sockets made in f stay in the namespace.
 func inNetNS(t *testing.T, ns string, f func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
-		f()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+	if err := netns.DoPath("/run/netns/"+ns, func() error { f(); return nil }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func targets(ss ...string) []config.Target {
+	var out []config.Target
+	for _, s := range ss {
+		t, err := config.ParseTarget(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // The internet stand-in: the task's namespace T reaches a namespace N
@@ -103,7 +98,7 @@ var (
 
 func newInternet(t *testing.T) internet {
 	t.Helper()
-	in := internet{task: netns(t), net: netns(t)}
+	in := internet{task: newNetNS(t), net: newNetNS(t)}
 	var b [3]byte
 	rand.Read(b[:])
 	a, z := fmt.Sprintf("trk%xa", b), fmt.Sprintf("trk%xz", b)
@@ -275,13 +270,13 @@ func works(t *testing.T, what string, err error) {
 }
 
 func TestApplyVerifyAndTamper(t *testing.T) {
-	ns := netns(t)
+	ns := newNetNS(t)
 	c := open(t, ns)
 	if _, err := c.Verify(); !errors.Is(err, shield.ErrNoRuleset) {
 		t.Fatalf("a fresh namespace verified: %v", err)
 	}
-	p := shield.Policy{Allow: shield.MustParseTargets("192.0.2.7", "10.1.2.0/24", "10.1.2.9", "2001:db8::/32", "example.org"),
-		Deny: shield.MustParseTargets("198.51.100.0/24"), Host: []netip.Addr{netip.MustParseAddr("203.0.113.99")}}
+	p := shield.Policy{Allow: targets("192.0.2.7", "10.1.2.0/24", "10.1.2.9", "2001:db8::/32", "example.org"),
+		Deny: targets("198.51.100.0/24"), Host: []netip.Addr{netip.MustParseAddr("203.0.113.99")}}
 	if err := c.Apply(p); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +288,7 @@ func TestApplyVerifyAndTamper(t *testing.T) {
 		t.Fatal("alive without a heartbeat")
 	}
 	// Apply again replaces the table in one batch; the sets follow the new policy.
-	p.Allow = shield.MustParseTargets("192.0.2.8")
+	p.Allow = targets("192.0.2.8")
 	if err := c.Apply(p); err != nil {
 		t.Fatal(err)
 	}
@@ -365,8 +360,8 @@ func TestConnectivity(t *testing.T) {
 	in := newInternet(t)
 	c := open(t, in.task)
 	p := shield.Policy{
-		Allow: shield.MustParseTargets(allowed, allowed6, bothListed, privateOK, "pypi.org"),
-		Deny:  shield.MustParseTargets(bothListed),
+		Allow: targets(allowed, allowed6, bothListed, privateOK, "pypi.org"),
+		Deny:  targets(bothListed),
 		Host:  []netip.Addr{netip.MustParseAddr(hostAddress)},
 	}
 	// Before any ruleset, the stand-in internet answers: the test can fail.
@@ -452,21 +447,21 @@ func TestConnectivity(t *testing.T) {
 
 	t.Run("live allow and deny", func(t *testing.T) {
 		refusedFast(t, "before allow", in.tcp(t, other, "8080"))
-		if err := c.Allow(shield.MustParseTargets("198.51.100.0/24")...); err != nil {
+		if err := c.Allow(targets("198.51.100.0/24")...); err != nil {
 			t.Fatal(err)
 		}
 		works(t, "after allowing its range", in.tcp(t, other, "8080"))
 		refusedFast(t, "deny still beats the range", in.tcp(t, bothListed, "8080"))
-		if err := c.Unallow(shield.MustParseTargets(other)...); err != nil {
+		if err := c.Unallow(targets(other)...); err != nil {
 			t.Fatal(err)
 		}
 		refusedFast(t, "after unallow", in.tcp(t, other, "8080"))
 		works(t, "the rest of the range", in.tcp(t, allowed, "8080"))
-		if err := c.Deny(shield.MustParseTargets(allowed)...); err != nil {
+		if err := c.Deny(targets(allowed)...); err != nil {
 			t.Fatal(err)
 		}
 		refusedFast(t, "after deny", in.tcp(t, allowed, "8080"))
-		if err := c.Undeny(shield.MustParseTargets(allowed)...); err != nil {
+		if err := c.Undeny(targets(allowed)...); err != nil {
 			t.Fatal(err)
 		}
 		works(t, "after undeny", in.tcp(t, allowed, "8080"))

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/google/nftables"
+
+	"github.com/terok-ai/terok-go/lib/config"
 )
 
 // span is an inclusive range of addresses of one family: what an element
@@ -168,14 +170,20 @@ func sortElements(e []nftables.SetElement) {
 
 // spansOfTargets returns the spans of the address and range targets of
 // one family.
-func spansOfTargets(ts []Target, is4 bool) []span {
+func spansOfTargets(ts []config.Target, is4 bool) []span {
 	var out []span
 	for _, t := range ts {
-		if t.IsNet() && t.Prefix.Addr().Is4() == is4 {
+		if isNet(t) && t.Prefix.Addr().Is4() == is4 {
 			out = append(out, spanOf(t.Prefix))
 		}
 	}
 	return normalise(out)
+}
+
+// isNet: an address or a range (what the sets hold; names are the
+// resolver's).
+func isNet(t config.Target) bool {
+	return (t.Kind == config.TargetAddr || t.Kind == config.TargetRange) && t.Prefix.IsValid()
 }
 
 // prefixes turns a span back into the fewest CIDR ranges that cover it

@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/terok-ai/terok-go/lib/config"
 )
 
 // TableName is the one table terok owns in a task's network namespace
@@ -53,10 +55,10 @@ const (
 
 // Policy is what a ruleset is built from.
 type Policy struct {
-	// Allow and Deny are the task's targets. Addresses and ranges go into
-	// the allow and deny sets; names are the resolver's business and are
-	// ignored here.
-	Allow, Deny []Target
+	// Allow and Deny are the task's targets (config.ParseTarget's).
+	// Addresses and ranges go into the allow and deny sets; names are the
+	// resolver's business and are ignored here.
+	Allow, Deny []config.Target
 	// Host are the host's own addresses, rejected unless allowed.
 	Host []netip.Addr
 	// LogGroup is the NFLOG group; 0 means DefaultLogGroup.

@@ -12,12 +12,26 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/terok-ai/terok-go/lib/config"
 )
+
+func mustTargets(ss ...string) []config.Target {
+	var out []config.Target
+	for _, s := range ss {
+		t, err := config.ParseTarget(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, t)
+	}
+	return out
+}
 
 func TestBuildTableChainsSets(t *testing.T) {
 	p := Policy{
-		Allow: MustParseTargets("pypi.org", "*.pythonhosted.org", "192.0.2.7", "10.1.2.0/24", "10.1.2.9", "10.1.3.0/24", "2001:db8::/32"),
-		Deny:  MustParseTargets("198.51.100.0/24", "2001:db8:bad::1"),
+		Allow: mustTargets("pypi.org", "*.pythonhosted.org", "192.0.2.7", "10.1.2.0/24", "10.1.2.9", "10.1.3.0/24", "2001:db8::/32"),
+		Deny:  mustTargets("198.51.100.0/24", "2001:db8:bad::1"),
 		Host:  []netip.Addr{netip.MustParseAddr("203.0.113.99"), netip.MustParseAddr("10.88.0.1"), netip.MustParseAddr("2001:db8:ffff::1")},
 	}
 	r := Build(p)
@@ -92,7 +106,7 @@ func TestBuildRules(t *testing.T) {
 		`input: meta nfproto ipv6 meta l4proto icmpv6 icmpv6 type 134-136 accept`,
 	}
 	var got []string
-	for _, r := range Build(Policy{Allow: MustParseTargets("192.0.2.1")}).Rules {
+	for _, r := range Build(Policy{Allow: mustTargets("192.0.2.1")}).Rules {
 		got = append(got, r.Chain.Name+": "+Describe(r.Exprs))
 		if !strings.HasPrefix(RuleComment(r), "terok: ") {
 			t.Errorf("rule without a comment: %s", Describe(r.Exprs))
@@ -240,8 +254,8 @@ rules:
 
 func TestBuildSemantics(t *testing.T) {
 	r := Build(Policy{
-		Allow: MustParseTargets("198.51.100.10", "10.1.2.3", "2001:db8:1::/48", "198.51.100.30", "169.254.169.254", "pypi.org"),
-		Deny:  MustParseTargets("198.51.100.30", "2001:db8:1:bad::/64"),
+		Allow: mustTargets("198.51.100.10", "10.1.2.3", "2001:db8:1::/48", "198.51.100.30", "169.254.169.254", "pypi.org"),
+		Deny:  mustTargets("198.51.100.30", "2001:db8:1:bad::/64"),
 		Host:  []netip.Addr{netip.MustParseAddr("203.0.113.99")},
 	})
 	const (

@@ -1,0 +1,91 @@
+package shield
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestHookJSON(t *testing.T) {
+	if _, err := HookJSON("terok"); err == nil {
+		t.Fatal("a relative binary was accepted")
+	}
+	b, err := HookJSON("/usr/local/bin/terok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"hook":{"args":["terok-shield","hook"],"path":"/usr/local/bin/terok","timeout":10},"stages":["createRuntime"],"version":"1.0.0","when":{"annotations":{"^terok\\.shield$":".+"}}}`
+	if got, _ := json.Marshal(h); string(got) != want {
+		t.Fatalf("registration\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestWriteHook(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "terok")
+	if _, err := WriteHook(filepath.Join(dir, "hooks"), bin); err == nil {
+		t.Fatal("a missing binary was accepted")
+	}
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o644)
+	if _, err := WriteHook(filepath.Join(dir, "hooks"), bin); err == nil || !strings.Contains(err.Error(), "not an executable") {
+		t.Fatalf("a file that is not executable: %v", err)
+	}
+	os.Chmod(bin, 0o755)
+	p, err := WriteHook(filepath.Join(dir, "hooks"), bin)
+	if err != nil || p != filepath.Join(dir, "hooks", HookFile) {
+		t.Fatal(p, err)
+	}
+	os.Symlink(filepath.Join(dir, "hooks"), filepath.Join(dir, "link"))
+	if !HookRegistered(filepath.Join(dir, "link"), []string{"/nope", filepath.Join(dir, "hooks") + "/"}) ||
+		HookRegistered(filepath.Join(dir, "hooks"), []string{"/usr/share/containers/oci/hooks.d"}) {
+		t.Fatal("HookRegistered")
+	}
+}
+
+func TestReadHookState(t *testing.T) {
+	st, err := ReadHookState(strings.NewReader(`{"ociVersion":"1.0.2-dev","id":"abc","status":"creating","pid":4897,"bundle":"/b","annotations":{"terok.shield":"23456789"}}`))
+	if err != nil || st.Pid != 4897 || st.Annotations[Annotation] != "23456789" {
+		t.Fatal(st, err)
+	}
+	for in, says := range map[string]string{
+		``:                           "not valid JSON",
+		`{"pid":`:                    "not valid JSON",
+		`{"pid":"7"}`:                "not valid JSON",
+		`{"pid":1} {"pid":2}`:        "more than one",
+		`{"pid":0}`:                  "no process id",
+		`{"pid":-5}`:                 "no process id",
+		`[1]`:                        "not valid JSON",
+		strings.Repeat(" ", 1<<20+1): "larger than",
+	} {
+		if _, err := ReadHookState(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%.40q: %v, want an error saying %q", in, err, says)
+		}
+	}
+}
+
+// The hook's stdin is outside input: whatever it holds, ReadHookState
+// returns an error of one line or a state with a process id.
+func FuzzReadHookState(f *testing.F) {
+	for _, s := range []string{`{"pid":1,"annotations":{"terok.shield":"23456789"}}`, `{"pid":`, `{}`, `null`,
+		`{"pid":1e3}`, `{"pid":1}{"pid":2}`, `{"annotations":{"a":1}}`, "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := ReadHookState(strings.NewReader(s))
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("error of more than one line: %q", err)
+			}
+			return
+		}
+		if st.Pid <= 0 {
+			t.Fatalf("accepted a state without a process id: %q", s)
+		}
+	})
+}

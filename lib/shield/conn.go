@@ -273,8 +273,8 @@ func (c *Conn) Undeny(ts ...config.Target) error { return c.update(SetDeny4, Set
 // update changes an interval set pair: it reads each set, computes the new
 // union, and in one batch deletes exactly the elements it read and adds the
 // new ones. Should another process change the set meanwhile, a delete
-// fails, the batch is void, and the update is tried again on fresh
-// contents. (Should deletes keep failing, the set is flushed and written
+// fails (or an add overlaps what it added), the batch is void, and the
+// update is tried again on fresh contents. (Should deletes keep failing, the set is flushed and written
 // whole in one batch instead.)
 func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 	c.mu.Lock()
@@ -290,7 +290,8 @@ func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 		s := set(fam.name)
 		var err error
 		for try := range 4 {
-			if err = c.updateOnce(s, fam.is4, a, r, try == 3); !errors.Is(err, syscall.ENOENT) {
+			err = c.updateOnce(s, fam.is4, a, r, try == 3)
+			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EEXIST) {
 				break
 			}
 		}

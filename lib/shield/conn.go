@@ -143,16 +143,19 @@ func set(name string) *nftables.Set { return handles.Set(name) }
 // batch. A plain add does not renew a timeout on every kernel, and a
 // delete alone fails when the element has expired meanwhile.
 func (c *Conn) refresh(s *nftables.Set, key []byte, timeout time.Duration) error {
+	return c.batch(func() error { return c.queueRefresh(s, key, timeout) })
+}
+
+// queueRefresh queues refresh's three messages.
+func (c *Conn) queueRefresh(s *nftables.Set, key []byte, timeout time.Duration) error {
 	el := []nftables.SetElement{{Key: key, Timeout: timeout}}
-	return c.batch(func() error {
-		if err := c.nft.SetAddElements(s, el); err != nil {
-			return err
-		}
-		if err := c.nft.SetDeleteElements(s, []nftables.SetElement{{Key: key}}); err != nil {
-			return err
-		}
-		return c.nft.SetAddElements(s, el)
-	})
+	if err := c.nft.SetAddElements(s, el); err != nil {
+		return err
+	}
+	if err := c.nft.SetDeleteElements(s, []nftables.SetElement{{Key: key}}); err != nil {
+		return err
+	}
+	return c.nft.SetAddElements(s, el)
 }
 
 // Heartbeat renews the alive element for AliveTimeout. The task's warden
@@ -215,36 +218,64 @@ func LearnTimeout(ttl time.Duration) time.Duration {
 // Learned addresses are never let through to a restricted range (see
 // Build).
 func (c *Conn) Learn(addr netip.Addr, ttl time.Duration) error {
-	return c.LearnFor(addr, LearnTimeout(ttl))
+	return c.LearnFor([]netip.Addr{addr}, LearnTimeout(ttl))
 }
 
-// LearnFor allows addr for d exactly (no floor), unless this Conn made it
-// valid for longer already: two names may share an address with
-// different TTLs, and the longer one must hold.
-func (c *Conn) LearnFor(addr netip.Addr, d time.Duration) error {
-	addr = addr.Unmap().WithZone("")
-	if !addr.IsValid() {
-		return errors.New("learn: not an address")
-	}
+// LearnAll is Learn for every address of an answer, in one batch.
+func (c *Conn) LearnAll(addrs []netip.Addr, ttl time.Duration) error {
+	return c.LearnFor(addrs, LearnTimeout(ttl))
+}
+
+// LearnFor allows addrs for d exactly (no floor), in one batch — except an
+// address this Conn made valid for longer already, which keeps its longer
+// time: two names may share an address with different TTLs, and the
+// longer one must hold.
+func (c *Conn) LearnFor(addrs []netip.Addr, d time.Duration) error {
 	if d <= 0 {
 		return errors.New("learn: the time must be positive")
 	}
-	name := SetLearned6
-	if addr.Is4() {
-		name = SetLearned4
+	if len(addrs) == 0 {
+		return nil
 	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until, ok := c.learned[addr]; ok && until.Sub(now) > d {
-		d = until.Sub(now)
+	type grant struct {
+		addr netip.Addr
+		d    time.Duration
 	}
-	// The kernel counts in milliseconds; round up.
-	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
-	if err := c.refresh(set(name), addr.AsSlice(), d); err != nil {
-		return fmt.Errorf("learning %s: %w", addr, err)
+	grants := make([]grant, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap().WithZone("")
+		if !a.IsValid() {
+			return errors.New("learn: not an address")
+		}
+		g := grant{a, d}
+		if until, ok := c.learned[a]; ok && until.Sub(now) > g.d {
+			g.d = until.Sub(now)
+		}
+		// The kernel counts in milliseconds; round up.
+		g.d = (g.d + time.Millisecond - 1).Truncate(time.Millisecond)
+		grants = append(grants, g)
 	}
-	c.learned[addr] = now.Add(d)
+	err := c.batch(func() error {
+		for _, g := range grants {
+			name := SetLearned6
+			if g.addr.Is4() {
+				name = SetLearned4
+			}
+			if err := c.queueRefresh(set(name), g.addr.AsSlice(), g.d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("learning %s: %w", grants[0].addr, err)
+	}
+	for _, g := range grants {
+		c.learned[g.addr] = now.Add(g.d)
+	}
 	if len(c.learned) > 4096 {
 		for a, u := range c.learned {
 			if u.Before(now) {
@@ -274,8 +305,8 @@ func (c *Conn) Undeny(ts ...config.Target) error { return c.update(SetDeny4, Set
 // union, and in one batch deletes exactly the elements it read and adds the
 // new ones. Should another process change the set meanwhile, a delete
 // fails (or an add overlaps what it added), the batch is void, and the
-// update is tried again on fresh contents. (Should deletes keep failing, the set is flushed and written
-// whole in one batch instead.)
+// update is tried again on fresh contents. (Should that keep failing, the
+// set is flushed and written whole in one batch instead.)
 func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

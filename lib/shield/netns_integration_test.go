@@ -413,25 +413,26 @@ func TestConnectivity(t *testing.T) {
 
 	t.Run("learned", func(t *testing.T) {
 		refusedFast(t, "not learned yet", in.tcp(t, learned, "8080"))
-		if err := c.LearnFor(netip.MustParseAddr(learned), 2*time.Second); err != nil {
+		if err := c.LearnFor([]netip.Addr{netip.MustParseAddr(learned)}, 2*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		works(t, "learned", in.tcp(t, learned, "8080"))
 		// A name resolving to a private, metadata or host address gets nowhere.
-		for _, a := range []string{privateDNS, metadata, hostAddress} {
-			if err := c.Learn(netip.MustParseAddr(a), time.Minute); err != nil {
-				t.Fatal(err)
-			}
-			refusedFast(t, "learned "+a, in.tcp(t, a, "8080"))
+		bad := []netip.Addr{netip.MustParseAddr(privateDNS), netip.MustParseAddr(metadata), netip.MustParseAddr(hostAddress)}
+		if err := c.LearnAll(bad, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range bad {
+			refusedFast(t, "learned "+a.String(), in.tcp(t, a.String(), "8080"))
 		}
 		// It expires.
 		waitRefused(t, "learned after its timeout", func() error { return in.tcp(t, learned, "8080") })
 		// A learned address keeps its longer time when learned again with a shorter one.
 		a := netip.MustParseAddr(learned)
-		if err := c.LearnFor(a, time.Hour); err != nil {
+		if err := c.LearnFor([]netip.Addr{a}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.LearnFor(a, time.Second); err != nil {
+		if err := c.Learn(a, time.Second); err != nil {
 			t.Fatal(err)
 		}
 		ct, err := c.Contents()

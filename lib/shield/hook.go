@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/terok-ai/terok-go/lib/store"
 )
 
 // Annotation is the container annotation that makes Podman run terok's
@@ -158,10 +156,38 @@ func WriteHook(dir, binary string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, HookFile)
-	if err := store.WriteFile(p, b, 0o644); err != nil {
+	if err := writeAtomic(p, b); err != nil {
 		return "", err
 	}
 	return p, nil
+}
+
+// writeAtomic writes a file readable by all by temporary file, fsync and
+// rename, so Podman never reads half of it. No lock file: the directory
+// is Podman's, and only .json files in it are hooks.
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // HookRegistered reports whether dir is among hooksDirs, the directories

@@ -41,6 +41,13 @@ func TestWriteHook(t *testing.T) {
 	if err != nil || p != filepath.Join(dir, "hooks", HookFile) {
 		t.Fatal(p, err)
 	}
+	// Nothing but the registration lands in Podman's directory.
+	if ents, _ := os.ReadDir(filepath.Join(dir, "hooks")); len(ents) != 1 {
+		t.Fatalf("the hooks directory holds %v", ents)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("registration mode %v", fi.Mode())
+	}
 	os.Symlink(filepath.Join(dir, "hooks"), filepath.Join(dir, "link"))
 	if !HookRegistered(filepath.Join(dir, "link"), []string{"/nope", filepath.Join(dir, "hooks") + "/"}) ||
 		HookRegistered(filepath.Join(dir, "hooks"), []string{"/usr/share/containers/oci/hooks.d"}) {

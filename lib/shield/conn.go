@@ -186,6 +186,37 @@ func (c *Conn) Expire() error {
 	})
 }
 
+// Down lowers the shield for d: every destination but the denied and the
+// restricted ones (private, link-local, metadata, the host's) is allowed,
+// and each new connection is logged. The kernel raises it again after d,
+// whatever happens to terok meanwhile. The ruleset's shape does not change,
+// so Verify holds either way.
+func (c *Conn) Down(d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d <= 0 {
+		return fmt.Errorf("down: a duration is needed")
+	}
+	if err := c.refresh(set(SetDown), aliveKey, d); err != nil {
+		return fmt.Errorf("down: %w", err)
+	}
+	return nil
+}
+
+// Up raises the shield at once (see Down). Already up is not an error.
+func (c *Conn) Up() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := set(SetDown)
+	el := []nftables.SetElement{{Key: aliveKey, Timeout: time.Second}}
+	return c.batch(func() error {
+		if err := c.nft.SetAddElements(s, el); err != nil {
+			return err
+		}
+		return c.nft.SetDeleteElements(s, []nftables.SetElement{{Key: aliveKey}})
+	})
+}
+
 // KeepAlive sends a heartbeat every interval (HeartbeatInterval when 0)
 // until done is closed, then expires the alive element. It returns the
 // first error.

@@ -45,6 +45,7 @@ const (
 	SetRestricted6 = "restricted6" //
 	SetLearned4    = "learned4"    // addresses the task's resolver answered for allowed names, with timeouts
 	SetLearned6    = "learned6"    //
+	SetDown        = "down"        // one element while the shield is down (with the time it stays down)
 )
 
 // The base chains.
@@ -148,7 +149,9 @@ var aliveKey = binaryutil.NativeEndian.PutUint32(1)
 //  7. restricted4/restricted6: log, reject
 //  8. learned4/learned6 + alive: accept — after 7, so no name can resolve
 //     its way to a private, metadata or host address
-//  9. everything else: log, reject
+//  9. down + alive: log, accept — only while the shield is down (terok-shield
+//     down): everything but 2 and 7; each new connection is logged
+// 10. everything else: log, reject
 //
 // Rejects are TCP resets for TCP (connect() fails at once with
 // ECONNREFUSED, and an established connection ends at once) and ICMP(v6)
@@ -177,6 +180,7 @@ func Build(p Policy) *Ruleset {
 		return s
 	}
 	alive := set(SetAlive, nftables.TypeMark, false, true, false, nil)
+	down := set(SetDown, nftables.TypeMark, false, true, false, nil)
 	deny4 := set(SetDeny4, nftables.TypeIPAddr, true, false, false, elements(spansOfTargets(p.Deny, true), true))
 	deny6 := set(SetDeny6, nftables.TypeIP6Addr, true, false, false, elements(spansOfTargets(p.Deny, false), false))
 	allow4 := set(SetAllow4, nftables.TypeIPAddr, true, false, false, elements(spansOfTargets(p.Allow, true), true))
@@ -217,6 +221,7 @@ func Build(p Policy) *Ruleset {
 	refuse("restricted", family(unix.NFPROTO_IPV6), daddr6(), lookup(restricted6))
 	rule(out, "terok: learned", family(unix.NFPROTO_IPV4), daddr4(), lookup(learned4), isAlive(alive), verdict(expr.VerdictAccept))
 	rule(out, "terok: learned", family(unix.NFPROTO_IPV6), daddr6(), lookup(learned6), isAlive(alive), verdict(expr.VerdictAccept))
+	rule(out, "terok: down", isAlive(down), isAlive(alive), logTo(g, "down"), verdict(expr.VerdictAccept))
 	refuse("blocked")
 
 	rule(in, "terok: loopback", ifname(expr.MetaKeyIIFNAME, "lo"), verdict(expr.VerdictAccept))

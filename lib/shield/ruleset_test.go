@@ -65,6 +65,7 @@ func TestBuildTableChainsSets(t *testing.T) {
 	}
 	wantSets := []string{
 		"alive mark interval=false timeout=true constant=false []",
+		"down mark interval=false timeout=true constant=false []",
 		"deny4 ipv4_addr interval=true timeout=false constant=false [198.51.100.0/24]",
 		"deny6 ipv6_addr interval=true timeout=false constant=false [2001:db8:bad::1/128]",
 		"allow4 ipv4_addr interval=true timeout=false constant=false [10.1.2.0/23 192.0.2.7/32]",
@@ -99,6 +100,7 @@ func TestBuildRules(t *testing.T) {
 		`output: meta nfproto ipv6 ip6 daddr @restricted6 log group 100 prefix "terok restricted: " reject with icmpx admin-prohibited`,
 		`output: meta nfproto ipv4 ip daddr @learned4 ` + alive + ` accept`,
 		`output: meta nfproto ipv6 ip6 daddr @learned6 ` + alive + ` accept`,
+		`output: 0x01000000 @down ` + alive + ` log group 100 prefix "terok down: " accept`,
 		`output: meta l4proto tcp log group 100 prefix "terok blocked: " reject with tcp reset`,
 		`output: log group 100 prefix "terok blocked: " reject with icmpx admin-prohibited`,
 		`input: meta iifname "lo" accept`,

@@ -61,6 +61,13 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 	if err := r.Engine.RemoveVolume(ctx, rec.Volume); err != nil {
 		return "", fmt.Errorf("removing the workspace: %w", err)
 	}
+	// The shield's policy and audit log go with the record.
+	for src, dst := range map[string]string{r.shieldPath(rec.ID): "shield.json", r.ShieldAuditLog(rec.ID): "shield-audit.jsonl"} {
+		if b, err := os.ReadFile(src); err == nil {
+			os.WriteFile(filepath.Join(dir, dst), b, 0o600)
+		}
+	}
+	os.Remove(r.shieldPath(rec.ID))
 	os.Remove(r.secretPath(rec.ID))
 	if _, err := r.Store().Archive(rec.ID, dir); err != nil {
 		return "", err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/image"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/store"
 	"github.com/terok-ai/terok-go/lib/warden"
 )
@@ -156,6 +158,10 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	if err := config.ValidBranch(base); err != nil {
 		return rec, err
 	}
+	shieldState, err := r.taskPolicy(ctx, p, img.Image())
+	if err != nil {
+		return rec, err
+	}
 
 	r.trace("create.checks")
 	rec = Record{
@@ -190,6 +196,13 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	cleanup = append(cleanup, func() { os.Remove(r.secretPath(rec.ID)) })
 
+	if err := os.MkdirAll(filepath.Dir(r.shieldPath(rec.ID)), 0o700); err != nil {
+		return rec, err
+	}
+	if err := store.WriteJSONLocked(r.shieldPath(rec.ID), shieldState); err != nil {
+		return rec, err
+	}
+	cleanup = append(cleanup, func() { os.Remove(r.shieldPath(rec.ID)) })
 	r.trace("create.record")
 	labels := map[string]string{LabelTask: rec.ID, LabelProject: req.Project, "terok.agent": name}
 	if err := r.Engine.CreateVolume(ctx, rec.Volume, labels); err != nil {
@@ -214,10 +227,13 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	spec := Spec(Container{
 		Name: rec.Container, Image: rec.Image,
-		Command:     append([]string{"terok-entry", "--"}, argv...),
-		Env:         env,
-		Labels:      labels,
-		Annotations: map[string]string{LabelTask: rec.ID},
+		Command: append([]string{"terok-entry", "--"}, argv...),
+		Env:     env,
+		Labels:  labels,
+		// The shield's OCI hook fires on this annotation, before the first
+		// process, on every start; the warden's resolver is the only one.
+		Annotations: map[string]string{LabelTask: rec.ID, shield.Annotation: rec.ID},
+		DNS:         []net.IP{net.IPv4(127, 0, 0, 1)},
 		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
 		Terminal: req.Mode != Headless,
 	}, rec.Hardening)

@@ -3,6 +3,7 @@ package task
 import (
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -92,9 +93,10 @@ type Container struct {
 	Env         map[string]string
 	Labels      map[string]string
 	Annotations map[string]string
-	Volume      string // the task's workspace volume
-	Seccomp     string // the seccomp profile's path ("" for the engine's default)
-	WorkDir     string // where it is mounted, and the working directory
+	Volume      string   // the task's workspace volume
+	Seccomp     string   // the seccomp profile's path ("" for the engine's default)
+	DNS         []net.IP // the resolvers in the container's resolv.conf
+	WorkDir     string   // where it is mounted, and the working directory
 	Terminal    bool
 }
 
@@ -122,6 +124,7 @@ func Spec(c Container, h Hardening) *specgen.SpecGenerator {
 	s.Init = &h.Init
 	s.Privileged = new(bool)
 	s.SeccompProfilePath = c.Seccomp
+	s.DNSServers = slices.Clone(c.DNS)
 	switch {
 	case h.UserNS == "auto":
 		s.UserNS = specgen.Namespace{NSMode: specgen.Auto}

@@ -155,6 +155,13 @@ func ServeWarden(ctx context.Context, r *Runner, id string, pid int, ready func(
 	if err != nil {
 		return err
 	}
+	// The shield first: the agent starts only once the gate answers, and
+	// the gate answers only once the task's policy is applied and verified.
+	sh, err := r.startShield(ctx, id, pid)
+	if err != nil {
+		return fmt.Errorf("the task's shield: %w", err)
+	}
+	defer sh.close()
 	w := &warden.Warden{
 		Pid:   pid,
 		Gate:  &gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}},

@@ -22,7 +22,8 @@ import (
 // Request is a control request.
 type Request struct {
 	Op      string   `json:"op"`
-	Targets []string `json:"targets,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
+	Duration string   `json:"duration,omitempty"`
 }
 
 // Reply is a control reply: an error, or a result.

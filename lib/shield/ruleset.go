@@ -151,6 +151,7 @@ var aliveKey = binaryutil.NativeEndian.PutUint32(1)
 //     its way to a private, metadata or host address
 //  9. down + alive: log, accept — only while the shield is down (terok-shield
 //     down): everything but 2 and 7; each new connection is logged
+//
 // 10. everything else: log, reject
 //
 // Rejects are TCP resets for TCP (connect() fails at once with

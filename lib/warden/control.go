@@ -21,7 +21,7 @@ import (
 
 // Request is a control request.
 type Request struct {
-	Op      string   `json:"op"`
+	Op       string   `json:"op"`
 	Targets  []string `json:"targets,omitempty"`
 	Duration string   `json:"duration,omitempty"`
 }

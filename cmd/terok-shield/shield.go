@@ -9,6 +9,13 @@
 //	terok-shield verify TASK... | -
 //	terok-shield verify --pid PID
 //	terok-shield install-hook [--dir DIR] [--binary PATH]
+//	terok-shield allow|deny TASK TARGET...
+//	terok-shield down TASK [--for D] | up TASK | quarantine TASK
+//	terok-shield rules TASK
+//	terok-shield status [TASK...]
+//	terok-shield profiles
+//	terok-shield logs [TASK] [-n N]
+//	terok-shield watch [TASK]
 //
 // This package holds the grammar and the output; lib/shield does the work.
 package shieldcmd
@@ -52,6 +59,16 @@ type Grammar struct {
 	Hook        HookCmd        `cmd:"" help:"Install the default-deny ruleset in a starting container (run by the OCI runtime)."`
 	Verify      VerifyCmd      `cmd:"" help:"Check that a task's ruleset is in force and unaltered."`
 	InstallHook InstallHookCmd `cmd:"" name:"install-hook" help:"Register the OCI hook with Podman (terok's setup runs it)."`
+	Allow       AllowCmd       `cmd:"" help:"Allow a running task to reach more targets, at once."`
+	Deny        DenyCmd        `cmd:"" help:"Deny targets to a running task, at once (deny beats allow)."`
+	Down        DownCmd        `cmd:"" help:"Lower a task's shield for a while: all but private, link-local, metadata and host addresses; logged."`
+	Up          UpCmd          `cmd:"" help:"Raise a task's shield again (after down or quarantine)."`
+	Quarantine  QuarantineCmd  `cmd:"" help:"Cut a task off: nothing in or out, not even DNS."`
+	Rules       RulesCmd       `cmd:"" help:"Print a task's effective egress policy, one rule per line."`
+	Status      StatusCmd      `cmd:"" help:"Print the shield's state of tasks."`
+	Profiles    ProfilesCmd    `cmd:"" help:"List the egress profiles, built-in and the user's, with what they allow on this host."`
+	Logs        LogsCmd        `cmd:"" help:"Print tasks' shield audit logs: blocked attempts, refused names, rule changes."`
+	Watch       WatchCmd       `cmd:"" help:"Follow tasks' shield audit logs as they are written."`
 }
 
 // HookCmd is `terok-shield hook`.

@@ -1,0 +1,476 @@
+package shieldcmd
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/policy"
+	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
+)
+
+// runner is what the live verbs need of terok's state: paths, no engine.
+func runner(env *cli.Env) (*task.Runner, error) {
+	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	if err != nil {
+		return nil, cli.NotSetUpf("%v", err)
+	}
+	return &task.Runner{Paths: paths, Getenv: env.Getenv}, nil
+}
+
+// resolveTask turns an id or unique prefix into a task id.
+func resolveTask(r *task.Runner, ref string) (string, error) {
+	if err := task.ValidPrefix(ref); err != nil {
+		return "", cli.Usagef("%v", err)
+	}
+	id, err := r.Store().Resolve(ref)
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return "", cli.NotFoundf("no task %q", ref).WithHint("'terok-task ls' lists tasks")
+	case errors.Is(err, task.ErrAmbiguous):
+		return "", cli.Usagef("%v", err).WithHint("give more characters of the id")
+	case err != nil:
+		return "", cli.Usagef("%v", err)
+	}
+	return id, nil
+}
+
+// control sends one request to a task's warden.
+func control(env *cli.Env, ref string, req warden.Request) (string, task.ShieldRules, error) {
+	r, err := runner(env)
+	if err != nil {
+		return "", task.ShieldRules{}, err
+	}
+	id, err := resolveTask(r, ref)
+	if err != nil {
+		return "", task.ShieldRules{}, err
+	}
+	rules, err := r.ShieldControl(env.Ctx, id, req)
+	if errors.Is(err, warden.ErrNoWarden) {
+		return id, rules, cli.Failf("task %s is not running (its warden does not answer)", id).WithHint("'terok-task start %s' starts it", id)
+	}
+	if err != nil {
+		return id, rules, cli.Failf("task %s: %v", id, err)
+	}
+	return id, rules, nil
+}
+
+// Change is what allow, deny, down, up and quarantine print.
+type Change struct {
+	Task      string    `json:"task"`
+	Op        string    `json:"op"`
+	Targets   []string  `json:"targets,omitempty"`
+	Posture   string    `json:"posture"`
+	DownUntil time.Time `json:"down_until,omitzero"`
+}
+
+// AllowCmd is `terok-shield allow`.
+type AllowCmd struct {
+	Task    string   `arg:"" help:"The task (id or unique prefix)."`
+	Targets []string `arg:"" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
+}
+
+func (c *AllowCmd) Run(env *cli.Env) error { return change(env, "allow", c.Task, c.Targets) }
+
+// DenyCmd is `terok-shield deny`.
+type DenyCmd struct {
+	Task    string   `arg:"" help:"The task (id or unique prefix)."`
+	Targets []string `arg:"" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
+}
+
+func (c *DenyCmd) Run(env *cli.Env) error { return change(env, "deny", c.Task, c.Targets) }
+
+func change(env *cli.Env, op, ref string, targets []string) error {
+	var canon []string
+	for _, t := range targets {
+		x, err := config.ParseTarget(t)
+		if err != nil {
+			return cli.Usagef("%v", err)
+		}
+		canon = append(canon, x.String())
+	}
+	id, rules, err := control(env, ref, warden.Request{Op: op, Targets: canon})
+	if err != nil {
+		return err
+	}
+	return printChange(env, Change{Task: id, Op: op, Targets: canon, Posture: rules.Posture, DownUntil: rules.DownUntil})
+}
+
+// DownCmd is `terok-shield down`.
+type DownCmd struct {
+	Task string        `arg:"" help:"The task (id or unique prefix)."`
+	For  time.Duration `help:"How long the shield stays down; the kernel raises it again after (default 10m, at most 24h)." placeholder:"DURATION"`
+}
+
+func (c *DownCmd) Run(env *cli.Env) error {
+	if c.For < 0 || c.For > 24*time.Hour {
+		return cli.Usagef("--for: a duration up to 24h")
+	}
+	req := warden.Request{Op: "down"}
+	if c.For > 0 {
+		req.Duration = c.For.String()
+	}
+	id, rules, err := control(env, c.Task, req)
+	if err != nil {
+		return err
+	}
+	env.Warnf("the shield of task %s is DOWN until %s: every address but private, link-local, metadata and the host's is reachable; each new connection is logged", id, rules.DownUntil.Local().Format("15:04:05"))
+	return printChange(env, Change{Task: id, Op: "down", Posture: rules.Posture, DownUntil: rules.DownUntil})
+}
+
+// UpCmd is `terok-shield up`.
+type UpCmd struct {
+	Task string `arg:"" help:"The task (id or unique prefix)."`
+}
+
+func (c *UpCmd) Run(env *cli.Env) error { return posture(env, "up", c.Task) }
+
+// QuarantineCmd is `terok-shield quarantine`.
+type QuarantineCmd struct {
+	Task string `arg:"" help:"The task (id or unique prefix)."`
+}
+
+func (c *QuarantineCmd) Run(env *cli.Env) error { return posture(env, "quarantine", c.Task) }
+
+func posture(env *cli.Env, op, ref string) error {
+	id, rules, err := control(env, ref, warden.Request{Op: op})
+	if err != nil {
+		return err
+	}
+	return printChange(env, Change{Task: id, Op: op, Posture: rules.Posture})
+}
+
+func printChange(env *cli.Env, c Change) error {
+	until := ""
+	if !c.DownUntil.IsZero() {
+		until = c.DownUntil.Local().Format(time.DateTime)
+	}
+	return cli.Object(env, c, []cli.Field{{Name: "task", Value: c.Task}, {Name: "change", Value: c.Op},
+		{Name: "targets", Value: strings.Join(c.Targets, " ")}, {Name: "posture", Value: c.Posture}, {Name: "down until", Value: until}})
+}
+
+// Rule is a line of `terok-shield rules`.
+type Rule struct {
+	Action  string    `json:"action"` // allow, deny, learned
+	Target  string    `json:"target"`
+	From    string    `json:"from,omitempty"`
+	Name    string    `json:"name,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// RulesCmd is `terok-shield rules`.
+type RulesCmd struct {
+	Task string `arg:"" help:"The task (id or unique prefix)."`
+}
+
+func (c *RulesCmd) Run(env *cli.Env) error {
+	_, rules, err := control(env, c.Task, warden.Request{Op: "rules"})
+	if err != nil {
+		return err
+	}
+	var out []Rule
+	for _, e := range rules.Deny {
+		out = append(out, Rule{Action: "deny", Target: e.Text, From: e.From})
+	}
+	for _, e := range rules.Allow {
+		out = append(out, Rule{Action: "allow", Target: e.Text, From: e.From})
+	}
+	for _, l := range rules.Learned {
+		out = append(out, Rule{Action: "learned", Target: l.Addr, Name: l.Name, Expires: l.Expires})
+	}
+	for _, n := range rules.Notes {
+		env.Warnf("%s", n)
+	}
+	return cli.List(env, out, []cli.Column[Rule]{
+		{Header: "ACTION", Value: func(r Rule) string { return r.Action }},
+		{Header: "TARGET", Value: func(r Rule) string { return r.Target }},
+		{Header: "FROM", Value: func(r Rule) string {
+			if r.Name != "" {
+				return "resolved " + r.Name
+			}
+			return r.From
+		}},
+	})
+}
+
+// State is a line of `terok-shield status`.
+type State struct {
+	Task      string    `json:"task"`
+	Project   string    `json:"project"`
+	Running   bool      `json:"running"`
+	Posture   string    `json:"posture"`
+	DownUntil time.Time `json:"down_until,omitzero"`
+	Alive     bool      `json:"alive"`
+	Allow     int       `json:"allow"`
+	Deny      int       `json:"deny"`
+	Learned   int       `json:"learned"`
+}
+
+// StatusCmd is `terok-shield status`.
+type StatusCmd struct {
+	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes; default: every task), or - to read them from stdin."`
+}
+
+func (c *StatusCmd) Run(env *cli.Env) error {
+	r, err := runner(env)
+	if err != nil {
+		return err
+	}
+	refs, _, err := env.Targets(c.Task)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	if len(refs) == 0 {
+		if ids, err = r.Store().IDs(); err != nil {
+			return err
+		}
+	}
+	for _, ref := range refs {
+		id, err := resolveTask(r, ref)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	var out []State
+	for _, id := range ids {
+		rec, err := r.Store().Load(id)
+		if err != nil {
+			env.Warnf("skipping task %s: %v", id, err)
+			continue
+		}
+		s := State{Task: id, Project: rec.Project}
+		if rules, err := r.ShieldControl(env.Ctx, id, warden.Request{Op: "status"}); err == nil {
+			s.Running, s.Posture, s.DownUntil, s.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
+			s.Allow, s.Deny, s.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
+		} else if st, err := r.LoadShield(id); err == nil {
+			s.Posture, s.Allow, s.Deny = st.Posture, len(st.Allow), len(st.Deny)
+		}
+		out = append(out, s)
+	}
+	return cli.List(env, out, []cli.Column[State]{
+		{Header: "TASK", Value: func(s State) string { return s.Task }},
+		{Header: "PROJECT", Value: func(s State) string { return s.Project }},
+		{Header: "RUNNING", Value: func(s State) string { return yesNo(s.Running) }},
+		{Header: "POSTURE", Value: func(s State) string { return s.Posture }},
+		{Header: "OPEN", Value: func(s State) string { return yesNo(s.Alive) }},
+		{Header: "ALLOW", Value: func(s State) string { return fmt.Sprint(s.Allow) }},
+		{Header: "DENY", Value: func(s State) string { return fmt.Sprint(s.Deny) }},
+		{Header: "LEARNED", Value: func(s State) string { return fmt.Sprint(s.Learned) }},
+	})
+}
+
+// ProfileView is a line of `terok-shield profiles`.
+type ProfileView struct {
+	policy.Profile
+	Resolves []string `json:"resolves"`
+	Note     string   `json:"note,omitempty"`
+}
+
+// ProfilesCmd is `terok-shield profiles`.
+type ProfilesCmd struct{}
+
+func (ProfilesCmd) Run(env *cli.Env) error {
+	r, err := runner(env)
+	if err != nil {
+		return err
+	}
+	all, err := policy.Profiles(r.Paths)
+	if err != nil {
+		return cli.Failf("%v", err)
+	}
+	look := policy.HostLookup(env.Getenv, env.Getenv("HOME"))
+	var out []ProfileView
+	for _, p := range all {
+		v := ProfileView{Profile: p, Resolves: []string{}}
+		if v.Allow == nil {
+			v.Allow = []string{}
+		}
+		if v.Follow == nil {
+			v.Follow = []string{}
+		}
+		for _, src := range p.Follow {
+			if src == "distribution-mirrors" {
+				v.Note = "distribution-mirrors: read from each task's image when the task starts"
+				continue
+			}
+			hosts, note := look(src)
+			v.Resolves = append(v.Resolves, hosts...)
+			if note != "" {
+				v.Note = src + ": " + note
+			}
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return cli.List(env, out, []cli.Column[ProfileView]{
+		{Header: "NAME", Value: func(p ProfileView) string { return p.Name }},
+		{Header: "ORIGIN", Value: func(p ProfileView) string { return p.Origin }},
+		{Header: "ALLOWS", Value: func(p ProfileView) string {
+			return strings.Join(append(append([]string{}, p.Allow...), p.Resolves...), " ")
+		}},
+		{Header: "DESCRIPTION", Value: func(p ProfileView) string { return p.Description }},
+	})
+}
+
+// LogsCmd is `terok-shield logs`.
+type LogsCmd struct {
+	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task)."`
+	Tail int    `short:"n" help:"Only the last N events." placeholder:"N"`
+}
+
+func (c *LogsCmd) Run(env *cli.Env) error {
+	if c.Tail < 0 {
+		return cli.Usagef("-n: a count of events")
+	}
+	r, err := runner(env)
+	if err != nil {
+		return err
+	}
+	files, err := auditFiles(r, c.Task)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if gjson.Valid(l) && l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return gjson.Get(lines[i], "time").String() < gjson.Get(lines[j], "time").String() })
+	if c.Tail > 0 && len(lines) > c.Tail {
+		lines = lines[len(lines)-c.Tail:]
+	}
+	for _, l := range lines {
+		printEvent(env, l)
+	}
+	return nil
+}
+
+// auditFiles are the audit logs of one task, or of all.
+func auditFiles(r *task.Runner, ref string) ([]string, error) {
+	if ref != "" {
+		id, err := resolveTask(r, ref)
+		if err != nil {
+			return nil, err
+		}
+		return []string{r.ShieldAuditLog(id)}, nil
+	}
+	return filepath.Glob(filepath.Join(filepath.Dir(r.ShieldAuditLog("x")), "*.jsonl"))
+}
+
+// printEvent prints an audit event: as is when piped, as a line on a
+// terminal.
+func printEvent(env *cli.Env, line string) {
+	if env.JSONLines() {
+		io.WriteString(env.Stdout, line+"\n")
+		return
+	}
+	g := gjson.Parse(line)
+	t, _ := time.Parse(time.RFC3339Nano, g.Get("time").String())
+	what := g.Get("event").String()
+	detail := ""
+	switch what {
+	case "blocked":
+		detail = fmt.Sprintf("%s %s:%d (%s)", g.Get("protocol"), g.Get("dst"), g.Get("port").Int(), g.Get("reason"))
+		if n := g.Get("name").String(); n != "" {
+			detail += " " + n
+		}
+	case "refused":
+		detail = fmt.Sprintf("name %s (%s)", g.Get("name"), g.Get("qtype"))
+	case "down-connection":
+		detail = fmt.Sprintf("%s %s:%d", g.Get("protocol"), g.Get("dst"), g.Get("port").Int())
+	default:
+		var ts []string
+		for _, x := range g.Get("targets").Array() {
+			ts = append(ts, x.String())
+		}
+		detail = strings.Join(ts, " ")
+		if u := g.Get("until").String(); u != "" {
+			detail += " until " + u
+		}
+	}
+	fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", t.Local().Format("15:04:05"), g.Get("task"), what, detail)
+}
+
+// WatchCmd is `terok-shield watch`.
+type WatchCmd struct {
+	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task, also those started later)."`
+}
+
+func (c *WatchCmd) Run(env *cli.Env) error {
+	r, err := runner(env)
+	if err != nil {
+		return err
+	}
+	if c.Task != "" {
+		if _, err := resolveTask(r, c.Task); err != nil {
+			return err
+		}
+	}
+	// Follow each log from its end; new logs (new tasks) from their start.
+	offsets := map[string]int64{}
+	first := true
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		files, err := auditFiles(r, c.Task)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			off, known := offsets[f]
+			fi, err := os.Stat(f)
+			if err != nil {
+				continue
+			}
+			if !known && first {
+				offsets[f] = fi.Size()
+				continue
+			}
+			if fi.Size() <= off {
+				continue
+			}
+			fh, err := os.Open(f)
+			if err != nil {
+				continue
+			}
+			fh.Seek(off, io.SeekStart)
+			br := bufio.NewReader(fh)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					break // a partial line is read again next time
+				}
+				off += int64(len(l))
+				printEvent(env, strings.TrimSuffix(l, "\n"))
+			}
+			fh.Close()
+			offsets[f] = off
+		}
+		first = false
+		select {
+		case <-env.Ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

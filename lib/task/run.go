@@ -219,7 +219,8 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 		Labels:      labels,
 		Annotations: map[string]string{LabelTask: rec.ID},
 		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
-		Terminal: req.Mode != Headless,
+		// No mode gives the first process a terminal: interactive tasks
+		// keep their program in a tmux session (see session.go).
 	}, rec.Hardening)
 	unlock, err := r.engineLock()
 	if err != nil {

@@ -82,6 +82,9 @@ func (c *LoginCmd) Run(env *cli.Env) error {
 // command's.
 func attach(env *cli.Env, s *session, rec task.Record) error {
 	a, err := s.r.Attach(env.Ctx, rec, env.Getenv("TERM"), env.Stdin, env.Stdout)
+	if err != nil && env.Ctx.Err() != nil {
+		return cli.Failf("interrupted; task %s runs on", rec.ID).WithHint("'terok-task login %s' attaches again", rec.ID)
+	}
 	if err != nil {
 		return err
 	}

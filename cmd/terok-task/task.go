@@ -4,6 +4,9 @@
 // Synopsis:
 //
 //	terok-task run PROJECT [PROMPT | -] [--agent A] [--prompt-file F] [--model M] [--timeout D] [--branch B] [--detach]
+//	terok-task run -i PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--detach]
+//	terok-task run --shell PROJECT [--branch B] [--detach]
+//	terok-task login ID
 //	terok-task ls [--project P] [--status S] [--agent A]
 //	terok-task show ID
 //	terok-task logs ID [-f] [--tail N] [--since T]
@@ -36,11 +39,13 @@ import (
 // Command is terok-task's entry in the command table.
 var Command = cli.Command{
 	Name:    "terok-task",
-	Summary: "run agents headless in hardened containers, and manage their tasks",
+	Summary: "run agents in hardened containers, headless or in a terminal session, and manage their tasks",
 	Detail: "A task is one run of an agent on a project: a hardened container with its own workspace volume, " +
 		"a fresh clone of the project from the gate on a branch of its own, and a warden on the host that serves " +
 		"the task's gate on the task's own loopback. Headless runs stream the agent's output and exit with the agent's " +
-		"exit code (124 past the timeout).",
+		"exit code (124 past the timeout). Interactive runs (-i, or --shell for a login shell) keep the agent in a tmux " +
+		"session inside the container and attach this terminal to it: tmux's C-b d detaches and leaves the task running, " +
+		"'terok-task login ID' attaches again, and the task ends when the session's program exits.",
 	Grammar:  func() any { return &Grammar{} },
 	Sections: sections,
 }
@@ -48,7 +53,8 @@ var Command = cli.Command{
 // Grammar is terok-task's command line.
 type Grammar struct {
 	cli.Globals
-	Run    RunCmd    `cmd:"" help:"Create a task and run its agent headless."`
+	Run    RunCmd    `cmd:"" help:"Create a task and run its agent headless, or interactively with -i."`
+	Login  LoginCmd  `cmd:"" help:"Attach this terminal to an interactive task's session again."`
 	Ls     LsCmd     `cmd:"" help:"List tasks with their live status."`
 	Show   ShowCmd   `cmd:"" help:"Show a task: record, container, hardening in force, warden, branch."`
 	Logs   LogsCmd   `cmd:"" help:"Print a task's output (also after it exited)."`
@@ -141,6 +147,10 @@ type RunCmd struct {
 	Timeout    time.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
 	Branch     string        `help:"The branch to start from (default: the project's branch)." placeholder:"BRANCH"`
 	Detach     bool          `short:"d" help:"Print the task as one JSON line and return at once."`
+
+	// Interactive runs: see login.go.
+	Interactive bool `short:"i" help:"Run the agent interactively in a tmux session in the container and attach this terminal to it (C-b d detaches)."`
+	Shell       bool `help:"Run a login shell in the session instead of the agent (implies -i)."`
 }
 
 // Event is a JSON line of a streaming run.
@@ -155,7 +165,11 @@ type Event struct {
 
 func (c *RunCmd) Run(env *cli.Env) error {
 	trace := env.Tracer()
-	prompt, err := c.prompt(env)
+	mode, err := c.mode(env)
+	if err != nil {
+		return err
+	}
+	prompt, err := c.prompt(env, mode)
 	if err != nil {
 		return err
 	}
@@ -180,7 +194,7 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	s.r.Trace = trace
 	req := task.Request{
 		Project: c.Project, Agent: c.Agent, Prompt: prompt, Model: c.Model,
-		Timeout: c.Timeout, Mode: task.Headless, Branch: c.Branch,
+		Timeout: c.Timeout, Mode: mode, Branch: c.Branch,
 	}
 	rec, err := s.r.Create(env.Ctx, req)
 	if im := (*task.ImageMissingError)(nil); errors.As(err, &im) && env.Interactive() {
@@ -199,7 +213,7 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	// Attached before it starts, like podman run: no output is lost and the
 	// stream ends when the container does.
 	var streamed chan error
-	if !c.Detach {
+	if !c.Detach && !task.HasSession(mode) {
 		streamed = make(chan error, 1)
 		ready := make(chan bool, 1)
 		go func() {
@@ -216,7 +230,13 @@ func (c *RunCmd) Run(env *cli.Env) error {
 		return err
 	}
 	if c.Detach {
+		if task.HasSession(mode) {
+			loginHint(env, rec.ID, "attaches to its session")
+		}
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
+	}
+	if task.HasSession(mode) {
+		return attach(env, s, rec)
 	}
 	return follow(env, s, rec, trace, streamed)
 }
@@ -233,7 +253,7 @@ func buildImage(env *cli.Env, exe, project string) error {
 	return nil
 }
 
-func (c *RunCmd) prompt(env *cli.Env) (string, error) {
+func (c *RunCmd) prompt(env *cli.Env, mode string) (string, error) {
 	switch {
 	case c.PromptFile != "" && c.Prompt != "":
 		return "", cli.Usagef("give the prompt as an argument or with --prompt-file, not both")
@@ -243,7 +263,7 @@ func (c *RunCmd) prompt(env *cli.Env) (string, error) {
 	case c.Prompt == "-":
 		b, err := io.ReadAll(io.LimitReader(env.Stdin, 1<<20))
 		return string(b), err
-	case c.Prompt == "":
+	case c.Prompt == "" && mode == task.Headless:
 		return env.Ask("Prompt", "", "PROMPT")
 	}
 	return c.Prompt, nil

@@ -292,6 +292,9 @@ func (c *StartCmd) Run(env *cli.Env) error {
 	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
 		return err
 	}
+	if task.HasSession(rec.Mode) {
+		loginHint(env, rec.ID, "attaches to its session")
+	}
 	return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 }
 

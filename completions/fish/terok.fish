@@ -91,7 +91,7 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d '
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a image -d 'build, list and remove the layered images tasks run in; make base images'
-complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'run agents headless in hardened containers, and manage their tasks'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'run agents in hardened containers, headless or in a terminal session, and manage their tasks'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a shield -d 'each task\'s default-deny egress firewall: the OCI hook that installs it, and its verification'
 complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F

@@ -235,7 +235,8 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 		Annotations: map[string]string{LabelTask: rec.ID, shield.Annotation: rec.ID},
 		DNS:         []net.IP{net.IPv4(127, 0, 0, 1)},
 		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
-		Terminal: req.Mode != Headless,
+		// No mode gives the first process a terminal: interactive tasks
+		// keep their program in a tmux session (see session.go).
 	}, rec.Hardening)
 	unlock, err := r.engineLock()
 	if err != nil {

@@ -188,6 +188,11 @@ func (g *Global) validate() (string, error) {
 			return "shield.profiles", err
 		}
 	}
+	for _, r := range g.Shield.Resolvers {
+		if _, err := ResolverAddr(r); err != nil {
+			return "shield.resolvers", err
+		}
+	}
 	return "", nil
 }
 

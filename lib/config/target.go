@@ -140,3 +140,16 @@ func ValidProfileName(n string) error {
 	}
 	return nil
 }
+
+// ResolverAddr parses a DNS server as an address or address:port (port 53
+// by default) and returns it as host:port.
+func ResolverAddr(s string) (string, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
+		return ap.String(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return "", fmt.Errorf("not an address or address:port: %q", s)
+	}
+	return netip.AddrPortFrom(a, 53).String(), nil
+}

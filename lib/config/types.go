@@ -23,7 +23,8 @@ type Global struct {
 
 // Shield is the egress policy of every project's tasks.
 type Shield struct {
-	Profiles []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
+	Profiles  []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
+	Resolvers []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
 }
 
 // ProjectShield is a project's egress policy: its profiles, plus its

@@ -229,7 +229,15 @@ func (r *Runner) startShield(ctx context.Context, id string, pid int) (_ *shield
 		s.startBeat()
 	}
 
-	s.res, err = resolver.New(resolver.Config{Policy: s.resolverPolicy(), Learn: s.learn, Blocked: s.refused})
+	var ups []string
+	for _, u := range r.Global.Shield.Resolvers {
+		a, err := config.ResolverAddr(u)
+		if err != nil {
+			return nil, err
+		}
+		ups = append(ups, a)
+	}
+	s.res, err = resolver.New(resolver.Config{Policy: s.resolverPolicy(), Learn: s.learn, Blocked: s.refused, Upstreams: ups})
 	if err != nil {
 		return nil, err
 	}
@@ -357,6 +365,11 @@ func (s *shieldService) readLog() {
 			return
 		}
 		for _, ev := range evs {
+			// The kernel's own link-local multicast (IPv6 router
+			// solicitations, MLD reports) is not the task's doing.
+			if ev.Dst.IsLinkLocalMulticast() || ev.Dst.IsInterfaceLocalMulticast() {
+				continue
+			}
 			reason := strings.TrimSuffix(strings.TrimPrefix(ev.Prefix, "terok "), ": ")
 			e := ShieldEvent{Event: "blocked", Reason: reason, Dst: ev.Dst.String(), Port: ev.DstPort, Protocol: ev.Protocol}
 			if reason == "down" {

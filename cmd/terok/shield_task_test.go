@@ -1,0 +1,417 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/terok-ai/terok-go/lib/netns"
+	"github.com/terok-ai/terok-go/lib/shield"
+	"github.com/terok-ai/terok-go/lib/testenv"
+)
+
+// theInternet is a network namespace standing in for the internet, routed
+// from the host: 198.51.100.2 serves DNS (the test.example zone; other
+// names are forwarded to the host's resolver) and HTTP, 198.51.100.3 HTTP
+// and a UDP sink on 443. It counts what reaches it.
+type theInternet struct {
+	name     string
+	mu       sync.Mutex
+	queries  []string
+	udpHits  atomic.Int64
+	httpHits atomic.Int64
+}
+
+const (
+	inetDNS   = "198.51.100.2"
+	inetOther = "198.51.100.3"
+)
+
+func newInternet(t *testing.T) *theInternet {
+	t.Helper()
+	testenv.Need(t, os.Geteuid() == 0, "needs root: a network namespace routed from the host")
+	testenv.Tool(t, "ip", "iproute2")
+	n := &theInternet{name: fmt.Sprintf("terok-inet-%d", os.Getpid()%100000)}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	host, peer := "ti"+strconv.Itoa(os.Getpid()%100000), "tp"+strconv.Itoa(os.Getpid()%100000)
+	exec.Command("ip", "netns", "del", n.name).Run()
+	exec.Command("ip", "link", "del", host).Run()
+	ip("netns", "add", n.name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run(); exec.Command("ip", "link", "del", host).Run() })
+	ip("link", "add", host, "type", "veth", "peer", "name", peer)
+	ip("link", "set", peer, "netns", n.name)
+	ip("addr", "add", "198.51.100.1/24", "dev", host)
+	ip("link", "set", host, "up")
+	ip("-n", n.name, "addr", "add", inetDNS+"/24", "dev", peer)
+	ip("-n", n.name, "addr", "add", inetOther+"/24", "dev", peer)
+	ip("-n", n.name, "link", "set", peer, "up")
+	ip("-n", n.name, "link", "set", "lo", "up")
+	ip("-n", n.name, "route", "add", "default", "via", "198.51.100.1")
+
+	upstream := hostResolver(t)
+	var closers []func()
+	t.Cleanup(func() {
+		for _, c := range closers {
+			c()
+		}
+	})
+	err := netns.DoPath("/run/netns/"+n.name, func() error {
+		hl, err := net.Listen("tcp", "0.0.0.0:80")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.httpHits.Add(1)
+			fmt.Fprintln(w, "hello from the internet")
+		})}
+		go srv.Serve(hl)
+		closers = append(closers, func() { srv.Close() })
+		uc, err := net.ListenPacket("udp", "0.0.0.0:443")
+		if err != nil {
+			return err
+		}
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, _, err := uc.ReadFrom(buf); err != nil {
+					return
+				}
+				n.udpHits.Add(1)
+			}
+		}()
+		closers = append(closers, func() { uc.Close() })
+		dc, err := net.ListenPacket("udp", inetDNS+":53")
+		if err != nil {
+			return err
+		}
+		ds := &dns.Server{PacketConn: dc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+			name := strings.ToLower(q.Question[0].Name)
+			n.mu.Lock()
+			n.queries = append(n.queries, name)
+			n.mu.Unlock()
+			if !strings.HasSuffix(name, ".test.example.") {
+				// Everything else from the host's own resolver.
+				if upstream != "" {
+					if r, err := dns.Exchange(q, upstream); err == nil {
+						w.WriteMsg(r)
+						return
+					}
+				}
+				m := new(dns.Msg)
+				m.SetRcode(q, dns.RcodeServerFailure)
+				w.WriteMsg(m)
+				return
+			}
+			m := new(dns.Msg)
+			m.SetReply(q)
+			if q.Question[0].Qtype == dns.TypeA {
+				rr, _ := dns.NewRR(name + " 60 IN A " + inetDNS)
+				m.Answer = append(m.Answer, rr)
+			}
+			w.WriteMsg(m)
+		})}
+		go ds.ActivateAndServe()
+		closers = append(closers, func() { ds.Shutdown() })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// asked reports whether a name reached the internet's DNS server.
+func (n *theInternet) asked(sub string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, q := range n.queries {
+		if strings.Contains(q, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostResolver is the first nameserver of the host's resolv.conf.
+func hostResolver(t *testing.T) string {
+	c, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil || len(c.Servers) == 0 {
+		return ""
+	}
+	return net.JoinHostPort(c.Servers[0], c.Port)
+}
+
+// hostAddr is an address of the host other than loopback and the
+// container bridge's.
+func hostAddr(t *testing.T) string {
+	addrs, _ := shield.HostAddresses()
+	for _, a := range addrs {
+		if a.Is4() && !a.IsLoopback() && !strings.HasPrefix(a.String(), "10.88.") && !strings.HasPrefix(a.String(), "198.51.100.") {
+			return a.String()
+		}
+	}
+	t.Skip("no host address to try")
+	return ""
+}
+
+// The adversarial egress test (SECURITY.md guarantees 1, 2, 3, 7): a task
+// with the command agent runs a hostile script against a real shield, and
+// then the shield is changed live.
+func TestShieldHostileTask(t *testing.T) {
+	e := newTaskEnv(t)
+	testenv.Need(t, shield.HookRegistered(shield.HooksDirDistribution, []string{shield.HooksDirDistribution}) &&
+		fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
+		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+	inet := newInternet(t)
+
+	// The host's own services: one on all addresses, one on loopback.
+	hostL, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostL.Close()
+	go http.Serve(hostL, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "host service") }))
+	hostPort := hostL.Addr().(*net.TCPAddr).Port
+
+	conf := envValue(e.env, "TEROK_CONFIG_DIR")
+	os.MkdirAll(conf, 0o700)
+	os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[shield]\nresolvers = [\""+inetDNS+"\"]\n"), 0o600)
+	e.must("terok-project", "new", "ts", "--agents", "command")
+	f, _ := os.OpenFile(filepath.Join(conf, "projects", "ts", "project.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\n[shield]\nallow = [\"allowed.test.example\"]\n")
+	f.Close()
+	e.must("terok-image", "build", "ts")
+
+	// Each attempt prints RESULT NAME ok|fail CODE: curl's exit code tells a
+	// refusal (7) from a hang (28); python prints the exception's class.
+	script := fmt.Sprintf(`t() { n=$1; shift; out=$("$@" 2>&1); c=$?; [ $c = 0 ] && r=ok || r=fail; echo "RESULT $n $r $c $(echo "$out" | tail -1)"; }
+py() { python3 -c "import socket,sys
+try:
+$1
+except Exception as e: print(type(e).__name__); sys.exit(1)"; }
+t literal curl -sS -m 8 -o /dev/null http://%[1]s/
+t mirror curl -sS -m 20 -o /dev/null -f http://deb.debian.org/debian/
+t allowed curl -sS -m 8 -o /dev/null -f http://allowed.test.example/
+t notallowed getent hosts notallowed.test.example
+t tunnel getent hosts "$(head -c 30 /dev/urandom | od -An -tx1 | tr -d ' \n').tunnel.test.example"
+t udp py " s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(8); s.connect(('%[1]s',443)); s.send(b'quic'); s.send(b'quic'); s.recv(10)"
+t icmp py " socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)"
+t ipv6 curl -sS -m 8 -o /dev/null "http://[2001:db8::3]/"
+t metadata curl -sS -m 8 -o /dev/null http://169.254.169.254/
+t hostaddr curl -sS -m 8 -o /dev/null http://%[2]s:%[3]d/
+t hostloop curl -sS -m 8 -o /dev/null http://127.0.0.1:%[3]d/
+t dnsdirect py " s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(8); s.connect(('%[4]s',53)); s.send(bytes.fromhex('12340100000100000000000007616c6c6f7765640474657374076578616d706c650000010001')); s.send(b'x'); s.recv(512)"
+echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
+	out, errs, code := e.run("", "terok-task", "run", "ts", "--agent", "command", script)
+	t.Logf("hostile script:\n%s%s", out, errs)
+	if code != 0 {
+		t.Fatalf("the hostile task exited %d", code)
+	}
+	id, _, _ := exitLine(t, out)
+	results := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		var ev struct{ Line string }
+		json.Unmarshal([]byte(l), &ev)
+		if f := strings.Fields(ev.Line); len(f) >= 4 && f[0] == "RESULT" {
+			results[f[1]] = strings.Join(f[2:], " ")
+		}
+	}
+	for _, ok := range []string{"mirror", "allowed"} {
+		if !strings.HasPrefix(results[ok], "ok") {
+			t.Errorf("%s: %q, want it to work", ok, results[ok])
+		}
+	}
+	for _, bad := range []string{"literal", "notallowed", "tunnel", "udp", "icmp", "ipv6", "metadata", "hostaddr", "hostloop", "dnsdirect"} {
+		r := results[bad]
+		switch {
+		case !strings.HasPrefix(r, "fail"):
+			t.Errorf("%s: %q, want it to fail", bad, r)
+		case strings.Contains(r, "fail 28") || strings.Contains(r, "timeout"):
+			t.Errorf("%s: %q: it hung until the timeout instead of failing at once", bad, r)
+		}
+	}
+	if inet.asked("notallowed") || inet.asked("tunnel") {
+		t.Errorf("a refused name was forwarded: the internet's DNS saw %v", inet.queries)
+	}
+	if n := inet.udpHits.Load(); n != 0 {
+		t.Errorf("%d UDP datagrams reached the internet", n)
+	}
+
+	// Every blocked attempt is in the task's audit log.
+	logs := e.must("terok-shield", "logs", id)
+	for _, want := range []string{
+		`"event":"blocked","reason":"blocked","dst":"` + inetOther + `","port":80,"protocol":"tcp"`,
+		`"event":"refused","name":"notallowed.test.example"`,
+		`.tunnel.test.example"`,
+		`"dst":"` + inetOther + `","port":443,"protocol":"udp"`,
+		`"reason":"restricted","dst":"169.254.169.254","port":80`,
+		`"reason":"restricted","dst":"` + hostAddr(t) + `"`,
+		`"reason":"dns",`,
+		`"dst":"` + inetDNS + `","port":53,"protocol":"udp"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the audit log lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("audit log:\n%s", logs)
+	}
+	e.must("terok-task", "rm", "--yes", id)
+
+	// Live: a running task; allow makes a target work, deny takes it away.
+	out = e.must("terok-task", "run", "--detach", "ts", "--agent", "command", "sleep 300")
+	var task struct{ ID, Container string }
+	json.Unmarshal([]byte(out), &task)
+	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
+	in := func(cmd string) (string, bool) {
+		c := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd)
+		b, err := c.CombinedOutput()
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	waitEntry(t, in)
+	lit := "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://" + inetOther + "/"
+	if o, ok := in(lit); ok {
+		t.Fatalf("literal address reachable before allow: %s", o)
+	}
+	e.must("terok-shield", "allow", task.ID, inetOther)
+	if o, ok := in(lit); !ok || o != "200" {
+		t.Fatalf("allowed address: %q %v", o, ok)
+	}
+	e.must("terok-shield", "deny", task.ID, inetOther)
+	if o, ok := in(lit); ok {
+		t.Fatalf("denied address still reachable: %s", o)
+	}
+	if _, ok := in("getent hosts later.test.example"); ok {
+		t.Fatal("a name resolved before it was allowed")
+	}
+	e.must("terok-shield", "allow", task.ID, "*.test.example")
+	if o, ok := in("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://later.test.example/"); !ok || o != "200" {
+		t.Fatalf("a name allowed live: %q %v", o, ok)
+	}
+	e.must("terok-shield", "deny", task.ID, "later.test.example")
+	if o, ok := in("curl -sS -m 5 -o /dev/null http://later.test.example/"); ok {
+		t.Fatalf("a name denied live still works: %s", o)
+	}
+	rules := e.must("terok-shield", "rules", task.ID)
+	for _, want := range []string{`{"action":"deny","target":"later.test.example","from":"terok-shield deny"}`, `{"action":"allow","target":"*.test.example"`} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("rules lack %s:\n%s", want, rules)
+		}
+	}
+	if v := e.must("terok-shield", "verify", task.ID); !strings.Contains(v, `"ok":true,"alive":true`) {
+		t.Errorf("verify of a running task: %s", v)
+	}
+
+	// Quarantine: nothing out, not even DNS; up restores the policy.
+	e.must("terok-shield", "quarantine", task.ID)
+	if o, ok := in("getent hosts allowed.test.example || curl -sS -m 5 -o /dev/null http://" + inetDNS + "/"); ok {
+		t.Errorf("a quarantined task reached out: %s", o)
+	}
+	e.must("terok-shield", "up", task.ID)
+	if o, ok := in("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://allowed.test.example/"); !ok || o != "200" {
+		t.Errorf("after up: %q %v", o, ok)
+	}
+
+	// Fail closed: restarted outside terok, the task is filtered and cut
+	// off (no warden to open it)...
+	if b, err := exec.Command("podman", "restart", "-t", "1", task.Container).CombinedOutput(); err != nil {
+		t.Fatalf("podman restart: %v %s", err, b)
+	}
+	if v := e.must("terok-shield", "verify", task.ID); !strings.Contains(v, `"ok":true,"alive":false`) {
+		t.Errorf("after podman restart: %s", v)
+	}
+	if o, ok := in("curl -sS -m 5 -o /dev/null http://" + inetDNS + "/"); ok {
+		t.Errorf("a task restarted outside terok reached out: %s", o)
+	}
+}
+
+// A task whose warden is killed loses the network: its open connection and
+// new ones.
+func TestShieldWardenKilledCutsNetwork(t *testing.T) {
+	e := newTaskEnv(t)
+	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
+		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+	inet := newInternet(t)
+	conf := envValue(e.env, "TEROK_CONFIG_DIR")
+	os.MkdirAll(conf, 0o700)
+	os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[shield]\nresolvers = [\""+inetDNS+"\"]\n"), 0o600)
+	e.must("terok-project", "new", "tw", "--agents", "command")
+	f, _ := os.OpenFile(filepath.Join(conf, "projects", "tw", "project.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\n[shield]\nallow = [\"" + inetDNS + "\"]\n")
+	f.Close()
+	e.must("terok-image", "build", "tw")
+	out := e.must("terok-task", "run", "--detach", "tw", "--agent", "command", "sleep 300")
+	var task struct{ ID, Container string }
+	json.Unmarshal([]byte(out), &task)
+	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
+	in := func(cmd string) (string, bool) {
+		b, err := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd).CombinedOutput()
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	waitEntry(t, in)
+	get := "curl -sS -m 3 -o /dev/null -w '%{http_code}' http://" + inetDNS + "/"
+	if o, ok := in(get); !ok || o != "200" {
+		t.Fatalf("allowed address before: %q", o)
+	}
+	var show struct{ Warden struct{ PID int } }
+	json.Unmarshal([]byte(e.must("terok-task", "show", task.ID)), &show)
+	if show.Warden.PID <= 0 {
+		t.Fatalf("no warden pid")
+	}
+	hits := inet.httpHits.Load()
+	if err := exec.Command("kill", "-KILL", strconv.Itoa(show.Warden.PID)).Run(); err != nil {
+		t.Fatal(err)
+	}
+	// The heartbeat's element outlives the warden by at most its timeout.
+	deadline := time.Now().Add(shield.AliveTimeout + 5*time.Second)
+	for {
+		if _, ok := in(get); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the network stayed open after the warden was killed")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	after := inet.httpHits.Load()
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := in(get); ok || inet.httpHits.Load() != after {
+		t.Fatal("the network came back without a warden")
+	}
+	t.Logf("%d requests got through until the warden's heartbeat ran out", after-hits)
+	if show := e.must("terok-task", "show", task.ID); !strings.Contains(show, `"alive":false`) {
+		t.Errorf("show does not report the dead warden: %s", show)
+	}
+}
+
+// waitEntry waits until the task's entry point has started its command
+// (the gate answered, so the warden serves).
+func waitEntry(t *testing.T, in func(string) (string, bool)) {
+	t.Helper()
+	for range 100 {
+		if _, ok := in("test -d /workspace/.git"); ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the task never cloned its workspace")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -355,7 +355,9 @@ func (c *LogsCmd) Run(env *cli.Env) error {
 			}
 		}
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return gjson.Get(lines[i], "time").String() < gjson.Get(lines[j], "time").String() })
+	sort.SliceStable(lines, func(i, j int) bool {
+		return gjson.Get(lines[i], "time").String() < gjson.Get(lines[j], "time").String()
+	})
 	if c.Tail > 0 && len(lines) > c.Tail {
 		lines = lines[len(lines)-c.Tail:]
 	}

@@ -54,7 +54,10 @@ func newInternet(t *testing.T) *theInternet {
 	exec.Command("ip", "netns", "del", n.name).Run()
 	exec.Command("ip", "link", "del", host).Run()
 	ip("netns", "add", n.name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run(); exec.Command("ip", "link", "del", host).Run() })
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", n.name).Run()
+		exec.Command("ip", "link", "del", host).Run()
+	})
 	ip("link", "add", host, "type", "veth", "peer", "name", peer)
 	ip("link", "set", peer, "netns", n.name)
 	ip("addr", "add", "198.51.100.1/24", "dev", host)

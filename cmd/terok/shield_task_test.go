@@ -418,3 +418,56 @@ func waitEntry(t *testing.T, in func(string) (string, bool)) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// The shield of a real task, rootful or rootless (no namespace of the
+// test's own): the distribution mirror works, a literal address and a name
+// not allowed fail at once and are audited, deny and allow of the mirror's
+// address take effect live, verify passes.
+func TestShieldTaskBasics(t *testing.T) {
+	e := newTaskEnv(t)
+	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
+		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+	e.must("terok-project", "new", "tb", "--agents", "command")
+	e.must("terok-image", "build", "tb")
+	out := e.must("terok-task", "run", "--detach", "tb", "--agent", "command", "sleep 300")
+	var task struct{ ID, Container string }
+	json.Unmarshal([]byte(out), &task)
+	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
+	in := func(cmd string) (string, bool) {
+		b, err := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd).CombinedOutput()
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	waitEntry(t, in)
+	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
+	if o, ok := in(mirror); !ok || o != "200" {
+		t.Fatalf("the distribution mirror: %q", o)
+	}
+	if o, ok := in("curl -sS -m 8 -o /dev/null http://192.0.2.77/"); ok || !strings.Contains(o, "(7)") {
+		t.Errorf("a literal address: %q (want a refusal, curl exit 7)", o)
+	}
+	if _, ok := in("getent hosts not-allowed.example.org"); ok {
+		t.Error("a name outside the policy resolved")
+	}
+	addr, ok := in("getent ahostsv4 deb.debian.org | head -1 | cut -d' ' -f1")
+	if !ok || net.ParseIP(addr) == nil {
+		t.Fatalf("the mirror's address: %q", addr)
+	}
+	e.must("terok-shield", "deny", task.ID, addr)
+	if o, ok := in(mirror); ok {
+		t.Errorf("the mirror's address still works after deny: %s", o)
+	}
+	e.must("terok-shield", "allow", task.ID, addr)
+	if o, ok := in(mirror); !ok || o != "200" {
+		t.Errorf("the mirror's address after allow: %q", o)
+	}
+	if v := e.must("terok-shield", "verify", task.ID); !strings.Contains(v, `"ok":true,"alive":true`) {
+		t.Errorf("verify: %s", v)
+	}
+	logs := e.must("terok-shield", "logs", task.ID)
+	for _, want := range []string{`"dst":"192.0.2.77","port":80,"protocol":"tcp"`, `"event":"refused","name":"not-allowed.example.org"`,
+		`"event":"deny","targets":["` + addr + `"]`, `"reason":"deny","name":"deb.debian.org","dst":"` + addr + `"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the audit log lacks %s:\n%s", want, logs)
+		}
+	}
+}

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
 		os.Exit(1)
 	}
-	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task"} {
+	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task", "terok-shield"} {
 		os.Symlink("terok", filepath.Join(dir, n))
 	}
 	code := m.Run()

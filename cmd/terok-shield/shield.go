@@ -30,8 +30,6 @@ import (
 	"strconv"
 	"strings"
 
-	podmanconfig "go.podman.io/common/pkg/config"
-
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
@@ -301,7 +299,7 @@ func (c *InstallHookCmd) Run(env *cli.Env) error {
 	if r, err := filepath.EvalSymlinks(bin); err == nil {
 		bin = r
 	}
-	dirs := podmanHooksDirs()
+	dirs := shield.PodmanHooksDirs()
 	dir := c.Dir
 	if dir == "" {
 		switch {
@@ -331,20 +329,4 @@ func (c *InstallHookCmd) Run(env *cli.Env) error {
 		env.Warnf("Podman does not read %s, so the hook will not run; add it to hooks_dir in the [engine] table of containers.conf (Podman reads %s)", dir, strings.Join(dirs, ", "))
 	}
 	return nil
-}
-
-// podmanHooksDirs are the hooks directories Podman reads, from its own
-// configuration (containers.conf), the way Podman works them out: when
-// none are configured, root reads the distribution's and the admin's, and
-// a rootless Podman none.
-func podmanHooksDirs() []string {
-	conf, err := podmanconfig.Default()
-	if err != nil {
-		return nil
-	}
-	dirs := conf.Engine.HooksDir.Get()
-	if len(dirs) == 0 && os.Getuid() == 0 {
-		dirs = []string{shield.HooksDirDistribution, shield.HooksDirAdmin}
-	}
-	return dirs
 }

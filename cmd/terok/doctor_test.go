@@ -18,7 +18,7 @@ import (
 )
 
 // doctorChecks are the checks in the order doctor prints them.
-var doctorChecks = []string{"podman", "container", "cgroups", "ulimits", "userns", "nft", "git", "gum", "dbus"}
+var doctorChecks = []string{"podman", "container", "cgroups", "ulimits", "userns", "nft", "shield", "git", "gum", "dbus"}
 
 // doctorEnv is a private terok tree (so a service the doctor starts is the
 // test's own) with no CONTAINER_HOST and no session bus.

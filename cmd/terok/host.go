@@ -36,7 +36,7 @@ type HostGrammar struct {
 	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
 	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
 	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
-	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, git, gum, D-Bus."`
+	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
 
 // HelpCmd prints the command list (the bare binary's default).
@@ -146,7 +146,7 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 }
 
 var hostSections = []cli.Section{
-	{Title: "JSON FIELDS", Body: `terok doctor prints one object per check, in this order: config (only when config.toml cannot be read), podman, container, ulimits, cgroups, userns, nft, git, gum, dbus.
+	{Title: "JSON FIELDS", Body: `terok doctor prints one object per check, in this order: config (only when config.toml cannot be read), podman, container, ulimits, cgroups, userns, nft, shield (the OCI hook is registered and its binary there), git, gum, dbus.
 
   check  the check's name
   status  ok, warn or fail

@@ -87,7 +87,7 @@ complete -c terok -n "not __terok_delegated" -s h -l help -d 'Show context-sensi
 complete -c terok -n "not __terok_delegated" -l json -d 'Print JSON lines even on a terminal, and errors as JSON on stderr too.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 'Print terok\'s version.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
-complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, git, gum, D-Bus.'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield\'s hook, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a image -d 'build, list and remove the layered images tasks run in; make base images'

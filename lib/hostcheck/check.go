@@ -79,7 +79,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Run runs every check, in order: podman, container, cgroups, ulimits,
-// userns, nft, git, gum, dbus.
+// userns, nft, shield, git, gum, dbus.
 func Run(ctx context.Context, opts Options) []Result {
 	opts = opts.withDefaults()
 	pod := checkPodman(ctx, opts)
@@ -97,6 +97,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		checkUlimits(host, probe.problems, probe.result.Status == OK),
 		bounded(ctx, "userns", opts.Timeout, Fail, func(context.Context) Result { return checkUserns(opts.UID) }),
 		bounded(ctx, "nft", opts.Timeout, Fail, func(context.Context) Result { return checkNft() }),
+		bounded(ctx, "shield", opts.Timeout, Fail, func(context.Context) Result { return checkShieldHook() }),
 		bounded(ctx, "git", opts.Timeout, Fail, checkGit),
 		bounded(ctx, "gum", opts.Timeout, Warn, checkGum),
 		bounded(ctx, "dbus", opts.Timeout, Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }),

@@ -2,11 +2,14 @@ package hostcheck
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/terok-ai/terok-go/lib/shield"
 )
 
 // GumVersion is the gum terok's prompts are tested with.
@@ -100,3 +103,14 @@ func toolVersion(ctx context.Context, name string, args ...string) (string, erro
 type toolError struct{ msg string }
 
 func (e *toolError) Error() string { return e.msg }
+
+// checkShieldHook: the shield's OCI hook is registered where Podman looks,
+// and its binary is there.
+func checkShieldHook() Result {
+	file, bin, err := shield.FindHook()
+	if err != nil {
+		return Result{Check: "shield", Status: Fail, Detail: err.Error(),
+			Fix: "terok-shield install-hook (as root: for every user and the API service; scripts/setup-host does it)"}
+	}
+	return Result{Check: "shield", Status: OK, Detail: fmt.Sprintf("OCI hook %s runs %s", file, bin)}
+}

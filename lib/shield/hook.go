@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	podmanconfig "go.podman.io/common/pkg/config"
 )
 
 // Annotation is the container annotation that makes Podman run terok's
@@ -200,4 +202,45 @@ func HookRegistered(dir string, hooksDirs []string) bool {
 		return filepath.Clean(p)
 	}
 	return slices.ContainsFunc(hooksDirs, func(d string) bool { return clean(d) == clean(dir) })
+}
+
+// PodmanHooksDirs are the hooks directories Podman reads, from its own
+// configuration (containers.conf), the way Podman works them out: when
+// none are configured, root reads the distribution's and the admin's.
+func PodmanHooksDirs() []string {
+	conf, err := podmanconfig.Default()
+	if err != nil {
+		return nil
+	}
+	dirs := conf.Engine.HooksDir.Get()
+	if len(dirs) == 0 && os.Getuid() == 0 {
+		dirs = []string{HooksDirDistribution, HooksDirAdmin}
+	}
+	return dirs
+}
+
+// FindHook finds terok's hook registration in the directories Podman reads
+// and checks that the binary it runs is there. Podman skips a hook whose
+// binary is missing without a word, and a task would then start with no
+// ruleset: its warden refuses to serve it, so nothing leaks, but nothing
+// works either.
+func FindHook() (file, binary string, err error) {
+	dirs := PodmanHooksDirs()
+	for _, d := range dirs {
+		p := filepath.Join(d, HookFile)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var h hookConfig
+		if err := json.Unmarshal(b, &h); err != nil {
+			return p, "", fmt.Errorf("%s: %w", p, err)
+		}
+		fi, err := os.Stat(h.Hook.Path)
+		if err != nil || fi.Mode()&0o111 == 0 || !fi.Mode().IsRegular() {
+			return p, h.Hook.Path, fmt.Errorf("%s runs %s, which is not an executable file", p, h.Hook.Path)
+		}
+		return p, h.Hook.Path, nil
+	}
+	return "", "", fmt.Errorf("no %s in Podman's hooks directories (%s)", HookFile, strings.Join(dirs, ", "))
 }

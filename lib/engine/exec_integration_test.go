@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+// connectShared connects to the Podman the configuration names (the test
+// run's service, or terok's own), as commands do.
+func connectShared(t *testing.T) (*Engine, string) {
+	t.Helper()
+	image := needPodman(t)
+	paths, err := config.ResolvePaths(os.Getenv, os.Getuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := Connect(context.Background(), OptionsFromConfig(paths, config.DefaultGlobal(), os.Getenv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	if _, err := e.Host(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e, image
+}
+
+// sleeper creates (and, if start, starts) a container that sleeps, removed
+// when the test ends.
+func sleeper(t *testing.T, e *Engine, image, user string, start bool) string {
+	t.Helper()
+	ctx := context.Background()
+	s := specgen.NewSpecGenerator(image, false)
+	s.User = user
+	s.Name = "terok-test-exec-" + randomHex(4)
+	s.Command = []string{"sleep", "300"}
+	s.Labels = map[string]string{ProbeLabel: "1"}
+	id, err := e.CreateContainer(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.StopContainer(context.Background(), id, 0)
+		e.RemoveContainer(context.Background(), id)
+	})
+	if start {
+		if err := e.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// Exec streams a process's stdout and stderr apart, feeds it stdin, sets
+// its user, directory and environment, and returns its exit code; a
+// stopped container is ErrNotRunning.
+func TestExecInRunningContainer(t *testing.T) {
+	e, image := connectShared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := sleeper(t, e, image, "", true)
+
+	var out, errb strings.Builder
+	code, err := e.Exec(ctx, id, Exec{
+		Cmd:  []string{"sh", "-c", `echo "out $(id -u) $(pwd) $GREETING"; echo err >&2; exit 7`},
+		User: "1000:1000", WorkDir: "/tmp", Env: map[string]string{"GREETING": "hello"},
+		Stdout: &out, Stderr: &errb,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 7 || out.String() != "out 1000 /tmp hello\n" || errb.String() != "err\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+
+	out.Reset()
+	code, err = e.Exec(ctx, id, Exec{Cmd: []string{"sh", "-c", "tr a-z A-Z"}, Stdin: strings.NewReader("from stdin\n"), Stdout: &out})
+	if err != nil || code != 0 || out.String() != "FROM STDIN\n" {
+		t.Fatalf("stdin: exit %d, %v, stdout %q", code, err, out.String())
+	}
+
+	code, err = e.Exec(ctx, id, Exec{Cmd: []string{"no-such-command"}})
+	if err != nil || code != 127 {
+		t.Fatalf("missing command: exit %d, %v", code, err)
+	}
+
+	stopped := sleeper(t, e, image, "", false)
+	if _, err := e.Exec(ctx, stopped, Exec{Cmd: []string{"true"}}); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("exec in a container that is not running: %v", err)
+	}
+	if _, err := e.Exec(ctx, "terok-test-no-such-container", Exec{Cmd: []string{"true"}}); !errors.Is(err, ErrNoSuchContainer) {
+		t.Fatalf("exec in a missing container: %v", err)
+	}
+}
+
+// CopyBetween carries a directory from a stopped container into a created
+// one, contents kept and owned by the source container's user (Podman's
+// archive gives every file that owner); a missing path copies nothing.
+func TestCopyBetweenContainers(t *testing.T) {
+	e, image := connectShared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The source runs as 1000, the target as root: what the agent's user
+	// owned stays its own.
+	from := sleeper(t, e, image, "1000:1000", true)
+	code, err := e.Exec(ctx, from, Exec{Cmd: []string{"sh", "-c", "mkdir -p /tmp/carry/sub && echo kept > /tmp/carry/sub/f"}})
+	if err != nil || code != 0 {
+		t.Fatalf("setup: exit %d, %v", code, err)
+	}
+	if err := e.StopContainer(ctx, from, 0); err != nil {
+		t.Fatal(err)
+	}
+	to := sleeper(t, e, image, "", false)
+	ok, err := e.CopyBetween(ctx, from, "/tmp/carry", to, "/tmp")
+	if err != nil || !ok {
+		t.Fatalf("copy: %v %v", ok, err)
+	}
+	if ok, err := e.CopyBetween(ctx, from, "/tmp/nothing-here", to, "/tmp"); err != nil || ok {
+		t.Fatalf("copy of a missing path: %v %v", ok, err)
+	}
+	if err := e.StartContainer(ctx, to); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	code, err = e.Exec(ctx, to, Exec{Cmd: []string{"sh", "-c", "cat /tmp/carry/sub/f; stat -c %u:%g /tmp/carry/sub/f"}, Stdout: &out})
+	if err != nil || code != 0 || out.String() != "kept\n1000:1000\n" {
+		t.Fatalf("after the copy: exit %d, %v, %q", code, err, out.String())
+	}
+}

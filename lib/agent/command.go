@@ -13,6 +13,9 @@ type Launch struct {
 	Prompt   string        // required headless; optional interactively
 	Model    string        // "" for the agent's default
 	Timeout  time.Duration // headless only; 0 for none
+	// Resume continues the agent's last session (headless, for agents
+	// that can: see Agent.CanResume; ignored for the others).
+	Resume bool
 }
 
 // Command is an agent's process: its argument list (never shell text) and
@@ -66,6 +69,9 @@ func (a *Agent) Command(l Launch) (Command, error) {
 			argv = append(argv, flags...)
 			placed = true
 		case "{prompt}":
+			if l.Resume && l.Headless {
+				argv = append(argv, m.Resume...)
+			}
 			if l.Prompt != "" {
 				argv = append(argv, l.Prompt)
 			}

@@ -88,6 +88,12 @@ func (a *Agent) Command(l Launch) (Command, error) {
 	if secs != "" {
 		argv = append([]string{"timeout", "--kill-after=" + strconv.Itoa(int(TimeoutKillAfter/time.Second)), secs}, argv...)
 	}
+	return Command{Argv: argv, Env: a.Environ()}, nil
+}
+
+// Environ is the environment the agent needs on top of the container's:
+// its env and its permissions' env.
+func (a *Agent) Environ() map[string]string {
 	env := map[string]string{}
 	for k, v := range a.Env {
 		env[k] = v
@@ -95,7 +101,7 @@ func (a *Agent) Command(l Launch) (Command, error) {
 	for k, v := range a.Permissions.Env {
 		env[k] = v
 	}
-	return Command{Argv: argv, Env: env}, nil
+	return env
 }
 
 func hasPrompt(args []string) bool {

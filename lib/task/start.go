@@ -32,11 +32,22 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	if err != nil {
 		return rec, err
 	}
+	started := time.Now().UTC()
 	err = r.Engine.StartContainer(ctx, rec.Container)
 	unlock()
 	r.trace("start.container")
 	if err != nil {
 		return rec, fmt.Errorf("starting the container: %w", err)
+	}
+	// A new run: the last one's outcome no longer holds.
+	err = r.Store().Update(rec.ID, func(x *Record) error {
+		x.Started = started
+		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
+		rec = *x
+		return nil
+	})
+	if err != nil {
+		return rec, err
 	}
 	st, err := r.Engine.InspectContainer(ctx, rec.Container)
 	r.trace("start.inspect")
@@ -56,7 +67,6 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	}
 	err = r.Store().Update(rec.ID, func(x *Record) error {
 		x.WardenPID = pid
-		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
 		rec = *x
 		return nil
 	})
@@ -195,7 +205,11 @@ func (r *Runner) Wait(ctx context.Context, rec Record) (Outcome, error) {
 	if rec.Mode == Headless && rec.Timeout != "" {
 		if d, err := time.ParseDuration(rec.Timeout); err == nil && d > 0 {
 			limit = d + agent.TimeoutKillAfter + 20*time.Second
-			wctx, cancel = context.WithTimeout(ctx, time.Until(rec.Created.Add(limit)))
+			from := rec.Created
+			if !rec.Started.IsZero() {
+				from = rec.Started // a restart or a followup runs anew
+			}
+			wctx, cancel = context.WithTimeout(ctx, time.Until(from.Add(limit)))
 			defer cancel()
 		}
 	}

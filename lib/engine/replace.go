@@ -1,3 +1,6 @@
+// What replacing a container by another needs: a name set aside, and the
+// files carried over.
+
 package engine
 
 import (
@@ -38,4 +41,9 @@ func (e *Engine) CopyBetween(ctx context.Context, from, path, to, dir string) (b
 		return false, fmt.Errorf("copying %s into %s: %w", path, to, notFound(err))
 	}
 	return true, nil
+}
+
+// RenameContainer gives a container another name.
+func (e *Engine) RenameContainer(ctx context.Context, id, name string) error {
+	return notFound(containers.Rename(e.on(ctx), id, new(containers.RenameOptions).WithName(name)))
 }

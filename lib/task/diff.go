@@ -233,9 +233,10 @@ func (r *Runner) inScratch(ctx context.Context, rec Record, x engine.Exec) (int,
 	labels[LabelScratch] = "diff"
 	s := Spec(Container{
 		Name: rec.Container + "-diff-" + hex.EncodeToString(b), Image: img,
-		Command: []string{"terok-entry", "--", "sleep", "600"},
+		Command: []string{"--", "sleep", "600"},
 		Labels:  labels, Volume: rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
 	}, rec.Hardening)
+	s.Entrypoint = []string{EntryPoint}
 	s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	lock, err := r.engineLock()
 	if err != nil {

@@ -128,3 +128,21 @@ func TestNewPromptIsBounded(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+func TestAgentArgv(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  []string
+		want []string
+	}{
+		{[]string{"--", "sh", "-c", "x"}, []string{"sh", "-c", "x"}},
+		{[]string{"terok-entry", "--", "sh"}, []string{"sh"}},
+		{[]string{EntryPoint, "--", "sh"}, []string{"sh"}},
+		{[]string{"sh", "-c", "x"}, nil},
+		{[]string{"--"}, nil},
+	} {
+		got, ok := agentArgv(tc.cmd)
+		if ok != (tc.want != nil) || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q: %q %v", tc.cmd, got, ok)
+		}
+	}
+}

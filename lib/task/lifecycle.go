@@ -93,9 +93,9 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 	e["TEROK_BASE_BRANCH"] = rec.BaseBranch
 	e["TEROK_GIT_NAME"] = gitName
 	e["TEROK_GIT_EMAIL"] = gitEmail
-	return Spec(Container{
+	s := Spec(Container{
 		Name: rec.Container, Image: rec.Image,
-		Command: append([]string{"terok-entry", "--"}, argv...),
+		Command: append([]string{"--"}, argv...),
 		Env:     e,
 		Labels:  taskLabels(rec),
 		// The shield's OCI hook fires on this annotation, before the first
@@ -105,7 +105,27 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
 		// No mode gives the first process a terminal: interactive tasks
 		// keep their program in a tmux session (see session.go).
-	}, rec.Hardening), nil
+	}, rec.Hardening)
+	s.Entrypoint = []string{EntryPoint}
+	return s, nil
+}
+
+// EntryPoint is the first process of every task container (the images'
+// ENTRYPOINT too; set on the container all the same, so that the command
+// is its arguments whatever the image says).
+const EntryPoint = "/usr/local/bin/terok-entry"
+
+// agentArgv is the agent's command line in a task container's command:
+// what follows "--" (containers made before the entry point was set
+// explicitly have "terok-entry --" there).
+func agentArgv(cmd []string) ([]string, bool) {
+	if len(cmd) > 0 && (cmd[0] == "terok-entry" || cmd[0] == EntryPoint) {
+		cmd = cmd[1:]
+	}
+	if len(cmd) < 2 || cmd[0] != "--" {
+		return nil, false
+	}
+	return cmd[1:], true
 }
 
 // taskLock serialises the commands that replace or restart one task, so
@@ -279,10 +299,10 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 		if !exists {
 			return rec, ErrNoContainer
 		}
-		if len(old.Command) < 2 || old.Command[0] != "terok-entry" || old.Command[1] != "--" {
+		var ok bool
+		if argv, ok = agentArgv(old.Command); !ok {
 			return rec, fmt.Errorf("container %s does not run terok's entry point (%q)", rec.Container, old.Command)
 		}
-		argv = old.Command[2:]
 		env = map[string]string{}
 		if rec.Mode != Shell {
 			ag, ok := r.Roster.Get(rec.Agent)

@@ -103,16 +103,15 @@ func TestExecInRunningContainer(t *testing.T) {
 }
 
 // CopyBetween carries a directory from a stopped container into a created
-// one, contents kept and owned by the source container's user (Podman's
-// archive gives every file that owner); a missing path copies nothing.
+// one, contents and modes kept, owned as asked; a missing path copies
+// nothing.
 func TestCopyBetweenContainers(t *testing.T) {
 	e, image := connectShared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// The source runs as 1000, the target as root: what the agent's user
-	// owned stays its own.
-	from := sleeper(t, e, image, "1000:1000", true)
-	code, err := e.Exec(ctx, from, Exec{Cmd: []string{"sh", "-c", "mkdir -p /tmp/carry/sub && echo kept > /tmp/carry/sub/f"}})
+	// The source's files belong to root; they arrive as 1000's.
+	from := sleeper(t, e, image, "", true)
+	code, err := e.Exec(ctx, from, Exec{Cmd: []string{"sh", "-c", "mkdir -p /tmp/carry/sub && echo kept > /tmp/carry/sub/f && chmod 0640 /tmp/carry/sub/f"}})
 	if err != nil || code != 0 {
 		t.Fatalf("setup: exit %d, %v", code, err)
 	}
@@ -120,19 +119,19 @@ func TestCopyBetweenContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := sleeper(t, e, image, "", false)
-	ok, err := e.CopyBetween(ctx, from, "/tmp/carry", to, "/tmp")
+	ok, err := e.CopyBetween(ctx, from, "/tmp/carry", to, "/tmp", 1000, 1000)
 	if err != nil || !ok {
 		t.Fatalf("copy: %v %v", ok, err)
 	}
-	if ok, err := e.CopyBetween(ctx, from, "/tmp/nothing-here", to, "/tmp"); err != nil || ok {
+	if ok, err := e.CopyBetween(ctx, from, "/tmp/nothing-here", to, "/tmp", 1000, 1000); err != nil || ok {
 		t.Fatalf("copy of a missing path: %v %v", ok, err)
 	}
 	if err := e.StartContainer(ctx, to); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	code, err = e.Exec(ctx, to, Exec{Cmd: []string{"sh", "-c", "cat /tmp/carry/sub/f; stat -c %u:%g /tmp/carry/sub/f"}, Stdout: &out})
-	if err != nil || code != 0 || out.String() != "kept\n1000:1000\n" {
+	code, err = e.Exec(ctx, to, Exec{Cmd: []string{"sh", "-c", "cat /tmp/carry/sub/f; stat -c %u:%g:%a /tmp/carry/sub/f"}, Stdout: &out})
+	if err != nil || code != 0 || out.String() != "kept\n1000:1000:640\n" {
 		t.Fatalf("after the copy: exit %d, %v, %q", code, err, out.String())
 	}
 }

@@ -351,7 +351,7 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}
 	if exists {
-		if _, err := r.Engine.CopyBetween(ctx, aside, AgentHome, rec.Container, path.Dir(AgentHome)); err != nil {
+		if _, err := r.Engine.CopyBetween(ctx, aside, AgentHome, rec.Container, path.Dir(AgentHome), AgentUID, AgentUID); err != nil {
 			r.Engine.RemoveContainer(context.WithoutCancel(ctx), rec.Container)
 			r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container)
 			return rec, fmt.Errorf("carrying the agent's home over: %w", err)

@@ -351,7 +351,7 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}
 	if exists {
-		if _, err := r.Engine.CopyBetween(ctx, aside, AgentHome, rec.Container, path.Dir(AgentHome), AgentUID, AgentUID); err != nil {
+		if err := r.carryHome(ctx, aside, rec.Container); err != nil {
 			r.Engine.RemoveContainer(context.WithoutCancel(ctx), rec.Container)
 			r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container)
 			return rec, fmt.Errorf("carrying the agent's home over: %w", err)
@@ -370,6 +370,30 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 		return nil
 	})
 	return next, err
+}
+
+// carryHome copies the agent's home from one container into another.
+// Every terok image has it; Podman 4.3 was seen to find nothing in a
+// container it had just stopped (its own cleanup unmounts the container
+// meanwhile), so absence is retried for a while before it counts.
+func (r *Runner) carryHome(ctx context.Context, from, to string) error {
+	for i := 0; ; i++ {
+		ok, err := r.Engine.CopyBetween(ctx, from, AgentHome, to, path.Dir(AgentHome), AgentUID, AgentUID)
+		switch {
+		case ok && err == nil:
+			return nil
+		case i == 15:
+			if err == nil {
+				err = fmt.Errorf("container %s has no %s", from, AgentHome)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // keepOutput writes the output of a container being replaced to the next

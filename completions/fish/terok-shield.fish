@@ -27,14 +27,14 @@ function __terok_shield_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'verify:--pid' 'install-hook:--dir' 'install-hook:--binary'
+                        case 'verify:--pid' 'install-hook:--dir' 'install-hook:--binary' 'down:--for' 'logs:--tail' 'logs:-n'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':hook' ':verify' ':install-hook'
+            case ':hook' ':verify' ':install-hook' ':allow' ':deny' ':down' ':up' ':quarantine' ':rules' ':status' ':profiles' ':logs' ':watch'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -71,6 +71,18 @@ complete -c terok-shield -l json -d 'Print JSON lines even on a terminal, and er
 complete -c terok-shield -n "__terok_shield_at '' 0" -a hook -d 'Install the default-deny ruleset in a starting container (run by the OCI runtime).'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a verify -d 'Check that a task\'s ruleset is in force and unaltered.'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a install-hook -d 'Register the OCI hook with Podman (terok\'s setup runs it).'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a allow -d 'Allow a running task to reach more targets, at once.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a deny -d 'Deny targets to a running task, at once (deny beats allow).'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a down -d 'Lower a task\'s shield for a while: all but private, link-local, metadata and host addresses; logged.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a up -d 'Raise a task\'s shield again (after down or quarantine).'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a quarantine -d 'Cut a task off: nothing in or out, not even DNS.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a rules -d 'Print a task\'s effective egress policy, one rule per line.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a status -d 'Print the shield\'s state of tasks.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a profiles -d 'List the egress profiles, built-in and the user\'s, with what they allow on this host.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a logs -d 'Print tasks\' shield audit logs: blocked attempts, refused names, rule changes.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a watch -d 'Follow tasks\' shield audit logs as they are written.'
 complete -c terok-shield -n "__terok_shield_in verify" -l pid -x -d 'Verify the network namespace of this process instead of a task\'s.'
 complete -c terok-shield -n "__terok_shield_in install-hook" -l dir -r -F -d 'The hooks directory (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d).'
 complete -c terok-shield -n "__terok_shield_in install-hook" -l binary -r -F -d 'The terok binary the hook runs, an absolute path (default: this one).'
+complete -c terok-shield -n "__terok_shield_in down" -l for -x -d 'How long the shield stays down; the kernel raises it again after (default 10m, at most 24h).'
+complete -c terok-shield -n "__terok_shield_in logs" -s n -l tail -x -d 'Only the last N events.'

@@ -101,14 +101,32 @@ func (c *FollowupCmd) Run(env *cli.Env) error {
 	if strings.TrimSpace(prompt) == "" {
 		return cli.Usagef("the prompt is empty")
 	}
-	rec, err = s.r.Followup(env.Ctx, rec, task.FollowupRequest{Prompt: prompt, Timeout: c.Timeout})
+	req := task.FollowupRequest{Prompt: prompt, Timeout: c.Timeout}
+	// As run does: attached before it starts, so that no output is lost.
+	var streamed chan error
+	if !c.Detach {
+		streamed = make(chan error, 1)
+		req.BeforeStart = func(rec task.Record) error {
+			ready := make(chan bool, 1)
+			go func() {
+				streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
+			}()
+			select {
+			case <-ready:
+				return nil
+			case err := <-streamed:
+				return fmt.Errorf("attaching to the task's output: %w", err)
+			}
+		}
+	}
+	rec, err = s.r.Followup(env.Ctx, rec, req)
 	if err != nil {
 		return lifecycleError(rec, err)
 	}
 	if c.Detach {
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 	}
-	return follow(env, s, rec, func(string) {}, nil)
+	return follow(env, s, rec, env.Tracer(), streamed)
 }
 
 // ExecCmd is `terok-task exec`.

@@ -209,6 +209,9 @@ func (r *Runner) endWarden(rec Record) {
 type FollowupRequest struct {
 	Prompt  string
 	Timeout time.Duration // 0 for the configured one
+	// BeforeStart, if not nil, is called with the new container made and
+	// not yet started (to attach to its output, so that none is lost).
+	BeforeStart func(Record) error
 }
 
 // Followup runs a new headless prompt on a task's workspace. The task must
@@ -273,6 +276,11 @@ func (r *Runner) Followup(ctx context.Context, rec Record, req FollowupRequest) 
 	})
 	if err != nil {
 		return rec, err
+	}
+	if req.BeforeStart != nil {
+		if err := req.BeforeStart(rec); err != nil {
+			return rec, err
+		}
 	}
 	return r.Start(ctx, rec)
 }

@@ -40,14 +40,9 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 		return rec, fmt.Errorf("starting the container: %w", err)
 	}
 	// A new run: the last one's outcome no longer holds.
-	err = r.Store().Update(rec.ID, func(x *Record) error {
+	anew := func(x *Record) {
 		x.Started = started
 		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
-		rec = *x
-		return nil
-	})
-	if err != nil {
-		return rec, err
 	}
 	st, err := r.Engine.InspectContainer(ctx, rec.Container)
 	r.trace("start.inspect")
@@ -57,7 +52,8 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	if !st.Running || st.Pid == 0 {
 		// It may have finished already (a very short command): no warden is
 		// needed for a task that is over.
-		return rec, nil
+		err = r.Store().Update(rec.ID, func(x *Record) error { anew(x); rec = *x; return nil })
+		return rec, err
 	}
 	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
 	r.trace("start.warden")
@@ -67,6 +63,7 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	}
 	err = r.Store().Update(rec.ID, func(x *Record) error {
 		x.WardenPID = pid
+		anew(x)
 		rec = *x
 		return nil
 	})

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,19 +59,21 @@ func TestTaskLifecycle(t *testing.T) {
 	e.must("terok-project", "new", "tl", "--agents", "command")
 	e.must("terok-image", "build", "tl")
 
-	// The first run commits a.txt and leaves an untracked file behind.
+	// The first run commits a.txt and leaves an untracked file behind, and
+	// something in the agent's home (where agents keep their sessions).
 	out := e.must("terok-task", "run", "tl", "--agent", "command",
-		"echo a > a.txt && git add a.txt && git commit -qm 'add a' && echo notes > notes.txt")
+		"echo a > a.txt && git add a.txt && git commit -qm 'add a' && echo notes > notes.txt && echo session > ~/.agent-state")
 	id, _, _ := exitLine(t, out)
 
-	// A followup runs on the same workspace: it sees the first run's
-	// files, its commit reaches the gate, its exit code passes through.
+	// A followup runs on the same workspace and the same agent home: it
+	// sees the first run's files, its commit reaches the gate, its exit
+	// code passes through.
 	out, errs, code := e.run("", "terok-task", "followup", id[:5],
-		"cat notes.txt; echo b > b.txt && git add b.txt && git commit -qm 'add b'; exit 3")
+		"cat notes.txt ~/.agent-state; echo b > b.txt && git add b.txt && git commit -qm 'add b'; exit 3")
 	if code != 3 {
 		t.Fatalf("followup exited %d, want 3:\n%s%s", code, out, errs)
 	}
-	if _, status, c := exitLine(t, out); status != "failed" || c != 3 || !strings.Contains(out, `"line":"notes"`) {
+	if _, status, c := exitLine(t, out); status != "failed" || c != 3 || !strings.Contains(out, `"line":"notes"`) || !strings.Contains(out, `"line":"session"`) {
 		t.Fatalf("followup's output:\n%s", out)
 	}
 	log := e.must("terok-gate", "log", "tl/task/"+id)
@@ -118,6 +122,32 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 	if out, errs, code := e.run("piped in\n", "terok-task", "exec", "-i", id, "--", "cat"); code != 0 || out != "piped in\n" {
 		t.Fatalf("exec -i: exit %d, %q %q", code, out, errs)
+	}
+	if out, errs, code := e.run("", "terok-task", "exec", "-t", id, "--", "sh", "-c", "test -t 1 && echo on a terminal"); code != 0 || !strings.Contains(out, "on a terminal") {
+		t.Fatalf("exec -t: exit %d, %q %q", code, out, errs)
+	}
+	// The output streams: the first line arrives while the command still
+	// waits for this test to see it (it gives up after 30 s, and says so).
+	cmd := exec.Command("terok-task", "exec", id, "--", "sh", "-c",
+		"echo first; i=0; until [ -e /tmp/seen ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; [ -e /tmp/seen ] && echo second || echo 'gave up'")
+	cmd.Env = e.env
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(pipe)
+	if !lines.Scan() || lines.Text() != "first" {
+		t.Fatalf("exec's first line: %q", lines.Text())
+	}
+	e.must("terok-task", "exec", id, "--", "touch", "/tmp/seen")
+	if !lines.Scan() || lines.Text() != "second" {
+		t.Fatalf("exec's output did not stream: after the first line came %q", lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
 	}
 
 	// diff of the running task shows all three, and the patch has them.
@@ -205,8 +235,8 @@ func TestTaskLifecycle(t *testing.T) {
 	if r := jsonLines(t, out); len(r) != 1 || r[0]["image"] == old || r[0]["status"] != "running" {
 		t.Fatalf("restart --recreate: %s (was %v)", out, old)
 	}
-	out, errs, code = e.run("", "terok-task", "exec", id, "--", "sh", "-c", "cat /etc/terok-rebuilt notes.txt; git log --format=%s -1")
-	if code != 0 || out != "rebuilt\nnotes\nunpushed\n" {
+	out, errs, code = e.run("", "terok-task", "exec", id, "--", "sh", "-c", "cat /etc/terok-rebuilt notes.txt ~/.agent-state; git log --format=%s -1")
+	if code != 0 || out != "rebuilt\nnotes\nsession\nunpushed\n" {
 		t.Fatalf("after restart --recreate: exit %d, %q %q", code, out, errs)
 	}
 	// The replaced containers' output is kept, and archived by rm.

@@ -27,6 +27,7 @@ An image whose tag exists is never rebuilt; a change gets the changed layer and 
   headless.binary, interactive.binary  another program for that mode
   headless.model, interactive.model  flags choosing a model, with {model}
   headless.timeout, interactive.timeout  the agent's own time-limit flags, with {timeout} in seconds
+  headless.resume  arguments that make a followup (terok-task followup) continue the agent's last session in the workspace, put just before the prompt (Claude Code: --continue; Codex: resume --last); without them a followup starts a new session
   permissions.flags  flags that switch off the agent's own permission prompts
   permissions.env  variables that do the same
   env  other variables the agent needs

@@ -13,6 +13,10 @@
 //	terok-task wait ID... | -
 //	terok-task stop ID... | - [--time D]
 //	terok-task start ID
+//	terok-task restart ID... | - [--recreate] [--time D]
+//	terok-task followup ID [PROMPT | -] [--prompt-file F] [--timeout D] [--detach]
+//	terok-task diff ID... | - [--patch]
+//	terok-task exec ID [-t] [-i] -- CMD [ARG...]
 //	terok-task rm ID... | - [--force] [--yes]
 //
 // Ids are accepted by any unique prefix.
@@ -63,6 +67,12 @@ type Grammar struct {
 	Start  StartCmd  `cmd:"" help:"Start a stopped task again on the same workspace."`
 	Rm     RmCmd     `cmd:"" help:"Remove tasks: archive record and logs, remove container, workspace and token."`
 	Warden WardenCmd `cmd:"" hidden:"" help:"Serve a task's endpoints (started by run and start)."`
+
+	// The lifecycle of a task that ran (lifecycle.go).
+	Restart  RestartCmd  `cmd:"" help:"Stop tasks if they run and start them again on the same workspace (--recreate: in a new container of the current image)."`
+	Followup FollowupCmd `cmd:"" help:"Run a new headless prompt on a task's workspace, resuming the agent's session where it can."`
+	Diff     DiffCmd     `cmd:"" help:"Show what a task's workspace has that the gate lacks: uncommitted changes and unpushed commits."`
+	Exec     ExecCmd     `cmd:"" help:"Run a command inside a running task, as the agent's user in the workspace."`
 }
 
 // session is what every verb needs: paths, config, the engine and a runner.
@@ -347,6 +357,8 @@ type View struct {
 	Image      string          `json:"image"`
 	Container  string          `json:"container"`
 	Created    time.Time       `json:"created"`
+	Prompts    int             `json:"prompts"`
+	History    []task.Prompt   `json:"history,omitempty"`
 	Hardening  *task.Hardening `json:"hardening,omitempty"`
 	Warden     *WardenView     `json:"warden,omitempty"`
 }
@@ -360,7 +372,7 @@ type WardenView struct {
 func view(rec task.Record, st task.Status, code int, h *task.Hardening) View {
 	v := View{ID: rec.ID, Name: rec.Name, Project: rec.Project, Agent: rec.Agent, Mode: rec.Mode,
 		Status: string(st), Branch: rec.Branch, BaseBranch: rec.BaseBranch, Image: rec.Image,
-		Container: rec.Container, Created: rec.Created, Hardening: h}
+		Container: rec.Container, Created: rec.Created, Prompts: len(rec.Prompts), Hardening: h}
 	if code >= 0 {
 		v.ExitCode = &code
 	}

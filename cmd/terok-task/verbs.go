@@ -99,6 +99,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	h := rec.Hardening
 	v := view(rec, status, code, &h)
 	v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+	v.History = rec.Prompts
 	warden := "not running"
 	if v.Warden.Alive {
 		warden = fmt.Sprintf("serving (pid %d)", rec.WardenPID)
@@ -115,6 +116,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		{Name: "branch", Value: v.Branch + " (from " + v.BaseBranch + ")"},
 		{Name: "image", Value: v.Image}, {Name: "container", Value: v.Container},
 		{Name: "created", Value: v.Created.Local().Format(time.RFC3339)},
+		{Name: "prompts", Value: promptsLine(rec.Prompts)},
 		{Name: "capabilities", Value: "drop " + strings.Join(h.CapDrop, ",") + "; add " + orNone(h.CapAdd)},
 		{Name: "no new privileges", Value: fmt.Sprint(h.NoNewPrivileges)},
 		{Name: "user namespace", Value: h.UserNS},

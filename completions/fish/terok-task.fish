@@ -27,14 +27,14 @@ function __terok_task_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time'
+                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time' 'restart:--time' 'followup:--prompt-file' 'followup:--timeout'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':run' ':login' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm'
+            case ':run' ':login' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm' ':restart' ':followup' ':diff' ':exec'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -77,6 +77,10 @@ complete -c terok-task -n "__terok_task_at '' 0" -a wait -d 'Wait for tasks to f
 complete -c terok-task -n "__terok_task_at '' 0" -a stop -d 'Stop tasks: SIGTERM, then SIGKILL after --time.'
 complete -c terok-task -n "__terok_task_at '' 0" -a start -d 'Start a stopped task again on the same workspace.'
 complete -c terok-task -n "__terok_task_at '' 0" -a rm -d 'Remove tasks: archive record and logs, remove container, workspace and token.'
+complete -c terok-task -n "__terok_task_at '' 0" -a restart -d 'Stop tasks if they run and start them again on the same workspace (--recreate: in a new container of the current image).'
+complete -c terok-task -n "__terok_task_at '' 0" -a followup -d 'Run a new headless prompt on a task\'s workspace, resuming the agent\'s session where it can.'
+complete -c terok-task -n "__terok_task_at '' 0" -a diff -d 'Show what a task\'s workspace has that the gate lacks: uncommitted changes and unpushed commits.'
+complete -c terok-task -n "__terok_task_at '' 0" -a exec -d 'Run a command inside a running task, as the agent\'s user in the workspace.'
 complete -c terok-task -n "__terok_task_in run" -l agent -x -d 'The agent (default: the project\'s first agent).'
 complete -c terok-task -n "__terok_task_in run" -l prompt-file -r -F -d 'Read the prompt from a file.'
 complete -c terok-task -n "__terok_task_in run" -l model -x -d 'The model, for agents that take one.'
@@ -96,3 +100,11 @@ complete -c terok-task -n "__terok_task_in logs" -l since -x -d 'Only output sin
 complete -c terok-task -n "__terok_task_in stop" -l time -x -d 'Time between SIGTERM and SIGKILL.'
 complete -c terok-task -n "__terok_task_in rm" -l force -d 'Remove running tasks too (they are stopped first).'
 complete -c terok-task -n "__terok_task_in rm" -s y -l yes -d 'Do not ask for confirmation.'
+complete -c terok-task -n "__terok_task_in restart" -l recreate -d 'Replace the container by a new one of the project\'s current image first (after terok-image build); the workspace, branch and agent\'s home stay.'
+complete -c terok-task -n "__terok_task_in restart" -l time -x -d 'Time between SIGTERM and SIGKILL when stopping a running task.'
+complete -c terok-task -n "__terok_task_in followup" -l prompt-file -r -F -d 'Read the prompt from a file.'
+complete -c terok-task -n "__terok_task_in followup" -l timeout -x -d 'Stop the agent after this long; exit code 124 (default: run.timeout).'
+complete -c terok-task -n "__terok_task_in followup" -s d -l detach -d 'Print the task as one JSON line and return at once.'
+complete -c terok-task -n "__terok_task_in diff" -s p -l patch -d 'Print a unified patch of the net change from the gate\'s copy to the working tree instead of the changed files and commits.'
+complete -c terok-task -n "__terok_task_in exec" -s t -l tty -d 'Give the command a terminal.'
+complete -c terok-task -n "__terok_task_in exec" -s i -l interactive -d 'Pass this command\'s standard input to it.'

@@ -13,6 +13,9 @@ type Launch struct {
 	Prompt   string        // required headless; optional interactively
 	Model    string        // "" for the agent's default
 	Timeout  time.Duration // headless only; 0 for none
+	// Resume continues the agent's last session (headless, for agents
+	// that can: see Agent.CanResume; ignored for the others).
+	Resume bool
 }
 
 // Command is an agent's process: its argument list (never shell text) and
@@ -66,6 +69,9 @@ func (a *Agent) Command(l Launch) (Command, error) {
 			argv = append(argv, flags...)
 			placed = true
 		case "{prompt}":
+			if l.Resume && l.Headless {
+				argv = append(argv, m.Resume...)
+			}
 			if l.Prompt != "" {
 				argv = append(argv, l.Prompt)
 			}
@@ -82,6 +88,12 @@ func (a *Agent) Command(l Launch) (Command, error) {
 	if secs != "" {
 		argv = append([]string{"timeout", "--kill-after=" + strconv.Itoa(int(TimeoutKillAfter/time.Second)), secs}, argv...)
 	}
+	return Command{Argv: argv, Env: a.Environ()}, nil
+}
+
+// Environ is the environment the agent needs on top of the container's:
+// its env and its permissions' env.
+func (a *Agent) Environ() map[string]string {
 	env := map[string]string{}
 	for k, v := range a.Env {
 		env[k] = v
@@ -89,7 +101,7 @@ func (a *Agent) Command(l Launch) (Command, error) {
 	for k, v := range a.Permissions.Env {
 		env[k] = v
 	}
-	return Command{Argv: argv, Env: env}, nil
+	return env
 }
 
 func hasPrompt(args []string) bool {

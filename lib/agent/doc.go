@@ -14,5 +14,7 @@
 // is replaced by the prompt (and dropped, interactively, when there is
 // none); an element "{flags}" by the permission, model and timeout flags
 // (which otherwise follow the binary); "{model}" and "{timeout}" are
-// replaced inside the model and timeout flags.
+// replaced inside the model and timeout flags. A headless run that resumes
+// the agent's last session (a followup) puts the headless resume arguments
+// just before the prompt; agents without them start a new session.
 package agent

@@ -57,6 +57,10 @@ type Mode struct {
 	Args    []string `toml:"args"`    // with "{prompt}" and "{flags}" elements
 	Model   []string `toml:"model"`   // flags choosing a model, with "{model}"
 	Timeout []string `toml:"timeout"` // the agent's own time-limit flags, with "{timeout}" (seconds)
+	// Resume are the arguments that make a headless run continue the
+	// agent's last session in the workspace (a followup), put just before
+	// the prompt. Empty: the agent cannot resume; a followup starts afresh.
+	Resume []string `toml:"resume"`
 }
 
 // Permissions switch off the agent's own permission prompts: terok's
@@ -90,6 +94,10 @@ func (a *Agent) Lines(family string) ([]string, bool) {
 	}
 	return *l, true
 }
+
+// CanResume reports whether a headless run of the agent can continue its
+// last session (the roster entry has headless.resume).
+func (a *Agent) CanResume() bool { return len(a.Headless.Resume) > 0 }
 
 // Families lists the package families the agent installs on.
 func (a *Agent) Families() []string {
@@ -348,6 +356,12 @@ func (a *Agent) validate() error {
 		if err := checkFlags(m.mode.Timeout, "{timeout}"); err != nil {
 			return bad(m.key+".timeout", "%v", err)
 		}
+		if err := checkFlags(m.mode.Resume, ""); err != nil {
+			return bad(m.key+".resume", "%v", err)
+		}
+	}
+	if len(a.Interactive.Resume) > 0 {
+		return bad("interactive.resume", "resume applies to headless runs (followups) only")
 	}
 	if err := checkFlags(a.Permissions.Flags, ""); err != nil {
 		return bad("permissions.flags", "%v", err)

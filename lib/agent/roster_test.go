@@ -50,6 +50,12 @@ func TestBuiltinRoster(t *testing.T) {
 	if l, ok := cmd.Lines("deb"); !ok || len(l) != 0 {
 		t.Errorf("command installs %q", l)
 	}
+	// Which agents resume their session in a followup.
+	for name, want := range map[string]bool{"claude": true, "codex": true, "command": false, "copilot": false, "opencode": false, "vibe": false} {
+		if a, _ := r.Get(name); a.CanResume() != want {
+			t.Errorf("%s: CanResume %v", name, !want)
+		}
+	}
 }
 
 // Vibe installs from PyPI, which this project's machines cannot reach: its
@@ -103,6 +109,14 @@ func TestCommands(t *testing.T) {
 		{"opencode", Launch{Headless: true, Prompt: "p", Timeout: 1500 * time.Millisecond},
 			"timeout --kill-after=10 2 opencode run p", map[string]string{"OPENCODE_PERMISSION": `{"*":"allow"}`}},
 		{"command", Launch{Headless: true, Prompt: "echo hi; exit 3"}, "sh -c|echo hi; exit 3|", map[string]string{}},
+		// A followup resumes the agent's session where the agent can; the
+		// others start afresh.
+		{"claude", Launch{Headless: true, Prompt: "and now", Resume: true},
+			"claude --dangerously-skip-permissions -p --continue|and now|--output-format stream-json --verbose", nil},
+		{"codex", Launch{Headless: true, Prompt: "p", Model: "o3", Resume: true},
+			"codex exec --dangerously-bypass-approvals-and-sandbox --model o3 resume --last p", nil},
+		{"command", Launch{Headless: true, Prompt: "true", Resume: true}, "sh -c true", nil},
+		{"claude", Launch{Resume: true}, "claude --dangerously-skip-permissions", nil},
 		{"command", Launch{}, "bash -l", nil},
 	} {
 		a, _ := r.Get(tc.agent)
@@ -211,6 +225,8 @@ func TestBadRosterFiles(t *testing.T) {
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[env]\nTEROK_X = \"1\"\n", "may set", "env", 6},
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\nprovider = \"p\"\n", "needs the variable", "vault.token_env", 0},
 		{"claude.toml", "binary = 3\n", "incompatible types", "binary", 1},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\nresume = [\"{prompt}\"]\n", "unknown placeholder {prompt}", "headless.resume", 6},
+		{"claude.toml", "[interactive]\nresume = [\"--continue\"]\n", "headless runs (followups) only", "interactive.resume", 2},
 		{"claude.toml", "[install\n", "", "", 2},
 		{"Bad_Name.toml", "", "not an agent's name", "", 0},
 	} {

@@ -32,6 +32,7 @@ type ContainerState struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Labels     map[string]string
+	Command    []string // the container's command (its entry point's arguments)
 	// Hardening in force, as the engine reports it.
 	CapAdd          []string
 	CapDrop         []string
@@ -85,6 +86,7 @@ func (e *Engine) InspectContainer(ctx context.Context, id string) (ContainerStat
 	}
 	if d.Config != nil {
 		st.Labels = d.Config.Labels
+		st.Command = d.Config.Cmd
 	}
 	if h := d.HostConfig; h != nil {
 		st.CapAdd, st.CapDrop = h.CapAdd, h.CapDrop

@@ -38,6 +38,9 @@ type Record struct {
 	Created    time.Time `json:"created"`
 	Hardening  Hardening `json:"hardening"`
 	WardenPID  int       `json:"warden_pid,omitempty"`
+	// Prompts are the prompts the task ran: its first and each followup.
+	Prompts []Prompt  `json:"prompts,omitempty"`
+	Started time.Time `json:"started,omitzero"` // when its container last started
 	// Outcome, recorded when known.
 	ExitCode *int      `json:"exit_code,omitempty"`
 	TimedOut bool      `json:"timed_out,omitempty"`

@@ -32,10 +32,13 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 			return "", err
 		}
 	}
-	for _, name := range []string{rec.ID + ".warden.log"} {
-		if b, err := os.ReadFile(filepath.Join(r.logDir(), name)); err == nil {
-			os.WriteFile(filepath.Join(dir, "warden.log"), b, 0o600)
-			os.Remove(filepath.Join(r.logDir(), name))
+	// The warden's log, and the output of the containers a restart
+	// --recreate or a followup replaced (ID.output-N.log).
+	earlier, _ := filepath.Glob(filepath.Join(r.logDir(), rec.ID+".output-*.log"))
+	for _, path := range append([]string{filepath.Join(r.logDir(), rec.ID+".warden.log")}, earlier...) {
+		if b, err := os.ReadFile(path); err == nil {
+			os.WriteFile(filepath.Join(dir, strings.TrimPrefix(filepath.Base(path), rec.ID+".")), b, 0o600)
+			os.Remove(path)
 		}
 	}
 	// Podman's own cleanup of an exited container may still hold its

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +18,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/image"
 	"github.com/terok-ai/terok-go/lib/project"
-	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/store"
-	"github.com/terok-ai/terok-go/lib/warden"
 )
 
 // Modes of a task.
@@ -171,6 +168,7 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	if req.Mode == Headless {
 		rec.Timeout = timeout.String()
+		rec.Prompts = []Prompt{newPrompt(PromptRun, req.Prompt, false)}
 	}
 	st := r.Store()
 	if err := st.Create(&rec); err != nil {
@@ -204,40 +202,16 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	cleanup = append(cleanup, func() { os.Remove(r.shieldPath(rec.ID)) })
 	r.trace("create.record")
-	labels := map[string]string{LabelTask: rec.ID, LabelProject: req.Project, "terok.agent": name}
-	if err := r.Engine.CreateVolume(ctx, rec.Volume, labels); err != nil {
+	if err := r.Engine.CreateVolume(ctx, rec.Volume, taskLabels(rec)); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
 	}
 	cleanup = append(cleanup, func() { r.Engine.RemoveVolume(context.Background(), rec.Volume) })
 
 	r.trace("create.volume")
-	gitName, gitEmail := r.gitIdentity()
-	env["TEROK_TASK_ID"] = rec.ID
-	env["TEROK_PROJECT"] = req.Project
-	env["TEROK_MODE"] = req.Mode
-	env["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, req.Project)
-	env["TEROK_GATE_TOKEN"] = token
-	env["TEROK_BRANCH"] = rec.Branch
-	env["TEROK_BASE_BRANCH"] = base
-	env["TEROK_GIT_NAME"] = gitName
-	env["TEROK_GIT_EMAIL"] = gitEmail
-	seccomp, err := SeccompProfile(filepath.Join(r.Paths.Data, "seccomp"))
+	spec, err := r.containerSpec(rec, argv, env, token)
 	if err != nil {
 		return rec, err
 	}
-	spec := Spec(Container{
-		Name: rec.Container, Image: rec.Image,
-		Command: append([]string{"terok-entry", "--"}, argv...),
-		Env:     env,
-		Labels:  labels,
-		// The shield's OCI hook fires on this annotation, before the first
-		// process, on every start; the warden's resolver is the only one.
-		Annotations: map[string]string{LabelTask: rec.ID, shield.Annotation: rec.ID},
-		DNS:         []net.IP{net.IPv4(127, 0, 0, 1)},
-		Volume:      rec.Volume, WorkDir: Workspace, Seccomp: seccomp,
-		// No mode gives the first process a terminal: interactive tasks
-		// keep their program in a tmux session (see session.go).
-	}, rec.Hardening)
 	unlock, err := r.engineLock()
 	if err != nil {
 		return rec, err

@@ -32,11 +32,17 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	if err != nil {
 		return rec, err
 	}
+	started := time.Now().UTC()
 	err = r.Engine.StartContainer(ctx, rec.Container)
 	unlock()
 	r.trace("start.container")
 	if err != nil {
 		return rec, fmt.Errorf("starting the container: %w", err)
+	}
+	// A new run: the last one's outcome no longer holds.
+	anew := func(x *Record) {
+		x.Started = started
+		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
 	}
 	st, err := r.Engine.InspectContainer(ctx, rec.Container)
 	r.trace("start.inspect")
@@ -46,7 +52,8 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	if !st.Running || st.Pid == 0 {
 		// It may have finished already (a very short command): no warden is
 		// needed for a task that is over.
-		return rec, nil
+		err = r.Store().Update(rec.ID, func(x *Record) error { anew(x); rec = *x; return nil })
+		return rec, err
 	}
 	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
 	r.trace("start.warden")
@@ -56,7 +63,7 @@ func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
 	}
 	err = r.Store().Update(rec.ID, func(x *Record) error {
 		x.WardenPID = pid
-		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
+		anew(x)
 		rec = *x
 		return nil
 	})
@@ -195,7 +202,11 @@ func (r *Runner) Wait(ctx context.Context, rec Record) (Outcome, error) {
 	if rec.Mode == Headless && rec.Timeout != "" {
 		if d, err := time.ParseDuration(rec.Timeout); err == nil && d > 0 {
 			limit = d + agent.TimeoutKillAfter + 20*time.Second
-			wctx, cancel = context.WithTimeout(ctx, time.Until(rec.Created.Add(limit)))
+			from := rec.Created
+			if !rec.Started.IsZero() {
+				from = rec.Started // a restart or a followup runs anew
+			}
+			wctx, cancel = context.WithTimeout(ctx, time.Until(from.Add(limit)))
 			defer cancel()
 		}
 	}

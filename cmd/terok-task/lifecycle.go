@@ -1,0 +1,323 @@
+package taskcmd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/agent"
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/task"
+)
+
+// RestartCmd is `terok-task restart`.
+type RestartCmd struct {
+	IDs      []string      `arg:"" help:"Tasks, or - to read them from stdin."`
+	Recreate bool          `help:"Replace the container by a new one of the project's current image first (after terok-image build); the workspace, branch and agent's home stay."`
+	Time     time.Duration `help:"Time between SIGTERM and SIGKILL when stopping a running task." default:"10s" placeholder:"DURATION"`
+}
+
+func (c *RestartCmd) Run(env *cli.Env) error {
+	if c.Time < 0 {
+		return cli.Usagef("--time: negative duration")
+	}
+	s, recs, err := targets(env, c.IDs)
+	if err != nil {
+		return err
+	}
+	var out []View
+	for _, rec := range recs {
+		rec, err := s.r.Restart(env.Ctx, rec, c.Recreate, c.Time)
+		if err != nil {
+			cli.List(env, out, restartColumns)
+			return lifecycleError(rec, err)
+		}
+		out = append(out, view(rec, task.Running, -1, nil))
+	}
+	return cli.List(env, out, restartColumns)
+}
+
+var restartColumns = []cli.Column[View]{
+	{Header: "ID", Value: func(v View) string { return v.ID }},
+	{Header: "STATUS", Value: func(v View) string { return v.Status }},
+	{Header: "IMAGE", Value: func(v View) string { return v.Image }},
+}
+
+// lifecycleError maps lib/task's errors to terok's exit codes and hints.
+func lifecycleError(rec task.Record, err error) error {
+	var im *task.ImageMissingError
+	var ua *agent.UnknownError
+	switch {
+	case errors.Is(err, task.ErrNoContainer):
+		return cli.Failf("task %s's container is gone; it cannot start again", rec.ID).WithHint("'terok-task rm %s' cleans it up", rec.ID)
+	case errors.Is(err, task.ErrRunning):
+		return runningError(rec)
+	case errors.As(err, &im):
+		return cli.NotSetUpf("%v", err).WithHint("%s", im.Hint())
+	case errors.As(err, &ua):
+		return cli.Failf("task %s's agent: %v", rec.ID, err).WithHint("%s", ua.Hint())
+	}
+	return configErr(err)
+}
+
+func runningError(rec task.Record) error {
+	return cli.Usagef("task %s is running", rec.ID).
+		WithHint("wait for it to end ('terok-task wait %s') or stop it ('terok-task stop %s') first", rec.ID, rec.ID)
+}
+
+// FollowupCmd is `terok-task followup`.
+type FollowupCmd struct {
+	ID         string        `arg:"" help:"The task (any unique prefix of its id); it must not be running."`
+	Prompt     string        `arg:"" optional:"" help:"The new prompt (for the command agent, the shell command line), or - to read it from stdin."`
+	PromptFile string        `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
+	Timeout    time.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
+	Detach     bool          `short:"d" help:"Print the task as one JSON line and return at once."`
+}
+
+func (c *FollowupCmd) Run(env *cli.Env) error {
+	if c.Timeout < 0 {
+		return cli.Usagef("--timeout: negative duration")
+	}
+	if c.PromptFile != "" && c.Prompt != "" {
+		return cli.Usagef("give the prompt as an argument or with --prompt-file, not both")
+	}
+	s, rec, err := openResolved(env, c.ID)
+	if err != nil {
+		return err
+	}
+	// Said before the prompt is asked for.
+	if st, err := s.live(env.Ctx, rec); err != nil {
+		return err
+	} else if st != nil && st.Running {
+		return runningError(rec)
+	}
+	prompt, err := (&RunCmd{Prompt: c.Prompt, PromptFile: c.PromptFile}).prompt(env, task.Headless)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(prompt) == "" {
+		return cli.Usagef("the prompt is empty")
+	}
+	req := task.FollowupRequest{Prompt: prompt, Timeout: c.Timeout}
+	// As run does: attached before it starts, so that no output is lost.
+	var streamed chan error
+	if !c.Detach {
+		streamed = make(chan error, 1)
+		req.BeforeStart = func(rec task.Record) error {
+			ready := make(chan bool, 1)
+			go func() {
+				streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
+			}()
+			select {
+			case <-ready:
+				return nil
+			case err := <-streamed:
+				return fmt.Errorf("attaching to the task's output: %w", err)
+			}
+		}
+	}
+	rec, err = s.r.Followup(env.Ctx, rec, req)
+	if err != nil {
+		return lifecycleError(rec, err)
+	}
+	if c.Detach {
+		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
+	}
+	return follow(env, s, rec, env.Tracer(), streamed)
+}
+
+// ExecCmd is `terok-task exec`.
+type ExecCmd struct {
+	ID          string   `arg:"" help:"The task; it must be running."`
+	Command     []string `arg:"" passthrough:"" help:"The command and its arguments, after --." placeholder:"CMD"`
+	TTY         bool     `short:"t" help:"Give the command a terminal."`
+	Interactive bool     `short:"i" help:"Pass this command's standard input to it."`
+}
+
+func (c *ExecCmd) Run(env *cli.Env) error {
+	argv := c.Command
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return cli.Usagef("no command: terok-task exec ID -- CMD [ARG...]")
+	}
+	s, rec, err := openResolved(env, c.ID)
+	if err != nil {
+		return err
+	}
+	x := engine.Exec{Cmd: argv, Stdout: env.Stdout, Stderr: env.Stderr, TTY: c.TTY}
+	if c.Interactive {
+		x.Stdin = env.Stdin
+	}
+	code, err := s.r.Exec(env.Ctx, rec, x)
+	switch {
+	case errors.Is(err, engine.ErrNotRunning):
+		return cli.Failf("task %s is not running", rec.ID).WithHint("start it: terok-task start %s", rec.ID)
+	case errors.Is(err, engine.ErrNoSuchContainer):
+		return cli.Failf("task %s's container is gone", rec.ID).WithHint("'terok-task rm %s' cleans it up", rec.ID)
+	case err != nil:
+		return err
+	case code != 0:
+		return cli.ExitStatus(code)
+	}
+	return nil
+}
+
+// DiffCmd is `terok-task diff`.
+type DiffCmd struct {
+	IDs   []string `arg:"" help:"Tasks, or - to read them from stdin."`
+	Patch bool     `short:"p" help:"Print a unified patch of the net change from the gate's copy to the working tree instead of the changed files and commits."`
+}
+
+// DiffFileLine is a changed file, as diff prints it.
+type DiffFileLine struct {
+	Type string `json:"type"` // file
+	ID   string `json:"id"`
+	task.DiffFile
+}
+
+// DiffCommitLine is an unpushed commit, as diff prints it.
+type DiffCommitLine struct {
+	Type string `json:"type"` // commit
+	ID   string `json:"id"`
+	task.DiffCommit
+}
+
+func (c *DiffCmd) Run(env *cli.Env) error {
+	s, recs, err := targets(env, c.IDs)
+	if err != nil {
+		return err
+	}
+	var files []DiffFileLine
+	var commits []DiffCommitLine
+	var patch bytes.Buffer
+	for _, rec := range recs {
+		d, err := s.r.Diff(env.Ctx, rec, c.Patch)
+		switch {
+		case errors.Is(err, task.ErrNoWorkspace):
+			return cli.Failf("task %s: %v", rec.ID, err).WithHint("its entry point clones the project when it first starts")
+		case err != nil:
+			return lifecycleError(rec, err)
+		}
+		patch.WriteString(d.Patch)
+		for _, f := range d.Files {
+			files = append(files, DiffFileLine{Type: "file", ID: rec.ID, DiffFile: f})
+		}
+		for _, cm := range d.Commits {
+			commits = append(commits, DiffCommitLine{Type: "commit", ID: rec.ID, DiffCommit: cm})
+		}
+	}
+	if c.Patch {
+		b := patch.Bytes()
+		if env.StdoutTTY {
+			b = visible(b)
+		}
+		_, err := env.Stdout.Write(b)
+		return err
+	}
+	many := len(recs) > 1
+	fileCols := []cli.Column[DiffFileLine]{
+		{Header: "STATUS", Value: func(f DiffFileLine) string { return f.Status }},
+		{Header: "PATH", Value: func(f DiffFileLine) string { return f.Path }},
+		{Header: "+", Value: func(f DiffFileLine) string { return lines(f.Binary, f.Additions) }},
+		{Header: "-", Value: func(f DiffFileLine) string { return lines(f.Binary, f.Deletions) }},
+		{Header: "WHERE", Value: func(f DiffFileLine) string { return where(f.DiffFile) }},
+	}
+	commitCols := []cli.Column[DiffCommitLine]{
+		{Header: "COMMIT", Value: func(c DiffCommitLine) string { return short(c.Commit) }},
+		{Header: "AUTHOR", Value: func(c DiffCommitLine) string { return c.Author }},
+		{Header: "SUBJECT", Value: func(c DiffCommitLine) string { return c.Subject }},
+	}
+	if many {
+		fileCols = append([]cli.Column[DiffFileLine]{{Header: "TASK", Value: func(f DiffFileLine) string { return f.ID }}}, fileCols...)
+		commitCols = append([]cli.Column[DiffCommitLine]{{Header: "TASK", Value: func(c DiffCommitLine) string { return c.ID }}}, commitCols...)
+	}
+	if err := cli.List(env, files, fileCols); err != nil {
+		return err
+	}
+	if !env.JSONLines() && len(files) > 0 && len(commits) > 0 {
+		fmt.Fprintln(env.Stdout)
+	}
+	return cli.List(env, commits, commitCols)
+}
+
+func lines(binary bool, n int) string {
+	if binary {
+		return "bin"
+	}
+	return fmt.Sprint(n)
+}
+
+// where says where a file's change lies: in the index, the working tree,
+// untracked, in unpushed commits.
+func where(f task.DiffFile) string {
+	var w []string
+	if f.Staged {
+		w = append(w, "staged")
+	}
+	if f.Unstaged {
+		w = append(w, "unstaged")
+	}
+	if f.Untracked {
+		w = append(w, "untracked")
+	}
+	for _, c := range f.Commits {
+		w = append(w, short(c))
+	}
+	return strings.Join(w, ",")
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// visible replaces control characters other than tab and newline with ^X
+// notation (C1 controls with ?), so that nothing a task wrote can drive
+// the terminal.
+func visible(text []byte) []byte {
+	var b bytes.Buffer
+	for _, r := range string(text) {
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) + '@')
+		case r == 0x7f:
+			b.WriteString("^?")
+		case r >= 0x80 && r < 0xa0:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.Bytes()
+}
+
+// promptsLine is show's summary of a task's prompts: how many, and the
+// last.
+func promptsLine(ps []task.Prompt) string {
+	if len(ps) == 0 {
+		return "0"
+	}
+	last := ps[len(ps)-1]
+	text, _, cut := strings.Cut(last.Text, "\n")
+	if r := []rune(text); len(r) > 60 {
+		text, cut = string(r[:60]), true
+	}
+	if cut || last.Truncated {
+		text += "..."
+	}
+	how := last.Kind
+	if last.Resumed {
+		how += ", resumed"
+	}
+	return fmt.Sprintf("%d; last (%s, %s): %s", len(ps), how, last.Time.Local().Format("2006-01-02 15:04"), text)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/image"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // Command is terok-image's entry in the command table.
@@ -164,6 +165,11 @@ func (c *BuildCmd) Run(env *cli.Env) error {
 	out.done()
 	if err != nil {
 		return out.failed(err)
+	}
+	if res.Project != "" {
+		// The shield's base profile allows the image's package mirrors:
+		// read them now, once, rather than when a task starts.
+		task.ImageMirrors(env.Ctx, e, s.paths, res.Image())
 	}
 	return out.result(res)
 }

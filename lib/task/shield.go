@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/netns"
 	"github.com/terok-ai/terok-go/lib/nflog"
 	"github.com/terok-ai/terok-go/lib/policy"
@@ -123,20 +124,31 @@ func (r *Runner) taskPolicy(ctx context.Context, p config.Project, image string)
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// imageMirrors are the hosts the image's package manager uses, read once
-// per image (a probe container) and kept under DATA/shield/mirrors.
+// imageMirrors are the hosts the image's package manager uses (see
+// ImageMirrors).
 func (r *Runner) imageMirrors(ctx context.Context, image string) []string {
-	cache := filepath.Join(r.Paths.Data, "shield", "mirrors", unsafeName.ReplaceAllString(image, "_")+".json")
+	return ImageMirrors(ctx, r.Engine, r.Paths, image)
+}
+
+// ImageMirrors are the hosts an image's package manager uses, read once per
+// image with a probe container and kept under DATA/shield/mirrors.
+// terok-image build reads them after each build, so that starting a task
+// normally finds them there.
+func ImageMirrors(ctx context.Context, e *engine.Engine, paths config.Paths, image string) []string {
+	cache := filepath.Join(paths.Data, "shield", "mirrors", unsafeName.ReplaceAllString(image, "_")+".json")
 	var hosts []string
 	if store.ReadJSON(cache, &hosts) == nil {
 		return hosts
 	}
-	p, err := r.Engine.RunProbe(ctx, image, "sh", "-c",
+	p, err := e.RunProbe(ctx, image, "sh", "-c",
 		"cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources /etc/yum.repos.d/*.repo 2>/dev/null; true")
 	if err != nil || p.ExitCode != 0 {
 		return nil
 	}
 	hosts = policy.ParseSources(p.Output)
+	if hosts == nil {
+		hosts = []string{}
+	}
 	os.MkdirAll(filepath.Dir(cache), 0o700)
 	store.WriteJSONLocked(cache, hosts)
 	return hosts

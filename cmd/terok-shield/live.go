@@ -95,6 +95,9 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 	var canon []string
 	for _, t := range targets {
 		x, err := config.ParseTarget(t)
+		if err == nil && op == "allow" {
+			err = config.CheckAllow(x)
+		}
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}

@@ -347,7 +347,7 @@ func TestProjectShieldKeys(t *testing.T) {
 	if err != nil || len(p.Shield.Allow) != 2 || p.Shield.Profiles[1] != "python" {
 		t.Fatalf("%+v %v", p.Shield, err)
 	}
-	for _, bad := range []string{"[shield]\nallow = [\"not a domain\"]\n", "[shield]\ndeny = [\"10.0.0.0/40\"]\n", "[shield]\nprofiles = [\"../etc\"]\n"} {
+	for _, bad := range []string{"[shield]\nallow = [\"not a domain\"]\n", "[shield]\ndeny = [\"10.0.0.0/40\"]\n", "[shield]\nprofiles = [\"../etc\"]\n", "[shield]\nallow = [\"0.0.0.0/0\"]\n", "[shield]\nallow = [\"::/0\"]\n"} {
 		_, err := DecodeProject("/p/project.toml", []byte(bad))
 		var fe *FileError
 		if !errors.As(err, &fe) || fe.Line != 2 {

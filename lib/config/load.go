@@ -245,6 +245,12 @@ func (p *Project) validate() (string, error) {
 	if err := ValidTargets(p.Shield.Allow); err != nil {
 		return "shield.allow", err
 	}
+	for _, a := range p.Shield.Allow {
+		t, _ := ParseTarget(a)
+		if err := CheckAllow(t); err != nil {
+			return "shield.allow", err
+		}
+	}
 	if err := ValidTargets(p.Shield.Deny); err != nil {
 		return "shield.deny", err
 	}

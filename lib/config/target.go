@@ -153,3 +153,22 @@ func ResolverAddr(s string) (string, error) {
 	}
 	return netip.AddrPortFrom(a, 53).String(), nil
 }
+
+// Metadata are the cloud metadata services' addresses.
+var Metadata = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")}
+
+// CheckAllow refuses an allow target that would open a metadata address
+// without naming it: a range that holds one (0.0.0.0/0, 169.254.0.0/16) is
+// not a rule naming the metadata service, so it is an error rather than a
+// silent exposure. The address itself may be allowed.
+func CheckAllow(t Target) error {
+	if t.Kind != TargetRange {
+		return nil
+	}
+	for _, m := range Metadata {
+		if t.Prefix.Contains(m) {
+			return fmt.Errorf("the range %s holds the cloud metadata address %s; allow narrower ranges (or that address alone, if it is meant)", t, m)
+		}
+	}
+	return nil
+}

@@ -465,6 +465,13 @@ func (s *shieldService) handle(_ context.Context, req warden.Request) (any, erro
 		if len(ts) == 0 {
 			return nil, errors.New("no target")
 		}
+		if req.Op == "allow" {
+			for _, t := range ts {
+				if err := config.CheckAllow(t); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if err := s.change(req.Op, ts); err != nil {
 			return nil, err
 		}

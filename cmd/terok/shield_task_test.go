@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -328,6 +329,28 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 		t.Errorf("a quarantined task reached out: %s", o)
 	}
 	e.must("terok-shield", "up", task.ID)
+	// Down: everything but denied and restricted addresses, for a while,
+	// each new connection logged; up closes it again.
+	lit2 := "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://" + inetDNS + "/"
+	if o, ok := in(lit2); ok {
+		t.Errorf("a literal address before down: %s", o)
+	}
+	if out := e.must("terok-shield", "down", task.ID, "--for", "1m"); !strings.Contains(out, `"posture":"down"`) {
+		t.Errorf("down printed %s", out)
+	}
+	if o, ok := in(lit2); !ok || o != "200" {
+		t.Errorf("a literal address while down: %q", o)
+	}
+	if o, ok := in("curl -sS -m 5 -o /dev/null http://169.254.169.254/"); ok {
+		t.Errorf("the metadata address while down: %s", o)
+	}
+	e.must("terok-shield", "up", task.ID)
+	if o, ok := in(lit2); ok {
+		t.Errorf("a literal address after up: %s", o)
+	}
+	if logs := e.must("terok-shield", "logs", task.ID); !strings.Contains(logs, `"event":"down-connection",`) || !strings.Contains(logs, `"dst":"`+inetDNS+`","port":80`) {
+		t.Errorf("the connection made while down is not in the audit log:\n%s", logs)
+	}
 	if o, ok := in("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://allowed.test.example/"); !ok || o != "200" {
 		t.Errorf("after up: %q %v", o, ok)
 	}
@@ -438,6 +461,23 @@ func TestShieldTaskBasics(t *testing.T) {
 		return strings.TrimSpace(string(b)), err == nil
 	}
 	waitEntry(t, in)
+	// watch follows the task's audit log from now on.
+	watch := exec.Command("terok-shield", "watch", task.ID)
+	watch.Env = e.env
+	watchOut, _ := watch.StdoutPipe()
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
+	watched := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(watchOut)
+		for sc.Scan() {
+			watched <- sc.Text()
+		}
+		close(watched)
+	}()
+	time.Sleep(300 * time.Millisecond)
 	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
 	if o, ok := in(mirror); !ok || o != "200" {
 		t.Fatalf("the distribution mirror: %q", o)
@@ -447,6 +487,15 @@ func TestShieldTaskBasics(t *testing.T) {
 	}
 	if _, ok := in("getent hosts not-allowed.example.org"); ok {
 		t.Error("a name outside the policy resolved")
+	}
+	deadline := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case l := <-watched:
+			seen = strings.Contains(l, `"dst":"192.0.2.77"`)
+		case <-deadline:
+			t.Fatal("terok-shield watch did not show the blocked attempt")
+		}
 	}
 	addr, ok := in("getent ahostsv4 deb.debian.org | head -1 | cut -d' ' -f1")
 	if !ok || net.ParseIP(addr) == nil {

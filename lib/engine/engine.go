@@ -174,7 +174,11 @@ func (e *Engine) Host(ctx context.Context) (Host, error) {
 func (e *Engine) Rootless(ctx context.Context) (bool, error) {
 	if path, ok := e.socket.Path(); ok {
 		if uid, err := PeerUID(path); err == nil {
-			return uid != 0, nil
+			// The kernel reports the uid as this process's user namespace
+			// sees it (under podman unshare the rootless user is 0 there).
+			if host, ok := hostUID(uid); ok {
+				return host != 0, nil
+			}
 		}
 	}
 	h, err := e.Host(ctx)

@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"bufio"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,4 +36,32 @@ func PeerUID(path string) (uint32, error) {
 		return 0, cerr
 	}
 	return cred.Uid, nil
+}
+
+// hostUID maps a uid as this process's user namespace sees it to the
+// initial user namespace's, through /proc/self/uid_map; false when it is
+// not mapped (the kernel then reports the overflow uid).
+func hostUID(uid uint32) (uint32, bool) {
+	f, err := os.Open("/proc/self/uid_map")
+	if err != nil {
+		return uid, true
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 3 {
+			continue
+		}
+		in, e1 := strconv.ParseUint(fs[0], 10, 32)
+		out, e2 := strconv.ParseUint(fs[1], 10, 32)
+		n, e3 := strconv.ParseUint(fs[2], 10, 64)
+		if e1 != nil || e2 != nil || e3 != nil {
+			continue
+		}
+		if uint64(uid) >= in && uint64(uid) < in+n {
+			return uint32(out + uint64(uid) - in), true
+		}
+	}
+	return 0, false
 }

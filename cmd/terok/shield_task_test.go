@@ -178,7 +178,7 @@ func hostAddr(t *testing.T) string {
 // The adversarial egress test (SECURITY.md guarantees 1, 2, 3, 7): a task
 // with the command agent runs a hostile script against a real shield, and
 // then the shield is changed live.
-func TestShieldHostileTask(t *testing.T) {
+func TestTaskShieldHostile(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, shield.HookRegistered(shield.HooksDirDistribution, []string{shield.HooksDirDistribution}) &&
 		fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
@@ -370,7 +370,7 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 
 // A task whose warden is killed loses the network: its open connection and
 // new ones.
-func TestShieldWardenKilledCutsNetwork(t *testing.T) {
+func TestTaskShieldWardenKilledCutsNetwork(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
 		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
@@ -446,7 +446,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // test's own): the distribution mirror works, a literal address and a name
 // not allowed fail at once and are audited, deny and allow of the mirror's
 // address take effect live, verify passes.
-func TestShieldTaskBasics(t *testing.T) {
+func TestTaskShieldBasics(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
 		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")

@@ -223,6 +223,13 @@ func verifyInUserNS(pid int) Verdict {
 		args = append(args[:2], args[3:]...)
 	}
 	cmd := exec.Command("podman", args...)
+	// podman unshare is local only: a CONTAINER_HOST (or connection) in
+	// the environment would make podman a remote client, which refuses it.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "CONTAINER_HOST" && k != "CONTAINER_CONNECTION" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	out, err := cmd.Output()
 	line, _, _ := strings.Cut(string(out), "\n")
 	var got Verdict

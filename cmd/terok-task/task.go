@@ -220,6 +220,11 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return runError(c.Project, err)
 	}
+	if sh, err := s.r.LoadShield(rec.ID); err == nil {
+		for _, n := range sh.Notes {
+			env.Warnf("egress: %s", n)
+		}
+	}
 	// Attached before it starts, like podman run: no output is lost and the
 	// stream ends when the container does.
 	var streamed chan error
@@ -361,6 +366,15 @@ type View struct {
 	History    []task.Prompt   `json:"history,omitempty"`
 	Hardening  *task.Hardening `json:"hardening,omitempty"`
 	Warden     *WardenView     `json:"warden,omitempty"`
+	Shield     *ShieldView     `json:"shield,omitempty"`
+}
+
+// ShieldView is a task's egress policy, as show prints it.
+type ShieldView struct {
+	Posture string   `json:"posture"`
+	Allow   []string `json:"allow"`
+	Deny    []string `json:"deny"`
+	Notes   []string `json:"notes,omitempty"`
 }
 
 // WardenView is a task's warden, as show prints it.

@@ -110,6 +110,17 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	if optOuts == "" {
 		optOuts = "none"
 	}
+	egress := "unknown"
+	if sh, err := s.r.LoadShield(rec.ID); err == nil {
+		v.Shield = &ShieldView{Posture: sh.Posture, Allow: []string{}, Deny: []string{}, Notes: sh.Notes}
+		for _, e := range sh.Allow {
+			v.Shield.Allow = append(v.Shield.Allow, e.Text)
+		}
+		for _, e := range sh.Deny {
+			v.Shield.Deny = append(v.Shield.Deny, e.Text)
+		}
+		egress = fmt.Sprintf("%s; allow %s; deny %s", sh.Posture, orNone(v.Shield.Allow), orNone(v.Shield.Deny))
+	}
 	return cli.Object(env, v, []cli.Field{
 		{Name: "id", Value: v.ID}, {Name: "project", Value: v.Project}, {Name: "agent", Value: v.Agent},
 		{Name: "status", Value: v.Status}, {Name: "exit code", Value: fmtCode(v.ExitCode)},
@@ -122,6 +133,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		{Name: "user namespace", Value: h.UserNS},
 		{Name: "limits", Value: fmt.Sprintf("pids %d, memory %d bytes, cpus %g", h.PidsLimit, h.MemoryBytes, h.CPUs)},
 		{Name: "opt-outs", Value: optOuts},
+		{Name: "egress", Value: egress},
 		{Name: "warden", Value: warden},
 	})
 }

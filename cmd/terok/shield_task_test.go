@@ -512,6 +512,9 @@ func TestTaskShieldBasics(t *testing.T) {
 	if v := e.must("terok-shield", "verify", task.ID); !strings.Contains(v, `"ok":true,"alive":true`) {
 		t.Errorf("verify: %s", v)
 	}
+	if show := e.must("terok-task", "show", task.ID); !strings.Contains(show, `"shield":{"posture":"up","allow":["deb.debian.org","`+addr+`"],"deny":[]`) {
+		t.Errorf("show lacks the task's egress policy: %s", show)
+	}
 	logs := e.must("terok-shield", "logs", task.ID)
 	for _, want := range []string{`"dst":"192.0.2.77","port":80,"protocol":"tcp"`, `"event":"refused","name":"not-allowed.example.org"`,
 		`"event":"deny","targets":["` + addr + `"]`, `"reason":"deny","name":"deb.debian.org","dst":"` + addr + `"`} {

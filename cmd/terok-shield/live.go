@@ -259,7 +259,7 @@ func (c *StatusCmd) Run(env *cli.Env) error {
 			s.Running, s.Posture, s.DownUntil, s.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
 			s.Allow, s.Deny, s.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
 		} else if st, err := r.LoadShield(id); err == nil {
-			s.Posture, s.Allow, s.Deny = st.Posture, len(st.Allow), len(st.Deny)
+			s.Posture, s.Allow, s.Deny = st.PostureAt(time.Now()), len(st.Allow), len(st.Deny)
 		}
 		out = append(out, s)
 	}

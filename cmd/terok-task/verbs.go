@@ -112,14 +112,14 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	}
 	egress := "unknown"
 	if sh, err := s.r.LoadShield(rec.ID); err == nil {
-		v.Shield = &ShieldView{Posture: sh.Posture, Allow: []string{}, Deny: []string{}, Notes: sh.Notes}
+		v.Shield = &ShieldView{Posture: sh.PostureAt(time.Now()), Allow: []string{}, Deny: []string{}, Notes: sh.Notes}
 		for _, e := range sh.Allow {
 			v.Shield.Allow = append(v.Shield.Allow, e.Text)
 		}
 		for _, e := range sh.Deny {
 			v.Shield.Deny = append(v.Shield.Deny, e.Text)
 		}
-		egress = fmt.Sprintf("%s; allow %s; deny %s", sh.Posture, orNone(v.Shield.Allow), orNone(v.Shield.Deny))
+		egress = fmt.Sprintf("%s; allow %s; deny %s", v.Shield.Posture, orNone(v.Shield.Allow), orNone(v.Shield.Deny))
 	}
 	return cli.Object(env, v, []cli.Field{
 		{Name: "id", Value: v.ID}, {Name: "project", Value: v.Project}, {Name: "agent", Value: v.Agent},

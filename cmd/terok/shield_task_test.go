@@ -38,6 +38,7 @@ type theInternet struct {
 const (
 	inetDNS   = "198.51.100.2"
 	inetOther = "198.51.100.3"
+	inetDown  = "198.51.100.4" // what *.down.example resolves to
 )
 
 func newInternet(t *testing.T) *theInternet {
@@ -65,6 +66,7 @@ func newInternet(t *testing.T) *theInternet {
 	ip("link", "set", host, "up")
 	ip("-n", n.name, "addr", "add", inetDNS+"/24", "dev", peer)
 	ip("-n", n.name, "addr", "add", inetOther+"/24", "dev", peer)
+	ip("-n", n.name, "addr", "add", inetDown+"/24", "dev", peer)
 	ip("-n", n.name, "link", "set", peer, "up")
 	ip("-n", n.name, "link", "set", "lo", "up")
 	ip("-n", n.name, "route", "add", "default", "via", "198.51.100.1")
@@ -110,7 +112,7 @@ func newInternet(t *testing.T) *theInternet {
 			n.mu.Lock()
 			n.queries = append(n.queries, name)
 			n.mu.Unlock()
-			if !strings.HasSuffix(name, ".test.example.") {
+			if !strings.HasSuffix(name, ".test.example.") && !strings.HasSuffix(name, ".down.example.") {
 				// Everything else from the host's own resolver.
 				if upstream != "" {
 					if r, err := dns.Exchange(q, upstream); err == nil {
@@ -126,7 +128,11 @@ func newInternet(t *testing.T) *theInternet {
 			m := new(dns.Msg)
 			m.SetReply(q)
 			if q.Question[0].Qtype == dns.TypeA {
-				rr, _ := dns.NewRR(name + " 60 IN A " + inetDNS)
+				addr := inetDNS
+				if strings.HasSuffix(name, ".down.example.") {
+					addr = inetDown
+				}
+				rr, _ := dns.NewRR(name + " 60 IN A " + addr)
 				m.Answer = append(m.Answer, rr)
 			}
 			w.WriteMsg(m)
@@ -353,6 +359,24 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 	}
 	if o, ok := in("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://allowed.test.example/"); !ok || o != "200" {
 		t.Errorf("after up: %q %v", o, ok)
+	}
+
+	// A down that runs out: the shield is up again by itself, and nothing
+	// of the down time outlives it — names outside the policy are refused
+	// again, and what they resolved to while down is not let through.
+	e.must("terok-shield", "down", task.ID, "--for", "2s")
+	if o, ok := in("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://x.down.example/"); !ok || o != "200" {
+		t.Errorf("a name outside the policy while down: %q", o)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if o, ok := in("getent hosts y.down.example"); ok {
+		t.Errorf("a name outside the policy resolved after the down time ran out: %s", o)
+	}
+	if o, ok := in("curl -sS -m 5 -o /dev/null http://" + inetDown + "/"); ok {
+		t.Errorf("an address resolved while down is still reachable after it ran out: %s", o)
+	}
+	if st := e.must("terok-shield", "status", task.ID); !strings.Contains(st, `"posture":"up"`) {
+		t.Errorf("status after the down time ran out: %s", st)
 	}
 
 	// Fail closed: restarted outside terok, the task is filtered and cut

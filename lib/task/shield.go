@@ -90,6 +90,15 @@ func (s *ShieldState) parse() error {
 
 func (s ShieldState) policy() policy.Policy { return policy.Policy{Allow: s.Allow, Deny: s.Deny} }
 
+// PostureAt is the shield's posture at t: a shield lowered until a time
+// that has passed is up again (the kernel raised it; see Conn.Down).
+func (s ShieldState) PostureAt(t time.Time) string {
+	if s.Posture == PostureDown && !t.Before(s.DownUntil) {
+		return PostureUp
+	}
+	return s.Posture
+}
+
 func targetsOf(es []policy.Entry) []config.Target {
 	out := make([]config.Target, len(es))
 	for i, e := range es {
@@ -229,15 +238,7 @@ func (r *Runner) startShield(ctx context.Context, id string, pid int) (_ *shield
 	if err := s.apply(); err != nil {
 		return nil, err
 	}
-	switch st.Posture {
-	case PostureQuarantine:
-		c.Expire()
-	case PostureDown:
-		if d := time.Until(st.DownUntil); d > 0 {
-			c.Down(d)
-		}
-		s.startBeat()
-	default:
+	if st.PostureAt(time.Now()) != PostureQuarantine {
 		s.startBeat()
 	}
 
@@ -301,7 +302,18 @@ func (s *shieldService) apply() error {
 	if err := s.conn.Apply(p); err != nil {
 		return err
 	}
-	if s.state.Posture != PostureQuarantine {
+	switch s.state.PostureAt(time.Now()) {
+	case PostureQuarantine:
+		// No heartbeat: nothing but loopback.
+	case PostureDown:
+		// A fresh table has no down element: put back what is left.
+		if err := s.conn.Heartbeat(); err != nil {
+			return err
+		}
+		if err := s.conn.Down(time.Until(s.state.DownUntil)); err != nil {
+			return err
+		}
+	default:
 		if err := s.conn.Heartbeat(); err != nil {
 			return err
 		}
@@ -336,13 +348,19 @@ func (s *shieldService) stopHeartbeat() {
 }
 
 // resolverPolicy is what the resolver answers in the current posture.
+// While the shield is down it answers every name not denied, until the
+// time the kernel raises the shield again; then only the policy's.
 func (s *shieldService) resolverPolicy() resolver.Policy {
 	pol := s.state.policy()
 	switch s.state.Posture {
 	case PostureQuarantine:
 		return resolver.PolicyFunc(func(string) bool { return false })
 	case PostureDown:
+		until := s.state.DownUntil
 		return resolver.PolicyFunc(func(name string) bool {
+			if !time.Now().Before(until) {
+				return pol.Allowed(name)
+			}
 			for _, e := range pol.Deny {
 				if e.Target.Matches(name) {
 					return false
@@ -354,16 +372,21 @@ func (s *shieldService) resolverPolicy() resolver.Policy {
 	return pol
 }
 
+// learn lets the addresses of an answered name through the firewall. A
+// name the policy does not allow is answered only while the shield is
+// down, where the down rule lets its addresses through: they are not
+// learned, so nothing of the down time outlives it.
 func (s *shieldService) learn(name string, addrs []netip.Addr, ttl time.Duration) error {
-	if err := s.conn.LearnAll(addrs, ttl); err != nil {
-		return err
-	}
 	s.mu.Lock()
+	allowed := s.state.policy().Allowed(name)
 	for _, a := range addrs {
 		s.names[a] = name
 	}
 	s.mu.Unlock()
-	return nil
+	if !allowed {
+		return nil
+	}
+	return s.conn.LearnAll(addrs, ttl)
 }
 
 func (s *shieldService) refused(name string, qtype uint16) {
@@ -413,6 +436,14 @@ func (s *shieldService) event(e ShieldEvent) {
 		}
 		if se != nil {
 			e.Repeats = se.repeats
+		}
+		if len(s.seen) > 4096 {
+			// A task that tries many destinations: forget the quiet ones.
+			for k, v := range s.seen {
+				if e.Time.Sub(v.last) >= AuditWindow {
+					delete(s.seen, k)
+				}
+			}
 		}
 		s.seen[key] = &seenEntry{last: e.Time}
 		s.mu.Unlock()
@@ -484,7 +515,7 @@ func (s *shieldService) handle(_ context.Context, req warden.Request) (any, erro
 			}
 			d = x
 		}
-		if s.state.Posture == PostureQuarantine {
+		if s.state.PostureAt(time.Now()) == PostureQuarantine {
 			return nil, errors.New("the task is quarantined: 'terok-shield up' first")
 		}
 		if err := s.conn.Down(d); err != nil {
@@ -582,7 +613,12 @@ func (s *shieldService) rulesLocked() (ShieldRules, error) {
 	if err != nil {
 		return ShieldRules{}, err
 	}
-	out := ShieldRules{Posture: s.state.Posture, DownUntil: s.state.DownUntil, Allow: s.state.Allow, Deny: s.state.Deny,
+	posture := s.state.PostureAt(time.Now())
+	var until time.Time
+	if posture == PostureDown {
+		until = s.state.DownUntil
+	}
+	out := ShieldRules{Posture: posture, DownUntil: until, Allow: s.state.Allow, Deny: s.state.Deny,
 		Notes: s.state.Notes, Alive: c.Alive, Learned: []LearnedAddr{}}
 	for _, l := range c.Learned {
 		out.Learned = append(out.Learned, LearnedAddr{Addr: l.Addr.String(), Name: s.names[l.Addr], Expires: time.Now().Add(l.Expires).UTC().Truncate(time.Second)})

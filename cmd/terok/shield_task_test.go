@@ -248,13 +248,22 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 			t.Errorf("%s: %q, want it to work", ok, results[ok])
 		}
 	}
-	for _, bad := range []string{"literal", "notallowed", "tunnel", "udp", "icmp", "ipv6", "metadata", "hostaddr", "hostloop", "dnsdirect"} {
+	// Each attempt must fail the way a refusal fails — curl's "could not
+	// connect" (7), getent's "not found" (2), a Python socket error — so
+	// that a missing tool or a hang can never pass for a block.
+	for bad, want := range map[string]string{
+		"literal": "fail 7 ", "notallowed": "fail 2", "tunnel": "fail 2", "udp": "Error",
+		"icmp": "PermissionError", "ipv6": "fail 7 ", "metadata": "fail 7 ", "hostaddr": "fail 7 ",
+		"hostloop": "fail 7 ", "dnsdirect": "Error",
+	} {
 		r := results[bad]
 		switch {
 		case !strings.HasPrefix(r, "fail"):
 			t.Errorf("%s: %q, want it to fail", bad, r)
-		case strings.Contains(r, "fail 28") || strings.Contains(r, "timeout"):
+		case strings.Contains(r, "timeout") || strings.Contains(r, "TimeoutError"):
 			t.Errorf("%s: %q: it hung until the timeout instead of failing at once", bad, r)
+		case !strings.Contains(r+" ", want):
+			t.Errorf("%s: %q, want a refusal (%q)", bad, r, want)
 		}
 	}
 	if inet.asked("notallowed") || inet.asked("tunnel") {

@@ -85,7 +85,7 @@ func page(env *cli.Env, text []byte) error {
 		_, err := env.Stdout.Write(text)
 		return err
 	}
-	text = visible(text)
+	text = cli.Visible(text)
 	pager := env.Getenv("PAGER")
 	if pager == "" {
 		pager = "less"
@@ -107,27 +107,6 @@ func page(env *cli.Env, text []byte) error {
 		}
 	}
 	return nil
-}
-
-// visible replaces control characters other than tab and newline with
-// ^X notation (and C1 controls with ?).
-func visible(text []byte) []byte {
-	var b bytes.Buffer
-	for _, r := range string(text) {
-		switch {
-		case r == '\n' || r == '\t':
-			b.WriteRune(r)
-		case r < 0x20:
-			b.WriteString("^" + string(rune(r+64)))
-		case r == 0x7f:
-			b.WriteString("^?")
-		case r >= 0x80 && r < 0xa0:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.Bytes()
 }
 
 // PromoteCmd is `terok-gate promote`.
@@ -212,7 +191,7 @@ func describe(w io.Writer, prog string, p *gate.Promotion, commits []gate.Commit
 			fmt.Fprintf(w, "  ... and %d more\n", len(commits)-20)
 			break
 		}
-		fmt.Fprintf(w, "  %s %s %s\n", short(c.Commit), string(visible([]byte(c.Author))), string(visible([]byte(c.Subject))))
+		fmt.Fprintf(w, "  %s %s %s\n", short(c.Commit), string(cli.Visible([]byte(c.Author))), string(cli.Visible([]byte(c.Subject))))
 	}
 }
 

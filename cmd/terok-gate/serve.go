@@ -140,9 +140,9 @@ func eventText(e gate.AuditEntry) string {
 		if e.Backup != "" {
 			s += ", backup " + e.Backup
 		}
-		return string(visible([]byte(s)))
+		return string(cli.Visible([]byte(s)))
 	case "auth":
 		return "refused a request from " + e.Remote + ": " + e.Reason
 	}
-	return string(visible([]byte(e.Type + ": " + e.Reason)))
+	return string(cli.Visible([]byte(e.Type + ": " + e.Reason)))
 }

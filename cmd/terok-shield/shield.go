@@ -135,23 +135,18 @@ func (c *VerifyCmd) Run(env *cli.Env) error {
 			return cli.Usagef("%v", err)
 		}
 	}
-	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	run, err := runner(env)
 	if err != nil {
-		return cli.NotSetUpf("%v", err)
+		return err
 	}
-	store := task.Store{Dir: filepath.Join(paths.State, "tasks")}
+	paths := run.Paths
 	var recs []task.Record
 	for _, r := range refs {
-		id, err := store.Resolve(r)
-		switch {
-		case errors.Is(err, task.ErrNotFound):
-			return cli.NotFoundf("no task %q", r).WithHint("'terok-task ls' lists tasks")
-		case errors.Is(err, task.ErrAmbiguous):
-			return cli.Usagef("%v", err).WithHint("give more characters of the id")
-		case err != nil:
-			return cli.Usagef("%v", err)
+		id, err := resolveTask(run, r)
+		if err != nil {
+			return err
 		}
-		rec, err := store.Load(id)
+		rec, err := run.Store().Load(id)
 		if err != nil {
 			return err
 		}

@@ -214,7 +214,7 @@ func (c *DiffCmd) Run(env *cli.Env) error {
 	if c.Patch {
 		b := patch.Bytes()
 		if env.StdoutTTY {
-			b = visible(b)
+			b = cli.Visible(b)
 		}
 		_, err := env.Stdout.Write(b)
 		return err
@@ -276,29 +276,6 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-// visible replaces control characters other than tab and newline with ^X
-// notation (C1 controls with ?), so that nothing a task wrote can drive
-// the terminal.
-func visible(text []byte) []byte {
-	var b bytes.Buffer
-	for _, r := range string(text) {
-		switch {
-		case r == '\n' || r == '\t':
-			b.WriteRune(r)
-		case r < 0x20:
-			b.WriteByte('^')
-			b.WriteByte(byte(r) + '@')
-		case r == 0x7f:
-			b.WriteString("^?")
-		case r >= 0x80 && r < 0xa0:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.Bytes()
 }
 
 // promptsLine is show's summary of a task's prompts: how many, and the

@@ -56,15 +56,7 @@ func (s *tmuxSession) send(keys ...string) { s.tmux(append([]string{"send-keys"}
 
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // generous: CI runs other packages at once
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil && strings.HasSuffix(string(b), "\n") {
-			return strings.TrimSpace(string(b))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never written", path)
-	return ""
+	return waitFileFor(t, path, 30*time.Second) // generous: CI runs other packages at once
 }
 
 // The gum wizard of `terok-project new` and the gum confirmation of `rm`,

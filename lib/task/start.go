@@ -122,7 +122,13 @@ func (r *Runner) spawnWarden(ctx context.Context, id string, pid int) (int, erro
 			ready <- nil
 			return
 		}
-		ready <- fmt.Errorf("the warden said %q (%v); see %s", strings.TrimSpace(line), err, logf.Name())
+		// A warden that could not serve said why on stderr, its log.
+		why := strings.TrimSpace(line)
+		if b, rerr := os.ReadFile(logf.Name()); rerr == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			why = lines[len(lines)-1]
+		}
+		ready <- fmt.Errorf("the warden did not serve: %s (%v); see %s", why, err, logf.Name())
 	}()
 	select {
 	case err = <-ready:

@@ -45,8 +45,9 @@ var Command = cli.Command{
 	Name:    "terok-task",
 	Summary: "run agents in hardened containers, headless or in a terminal session, and manage their tasks",
 	Detail: "A task is one run of an agent on a project: a hardened container with its own workspace volume, " +
-		"a fresh clone of the project from the gate on a branch of its own, and a warden on the host that serves " +
-		"the task's gate on the task's own loopback. Headless runs stream the agent's output and exit with the agent's " +
+		"a fresh clone of the project from the gate on a branch of its own, a default-deny egress firewall (terok-shield(1)), " +
+		"and a warden on the host that serves the task's gate and resolver on the task's own loopback and keeps its " +
+		"firewall open as its policy says. Headless runs stream the agent's output and exit with the agent's " +
 		"exit code (124 past the timeout). Interactive runs (-i, or --shell for a login shell) keep the agent in a tmux " +
 		"session inside the container and attach this terminal to it: tmux's C-b d detaches and leaves the task running, " +
 		"'terok-task login ID' attaches again, and the task ends when the session's program exits.",

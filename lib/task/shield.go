@@ -120,7 +120,7 @@ func (r *Runner) taskPolicy(ctx context.Context, p config.Project, image string)
 	}
 	for _, n := range names {
 		if slices.Contains(all[n].Follow, "distribution-mirrors") {
-			host.Mirrors = r.imageMirrors(ctx, image)
+			host.Mirrors = ImageMirrors(ctx, r.Engine, r.Paths, image)
 			break
 		}
 	}
@@ -132,12 +132,6 @@ func (r *Runner) taskPolicy(ctx context.Context, p config.Project, image string)
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// imageMirrors are the hosts the image's package manager uses (see
-// ImageMirrors).
-func (r *Runner) imageMirrors(ctx context.Context, image string) []string {
-	return ImageMirrors(ctx, r.Engine, r.Paths, image)
-}
 
 // ImageMirrors are the hosts an image's package manager uses, read once per
 // image with a probe container and kept under DATA/shield/mirrors.

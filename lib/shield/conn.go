@@ -336,8 +336,11 @@ func (c *Conn) Undeny(ts ...config.Target) error { return c.update(SetDeny4, Set
 // union, and in one batch deletes exactly the elements it read and adds the
 // new ones. Should another process change the set meanwhile, a delete
 // fails (or an add overlaps what it added), the batch is void, and the
-// update is tried again on fresh contents. (Should that keep failing, the
-// set is flushed and written whole in one batch instead.)
+// update is tried again on fresh contents, for as long as the contents keep
+// changing between tries. Only when a batch fails on contents that did not
+// change (the kernel's interval tree refusing a delete, not a race) is the
+// set flushed and written whole in one batch: a flush on contents another
+// writer has just changed would lose that writer's change.
 func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -350,12 +353,24 @@ func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 			continue
 		}
 		s := set(fam.name)
-		var err error
-		for try := range 4 {
-			err = c.updateOnce(s, fam.is4, a, r, try == 3)
+		var (
+			err  error
+			prev []span
+			read bool
+		)
+		deadline := time.Now().Add(updateDeadline)
+		for try := 0; ; try++ {
+			var cur []span
+			cur, err = c.updateOnce(s, fam.is4, a, r, prev, read)
 			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EEXIST) {
 				break
 			}
+			if time.Now().After(deadline) {
+				break
+			}
+			prev, read = cur, true
+			// Contending writers back off a little, differently.
+			time.Sleep(time.Duration(1+try%4) * time.Duration(100+randUint16()%400) * time.Microsecond)
 		}
 		if err != nil {
 			return fmt.Errorf("updating set %s: %w", fam.name, err)
@@ -364,17 +379,31 @@ func (c *Conn) update(name4, name6 string, add, remove []config.Target) error {
 	return nil
 }
 
-func (c *Conn) updateOnce(s *nftables.Set, is4 bool, add, remove []span, flush bool) error {
+// updateDeadline bounds how long update goes on retrying against other
+// writers.
+const updateDeadline = 5 * time.Second
+
+func randUint16() uint16 {
+	var b [2]byte
+	rand.Read(b[:])
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// updateOnce makes one attempt and returns the contents it read. When the
+// previous attempt failed on these very contents (read and equal), the set
+// is flushed rather than its elements deleted one by one.
+func (c *Conn) updateOnce(s *nftables.Set, is4 bool, add, remove []span, prev []span, read bool) ([]span, error) {
 	old, err := c.nft.GetSetElements(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cur := spansOf(old, is4)
 	next := subtract(normalise(append(append([]span{}, cur...), add...)), remove)
 	if equalSpans(cur, next) {
-		return nil
+		return cur, nil
 	}
-	return c.batch(func() error {
+	flush := read && equalSpans(prev, cur)
+	return cur, c.batch(func() error {
 		switch {
 		case flush:
 			c.nft.FlushSet(s)

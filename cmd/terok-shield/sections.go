@@ -17,9 +17,10 @@ install-hook writes the registration, terok-shield.json, into a hooks directory:
 
 install-hook prints one object:
 
-  hook  the registration file written
+  hook  the registration file
   binary  the binary it runs
   registered  true when Podman reads the directory it is in
+  changed  true when it was written; false when the same registration was already there
 
 allow, deny, down, up and quarantine print one object:
 

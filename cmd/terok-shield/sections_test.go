@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // Every JSON field terok-shield prints is documented in its man page.
 func TestJSONFieldsDocumented(t *testing.T) {
-	if m := cli.UndocumentedFields(sections, Verdict{}, Installed{}, Change{}, Rule{}, State{}, ProfileView{}, task.ShieldEvent{}); len(m) > 0 {
+	if m := cli.UndocumentedFields(sections, Verdict{}, shield.Installed{}, Change{}, Rule{}, State{}, ProfileView{}, task.ShieldEvent{}); len(m) > 0 {
 		t.Fatalf("fields missing from JSON FIELDS in sections.go: %v", m)
 	}
 }

@@ -282,13 +282,6 @@ type InstallHookCmd struct {
 	Binary string `help:"The terok binary the hook runs, an absolute path (default: this one)." placeholder:"PATH" type:"path"`
 }
 
-// Installed is the JSON line of install-hook.
-type Installed struct {
-	Hook       string `json:"hook"`
-	Binary     string `json:"binary"`
-	Registered bool   `json:"registered"`
-}
-
 func (c *InstallHookCmd) Run(env *cli.Env) error {
 	bin := c.Binary
 	if bin == "" {
@@ -298,32 +291,18 @@ func (c *InstallHookCmd) Run(env *cli.Env) error {
 		}
 		bin = exe
 	}
-	if r, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = r
-	}
 	dirs := shield.PodmanHooksDirs()
 	dir := c.Dir
 	if dir == "" {
-		switch {
-		case os.Getuid() != 0:
-			base := env.Getenv("XDG_CONFIG_HOME")
-			if base == "" {
-				base = filepath.Join(env.Getenv("HOME"), ".config")
-			}
-			dir = filepath.Join(base, "containers", "oci", "hooks.d")
-		case len(dirs) > 0:
-			dir = dirs[0]
-		default:
-			dir = shield.HooksDirDistribution
-		}
+		dir = shield.DefaultHookDir(os.Getuid(), env.Getenv, dirs)
 	}
-	p, err := shield.WriteHook(dir, bin)
+	out, err := shield.InstallHook(dir, bin, dirs)
 	if err != nil {
 		return cli.Failf("%v", err)
 	}
-	out := Installed{Hook: p, Binary: bin, Registered: shield.HookRegistered(dir, dirs)}
 	if err := cli.Object(env, out, []cli.Field{
-		{Name: "hook", Value: out.Hook}, {Name: "binary", Value: out.Binary}, {Name: "registered", Value: yesNo(out.Registered)},
+		{Name: "hook", Value: out.Hook}, {Name: "binary", Value: out.Binary},
+		{Name: "registered", Value: yesNo(out.Registered)}, {Name: "changed", Value: yesNo(out.Changed)},
 	}); err != nil {
 		return err
 	}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
@@ -36,6 +32,7 @@ type HostGrammar struct {
 	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
 	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
 	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
+	Setup        SetupCmd        `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
 	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
 
@@ -109,35 +106,9 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 	if err != nil || !st.IsDir() {
 		return cli.Usagef("%s is not a directory", c.Dir)
 	}
-	names := make([]string, 0, len(Commands))
-	for _, cm := range Commands {
-		names = append(names, cm.Name)
-	}
-	sort.Strings(names)
-	// Check first, then act: a file that is not a link is never replaced.
-	for _, n := range names {
-		p := filepath.Join(c.Dir, n)
-		fi, err := os.Lstat(p)
-		if err == nil && fi.Mode()&fs.ModeSymlink == 0 {
-			return cli.Failf("%s exists and is not a link; not replacing it", p)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	var out []Link
-	for _, n := range names {
-		p := filepath.Join(c.Dir, n)
-		tmp := p + ".terok-new"
-		os.Remove(tmp)
-		if err := os.Symlink(target, tmp); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		out = append(out, Link{Link: p, Target: target})
+	out, _, err := installLinks(c.Dir, target)
+	if err != nil {
+		return err
 	}
 	return cli.List(env, out, []cli.Column[Link]{
 		{Header: "LINK", Value: func(l Link) string { return l.Link }},
@@ -152,6 +123,8 @@ var hostSections = []cli.Section{
   status  ok, warn or fail
   detail  what was found
   fix  what to do about it, when status is not ok
+
+terok setup prints one object per step, in the same shape, then the doctor's checks (unless --no-check): links (the terok-<command> links), hook (the shield's OCI hook registration), dirs (terok's configuration, state and data directories). A step's detail starts with "set up:" when it changed something and "already in place:" when it did not.
 
 terok version prints one object:
 
@@ -173,7 +146,7 @@ terok install-links prints one object per link:
   4  a named thing was not found
   124  a headless agent ran past its timeout
 
-terok doctor exits 0 when every check passed, 1 when the worst was a warning, 2 when one failed.`},
+terok doctor and terok setup exit 0 when every check passed, 1 when the worst was a warning, 2 when one failed. terok setup checks everything it will change before it changes anything: when it refuses (a file that is not a link where a link goes, a directory it cannot write) it exits 1 and has changed nothing.`},
 	{Title: "OUTPUT", Body: `Commands that list or report print one JSON object per line when stdout is not a terminal, or with --json; on a terminal they print an aligned table. Field names are snake_case and stable. An empty list prints nothing and exits 0.
 
 Errors go to stderr as "terok-NAME: message", with a "hint:" line where a fix is known; with --json, a JSON object {"type":"error","error":...,"code":...,"hint":...} follows on stderr.

@@ -188,7 +188,7 @@ func TestTaskShieldHostile(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, shield.HookRegistered(shield.HooksDirDistribution, []string{shield.HooksDirDistribution}) &&
 		fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
-		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	inet := newInternet(t)
 
 	// The host's own services: one on all addresses, one on loopback.
@@ -406,7 +406,7 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 func TestTaskShieldWardenKilledCutsNetwork(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
-		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	inet := newInternet(t)
 	conf := envValue(e.env, "TEROK_CONFIG_DIR")
 	os.MkdirAll(conf, 0o700)
@@ -482,7 +482,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 func TestTaskShieldBasics(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
-		"the shield's OCI hook is not registered (terok-shield install-hook; scripts/test does)")
+		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	e.must("terok-project", "new", "tb", "--agents", "command")
 	e.must("terok-image", "build", "tb")
 	out := e.must("terok-task", "run", "--detach", "tb", "--agent", "command", "sleep 300")

@@ -44,14 +44,14 @@ function __terok_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'install-links:--target' 'doctor:--image'
+                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'doctor:--image'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':version' ':install-links' ':doctor'
+            case ':version' ':install-links' ':setup' ':doctor'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -87,6 +87,7 @@ complete -c terok -n "not __terok_delegated" -s h -l help -d 'Show context-sensi
 complete -c terok -n "not __terok_delegated" -l json -d 'Print JSON lines even on a terminal, and errors as JSON on stderr too.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 'Print terok\'s version.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a setup -d 'Set up the host for terok (again safely): the terok-<command> links, the shield\'s OCI hook, terok\'s directories; then the doctor\'s checks.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield\'s hook, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'
@@ -95,4 +96,8 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'ru
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a shield -d 'each task\'s default-deny egress firewall: the OCI hook that installs it, and its verification'
 complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F
+complete -c terok -n "not __terok_delegated; and __terok_in setup" -l bin-dir -r -F -d 'Directory for the terok-<command> links (default: this binary\'s directory when writable, else ~/.local/bin).'
+complete -c terok -n "not __terok_delegated; and __terok_in setup" -l hooks-dir -r -F -d 'Hooks directory for the shield\'s registration (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d).'
+complete -c terok -n "not __terok_delegated; and __terok_in setup" -l no-check -d 'Do not run the doctor\'s checks afterwards.'
+complete -c terok -n "not __terok_delegated; and __terok_in setup" -l image -x -d 'Image of the doctor\'s probe container (see terok doctor).'
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

@@ -110,7 +110,7 @@ func checkShieldHook() Result {
 	file, bin, err := shield.FindHook()
 	if err != nil {
 		return Result{Check: "shield", Status: Fail, Detail: err.Error(),
-			Fix: "terok-shield install-hook (as root: for every user and the API service; scripts/setup-host does it)"}
+			Fix: "terok setup (as root: for every user and the API service)"}
 	}
 	return Result{Check: "shield", Status: OK, Detail: fmt.Sprintf("OCI hook %s runs %s", file, bin)}
 }

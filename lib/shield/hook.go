@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,12 +148,8 @@ func WriteHook(dir, binary string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := os.Stat(binary)
-	if err != nil {
-		return "", fmt.Errorf("the hook's binary: %w", err)
-	}
-	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("the hook's binary %s is not an executable file", binary)
+	if err := checkHookBinary(binary); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -190,6 +187,69 @@ func writeAtomic(path string, b []byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// Installed describes a hook registration that InstallHook wrote or found
+// in place.
+type Installed struct {
+	Hook       string `json:"hook"`       // the registration file
+	Binary     string `json:"binary"`     // the terok binary it runs
+	Registered bool   `json:"registered"` // Podman reads its directory
+	Changed    bool   `json:"changed"`    // it was written, not already in place
+}
+
+// DefaultHookDir is the hooks directory a registration goes to when none
+// is named: for root the first directory Podman reads; for another user
+// their own ~/.config/containers/oci/hooks.d (the global ones are root's).
+func DefaultHookDir(uid int, getenv func(string) string, hooksDirs []string) string {
+	switch {
+	case uid != 0:
+		base := getenv("XDG_CONFIG_HOME")
+		if base == "" {
+			base = filepath.Join(getenv("HOME"), ".config")
+		}
+		return filepath.Join(base, "containers", "oci", "hooks.d")
+	case len(hooksDirs) > 0:
+		return hooksDirs[0]
+	default:
+		return HooksDirDistribution
+	}
+}
+
+// InstallHook writes the registration for binary (links resolved) into
+// dir, unless the same registration is already there, and says whether
+// Podman reads that directory (hooksDirs).
+func InstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
+	if r, err := filepath.EvalSymlinks(binary); err == nil {
+		binary = r
+	}
+	out := Installed{Hook: filepath.Join(dir, HookFile), Binary: binary, Registered: HookRegistered(dir, hooksDirs)}
+	want, err := HookJSON(binary)
+	if err != nil {
+		return out, err
+	}
+	if have, err := os.ReadFile(out.Hook); err == nil && bytes.Equal(have, want) {
+		if err := checkHookBinary(binary); err != nil {
+			return out, err
+		}
+		return out, nil
+	}
+	if _, err := WriteHook(dir, binary); err != nil {
+		return out, err
+	}
+	out.Changed = true
+	return out, nil
+}
+
+func checkHookBinary(binary string) error {
+	st, err := os.Stat(binary)
+	if err != nil {
+		return fmt.Errorf("the hook's binary: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("the hook's binary %s is not an executable file", binary)
+	}
+	return nil
 }
 
 // HookRegistered reports whether dir is among hooksDirs, the directories

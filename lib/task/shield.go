@@ -222,7 +222,7 @@ func (r *Runner) startShield(ctx context.Context, id string, pid int) (_ *shield
 		}
 	}()
 	if _, err := c.Verify(); errors.Is(err, shield.ErrNoRuleset) {
-		return nil, errors.New("the shield's OCI hook did not install the task's ruleset: is it registered? (terok-shield install-hook; terok doctor checks)")
+		return nil, errors.New("the shield's OCI hook did not install the task's ruleset: is it registered? (terok setup; terok doctor checks)")
 	} else if err != nil {
 		var ve *shield.VerifyError
 		if !errors.As(err, &ve) {

@@ -15,6 +15,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
+	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // doctorChecks are the checks in the order doctor prints them.
@@ -194,7 +195,7 @@ func TestDoctorBrokenConfig(t *testing.T) {
 }
 
 func TestHostJSONFieldsDocumented(t *testing.T) {
-	if m := cli.UndocumentedFields(hostSections, hostcheck.Result{}, VersionInfo{}, Link{}); len(m) > 0 {
+	if m := cli.UndocumentedFields(hostSections, hostcheck.Result{}, VersionInfo{}, Link{}, task.PanicResult{}); len(m) > 0 {
 		t.Fatalf("fields missing from terok(1) JSON FIELDS: %v", m)
 	}
 }

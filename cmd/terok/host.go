@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
+	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 
@@ -29,11 +30,12 @@ var Host = cli.Command{
 // HostGrammar is the command line of the bare binary.
 type HostGrammar struct {
 	cli.Globals
-	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
-	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
-	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
-	Setup        SetupCmd        `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
-	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
+	Help         HelpCmd          `cmd:"" default:"1" hidden:"" help:"Print the command list."`
+	Version      VersionCmd       `cmd:"" help:"Print terok's version."`
+	InstallLinks InstallLinksCmd  `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
+	Setup        SetupCmd         `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
+	Panic        taskcmd.PanicCmd `cmd:"" help:"The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
+	Doctor       DoctorCmd        `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
 
 // HelpCmd prints the command list (the bare binary's default).
@@ -125,6 +127,13 @@ var hostSections = []cli.Section{
   fix  what to do about it, when status is not ok
 
 terok setup prints one object per step, in the same shape, then the doctor's checks (unless --no-check): links (the terok-<command> links), hook (the shield's OCI hook registration), dirs (terok's configuration, state and data directories). A step's detail starts with "set up:" when it changed something and "already in place:" when it did not.
+
+terok panic prints one object per task that was running:
+
+  task  the task's id
+  project  its project
+  action  quarantined (its shield lets nothing in or out, not even DNS, until terok-shield up; the agent goes on running), stopped (quarantined, then stopped: --stop), killed (its warden did not answer within 2 s, so its container was stopped at once) or failed
+  detail  why a task was killed or could not be cut off
 
 terok version prints one object:
 

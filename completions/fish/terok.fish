@@ -51,7 +51,7 @@ function __terok_state
             end
         end
         switch "$cmd:$w"
-            case ':version' ':install-links' ':setup' ':doctor'
+            case ':version' ':install-links' ':setup' ':panic' ':doctor'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -88,6 +88,7 @@ complete -c terok -n "not __terok_delegated" -l json -d 'Print JSON lines even o
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 'Print terok\'s version.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a setup -d 'Set up the host for terok (again safely): the terok-<command> links, the shield\'s OCI hook, terok\'s directories; then the doctor\'s checks.'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a panic -d 'The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer).'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield\'s hook, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'
@@ -100,4 +101,5 @@ complete -c terok -n "not __terok_delegated; and __terok_in setup" -l bin-dir -r
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l hooks-dir -r -F -d 'Hooks directory for the shield\'s registration (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d).'
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l no-check -d 'Do not run the doctor\'s checks afterwards.'
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l image -x -d 'Image of the doctor\'s probe container (see terok doctor).'
+complete -c terok -n "not __terok_delegated; and __terok_in panic" -l stop -d 'Stop every running task as well, not only cut it off.'
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

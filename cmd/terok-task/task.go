@@ -90,6 +90,16 @@ func open(env *cli.Env) (*session, error) {
 	return s, s.connect(env)
 }
 
+// Runner reads the configuration and connects to Podman: a task runner
+// for verbs outside terok-task (terok panic, terok uninstall).
+func Runner(env *cli.Env) (*task.Runner, error) {
+	s, err := open(env)
+	if err != nil {
+		return nil, err
+	}
+	return s.r, nil
+}
+
 // connect connects the session to Podman and loads the agent roster.
 func (s *session) connect(env *cli.Env) error {
 	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(s.r.Paths, s.r.Global, env.Getenv))

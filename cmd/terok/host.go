@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
-	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 
@@ -30,12 +29,13 @@ var Host = cli.Command{
 // HostGrammar is the command line of the bare binary.
 type HostGrammar struct {
 	cli.Globals
-	Help         HelpCmd          `cmd:"" default:"1" hidden:"" help:"Print the command list."`
-	Version      VersionCmd       `cmd:"" help:"Print terok's version."`
-	InstallLinks InstallLinksCmd  `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
-	Setup        SetupCmd         `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
-	Panic        taskcmd.PanicCmd `cmd:"" help:"The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
-	Doctor       DoctorCmd        `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
+	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
+	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
+	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
+	Setup        SetupCmd        `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
+	Uninstall    UninstallCmd    `cmd:"" help:"Undo terok setup: the links to this binary and the shield's registration of it; --purge also removes every task and terok's directories."`
+	Panic        PanicCmd        `cmd:"" help:"The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
+	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
 
 // HelpCmd prints the command list (the bare binary's default).
@@ -127,6 +127,8 @@ var hostSections = []cli.Section{
   fix  what to do about it, when status is not ok
 
 terok setup prints one object per step, in the same shape, then the doctor's checks (unless --no-check): links (the terok-<command> links), hook (the shield's OCI hook registration), dirs (terok's configuration, state and data directories). A step's detail starts with "set up:" when it changed something and "already in place:" when it did not.
+
+terok uninstall prints one object per step, in the same shape: links, hook, and with --purge tasks, dirs and images (left in place: they may be shared with other users of the engine). A step's detail starts with "removed:" or "nothing to remove:". It checks before it removes anything: with --purge it refuses while a task runs, and asks (or needs --yes). It exits 1 when it left another terok binary's hook registration in place (a warning).
 
 terok panic prints one object per task that was running:
 

@@ -30,22 +30,11 @@ type SetupCmd struct {
 }
 
 func (c *SetupCmd) Run(env *cli.Env) error {
-	exe, err := os.Executable()
+	h, err := findHostPlaces(env, c.BinDir)
 	if err != nil {
-		return cli.Failf("cannot find this binary: %v", err)
+		return err
 	}
-	if r, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = r
-	}
-	uid := os.Getuid()
-	paths, err := config.ResolvePaths(env.Getenv, uid)
-	if err != nil {
-		return cli.Failf("%v", err)
-	}
-	binDir := c.BinDir
-	if binDir == "" {
-		binDir = defaultBinDir(exe, uid, env.Getenv)
-	}
+	exe, uid, paths, binDir := h.exe, h.uid, h.paths, h.binDir
 	hooksDirs := shield.PodmanHooksDirs()
 	hooksDir := c.HooksDir
 	if hooksDir == "" {
@@ -120,6 +109,32 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 	return nil
 }
 
+// hostPlaces are what setup and uninstall act on.
+type hostPlaces struct {
+	exe    string // this binary, links resolved
+	uid    int
+	paths  config.Paths
+	binDir string // the links' directory
+}
+
+func findHostPlaces(env *cli.Env, binDir string) (hostPlaces, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return hostPlaces{}, cli.Failf("cannot find this binary: %v", err)
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	h := hostPlaces{exe: exe, uid: os.Getuid(), binDir: binDir}
+	if h.paths, err = config.ResolvePaths(env.Getenv, h.uid); err != nil {
+		return h, cli.Failf("%v", err)
+	}
+	if h.binDir == "" {
+		h.binDir = defaultBinDir(exe, env.Getenv)
+	}
+	return h, nil
+}
+
 // stepResult is a setup step's record: ok, saying whether it changed
 // anything.
 func stepResult(step string, changed bool, detail, fix string) hostcheck.Result {
@@ -139,7 +154,7 @@ func sameFile(a, b string) bool {
 
 // defaultBinDir is the links' directory: the binary's own, where it may be
 // written (make install puts terok in PREFIX/bin), else ~/.local/bin.
-func defaultBinDir(exe string, uid int, getenv func(string) string) string {
+func defaultBinDir(exe string, getenv func(string) string) string {
 	dir := filepath.Dir(exe)
 	if unix.Access(dir, unix.W_OK) == nil {
 		return dir

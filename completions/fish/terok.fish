@@ -44,14 +44,14 @@ function __terok_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'doctor:--image'
+                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'uninstall:--bin-dir' 'uninstall:--hooks-dir' 'doctor:--image'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':version' ':install-links' ':setup' ':panic' ':doctor'
+            case ':version' ':install-links' ':setup' ':uninstall' ':panic' ':doctor'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -88,6 +88,7 @@ complete -c terok -n "not __terok_delegated" -l json -d 'Print JSON lines even o
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 'Print terok\'s version.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a setup -d 'Set up the host for terok (again safely): the terok-<command> links, the shield\'s OCI hook, terok\'s directories; then the doctor\'s checks.'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a uninstall -d 'Undo terok setup: the links to this binary and the shield\'s registration of it; --purge also removes every task and terok\'s directories.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a panic -d 'The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer).'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield\'s hook, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
@@ -101,5 +102,9 @@ complete -c terok -n "not __terok_delegated; and __terok_in setup" -l bin-dir -r
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l hooks-dir -r -F -d 'Hooks directory for the shield\'s registration (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d).'
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l no-check -d 'Do not run the doctor\'s checks afterwards.'
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l image -x -d 'Image of the doctor\'s probe container (see terok doctor).'
+complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l bin-dir -r -F -d 'Directory of the terok-<command> links (default: as terok setup).'
+complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l hooks-dir -r -F -d 'Hooks directory of the shield\'s registration (default: every one Podman reads, and the user\'s own).'
+complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l purge -d 'Also remove every task (container, workspace, token) and terok\'s configuration, state, data, cache and runtime directories.'
+complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -s y -l yes -d 'Do not ask for confirmation of --purge.'
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l stop -d 'Stop every running task as well, not only cut it off.'
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -250,6 +251,33 @@ func checkHookBinary(binary string) error {
 		return fmt.Errorf("the hook's binary %s is not an executable file", binary)
 	}
 	return nil
+}
+
+// UninstallHook removes terok's registration from dir when it runs
+// binary (the same file, or one that no longer exists). A registration of
+// another terok binary is left alone and its binary returned.
+func UninstallHook(dir, binary string) (removed bool, other string, err error) {
+	p := filepath.Join(dir, HookFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	var h hookConfig
+	if err := json.Unmarshal(b, &h); err != nil {
+		return false, "", fmt.Errorf("%s: %w", p, err)
+	}
+	ours, err1 := os.Stat(binary)
+	theirs, err2 := os.Stat(h.Hook.Path)
+	if !errors.Is(err2, fs.ErrNotExist) && (err1 != nil || err2 != nil || !os.SameFile(ours, theirs)) {
+		return false, h.Hook.Path, nil
+	}
+	if err := os.Remove(p); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
 }
 
 // HookRegistered reports whether dir is among hooksDirs, the directories

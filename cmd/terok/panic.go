@@ -1,22 +1,22 @@
-package taskcmd
+package main
 
 import (
+	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
-// PanicCmd is `terok panic`, the kill switch: a host verb (on the bare
-// binary), built here because it acts on tasks.
+// PanicCmd is `terok panic`, the kill switch (lib/task Panic).
 type PanicCmd struct {
 	Stop bool `help:"Stop every running task as well, not only cut it off."`
 }
 
 func (c *PanicCmd) Run(env *cli.Env) error {
-	s, err := open(env)
+	r, err := taskcmd.Runner(env)
 	if err != nil {
 		return err
 	}
-	out, err := s.r.Panic(env.Ctx, c.Stop)
+	out, err := r.Panic(env.Ctx, c.Stop)
 	if lerr := cli.List(env, out, []cli.Column[task.PanicResult]{
 		{Header: "TASK", Value: func(p task.PanicResult) string { return p.Task }},
 		{Header: "PROJECT", Value: func(p task.PanicResult) string { return p.Project }},

@@ -109,7 +109,9 @@ func targetsOf(es []policy.Entry) []config.Target {
 
 // taskPolicy computes the egress policy of a new task of project p.
 func (r *Runner) taskPolicy(ctx context.Context, p config.Project, image string) (ShieldState, error) {
-	host := policy.Host{Lookup: policy.HostLookup(r.Getenv, r.Getenv("HOME"))}
+	home := r.Getenv("HOME")
+	host := policy.Host{Lookup: policy.CachedHostLookup(policy.HostLookup(r.Getenv, home),
+		filepath.Join(r.Paths.Cache, "shield", "host-sources.json"), r.Getenv, home)}
 	names := p.Shield.Profiles
 	if len(names) == 0 {
 		names = r.Global.Shield.Profiles

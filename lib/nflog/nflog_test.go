@@ -73,27 +73,13 @@ func TestReadInNamespace(t *testing.T) {
 	nft := testenv.Tool(t, "nft", "nftables")
 	testenv.Tool(t, "ip", "iproute2")
 	// A process in a namespace of its own stands in for a task.
-	holder := exec.Command("unshare", "-n", "sleep", "120")
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
-	pid := holder.Process.Pid
+	pid := testenv.NetNSHolder(t)
 	in := func(args ...string) {
 		t.Helper()
-		// Wait until unshare has exec'd sleep in the new namespace.
 		out, err := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(pid), "-n"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
-	}
-	for i := 0; ; i++ {
-		own, _ := os.Readlink("/proc/self/ns/net")
-		theirs, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
-		if own != theirs || i == 100 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	in("ip", "link", "set", "lo", "up")
 	in("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")

@@ -21,36 +21,11 @@ import (
 // upstream itself.
 func TestServesInsideANetworkNamespace(t *testing.T) {
 	testenv.Need(t, os.Geteuid() == 0, "making and entering a network namespace needs root")
-	unshare := testenv.Tool(t, "unshare", "util-linux")
 	nsenter := testenv.Tool(t, "nsenter", "util-linux")
 	testenv.Tool(t, "dig", "bind9-dnsutils")
 	testenv.Tool(t, "ip", "iproute2")
 
-	sleep := exec.Command(unshare, "--net", "sleep", "600")
-	if err := sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sleep.Process.Kill()
-		sleep.Wait()
-	}()
-	pid := sleep.Process.Pid
-	// unshare(1) makes the namespace after it starts: wait until the
-	// process is no longer in ours, so nothing below enters the host's.
-	host, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
-		if err == nil && ns != host && strings.HasPrefix(ns, "net:") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the process never left the host's network namespace (%s, %v)", ns, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pid := testenv.NetNSHolder(t)
 	inNS := func(args ...string) (string, error) {
 		out, err := exec.Command(nsenter, append([]string{"-t", strconv.Itoa(pid), "-n"}, args...)...).CombinedOutput()
 		return string(out), err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -45,7 +46,13 @@ func SharesHostNetNS(pid int) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, p := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+	// This thread's namespace, not /proc/self's: that is the main thread's,
+	// which a locked goroutine that entered a task's namespace and ended
+	// leaves wedged there. A locked thread running this goroutine never
+	// entered one (such threads run nothing else).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, p := range []string{"/proc/thread-self/ns/net", "/proc/1/ns/net"} {
 		id, err := nsID(p)
 		if err != nil {
 			if p == "/proc/1/ns/net" {

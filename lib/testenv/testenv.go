@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -33,4 +34,30 @@ func Tool(t testing.TB, tool, pkg string) string {
 	p, err := exec.LookPath(tool)
 	Need(t, err == nil, tool+" is not installed (apt-get install -y "+pkg+"; scripts/setup-host --test-tools)")
 	return p
+}
+
+// NetNSHolder starts a process in a network namespace of its own (a task
+// stands in for) and returns its pid once it is there; the process is
+// killed at cleanup. It needs root. The process says so itself, after
+// unshare: comparing namespaces from here would be wrong, since this
+// process's main thread may sit in another namespace already (a locked
+// goroutine that entered one and ended wedges the main thread there).
+func NetNSHolder(t testing.TB) int {
+	t.Helper()
+	Need(t, os.Geteuid() == 0, "making a network namespace needs root")
+	unshare := Tool(t, "unshare", "util-linux")
+	cmd := exec.Command(unshare, "--net", "sh", "-c", "echo in; exec sleep 600")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make([]byte, 3)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "in\n" {
+		t.Fatalf("the namespace holder did not start: %q %v", line, err)
+	}
+	return cmd.Process.Pid
 }

@@ -21,40 +21,9 @@ import (
 // `true` (goal: under 1.5x). Each round creates a task; they are removed
 // afterwards.
 func BenchmarkTaskRun(b *testing.B) {
-	if _, err := exec.LookPath("podman"); err != nil {
-		b.Skip("podman is not installed")
-	}
-	root := b.TempDir()
-	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
-		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
-	bin := filepath.Dir(terok)
-	run := func(args ...string) string {
-		cmd := exec.Command(filepath.Join(bin, args[0]), args[1:]...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("%v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	run("terok-project", "new", "bench", "--agents", "command")
-	out := run("terok-image", "build", "bench")
-	image := ""
-	for _, l := range strings.Split(out, "\n") {
-		if i := strings.Index(l, `"image":"`); i >= 0 && strings.Contains(l, `"type":"result"`) {
-			image = strings.SplitN(l[i+9:], `"`, 2)[0]
-		}
-	}
-	if image == "" {
-		b.Fatalf("no image in %s", out)
-	}
+	tp := newTaskProject(b)
+	env, bin, image := tp.env, tp.bin, tp.image
 	podman, _ := exec.LookPath("podman")
-	b.Cleanup(func() {
-		ids := run("terok-task", "ls", "-q")
-		cmd := exec.Command(filepath.Join(bin, "terok-task"), "rm", "--yes", "--force", "-")
-		cmd.Env, cmd.Stdin = env, strings.NewReader(ids)
-		cmd.Run()
-	})
 	// Ten rounds whatever -benchtime says: each makes a container and a task.
 	// terok-task reports its phases (TEROK_TRACE=1): where the time goes.
 	rounds := min(b.N, 10)
@@ -80,6 +49,50 @@ func BenchmarkTaskRun(b *testing.B) {
 	for _, p := range order {
 		b.ReportMetric(phases[p]/float64(rounds), p+"-ms")
 	}
+}
+
+// taskProject is a project "bench" with its image built, in a state tree
+// of the benchmark's own; its tasks are removed at cleanup.
+type taskProject struct {
+	env   []string
+	bin   string // the directory of the terok-* links
+	image string
+	run   func(args ...string) string
+}
+
+func newTaskProject(b *testing.B) taskProject {
+	if _, err := exec.LookPath("podman"); err != nil {
+		b.Skip("podman is not installed")
+	}
+	root := b.TempDir()
+	tp := taskProject{bin: filepath.Dir(terok), env: append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config",
+		"TEROK_STATE_DIR="+root+"/state", "TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")}
+	tp.run = func(args ...string) string {
+		cmd := exec.Command(filepath.Join(tp.bin, args[0]), args[1:]...)
+		cmd.Env = tp.env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tp.run("terok-project", "new", "bench", "--agents", "command")
+	out := tp.run("terok-image", "build", "bench")
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, `"image":"`); i >= 0 && strings.Contains(l, `"type":"result"`) {
+			tp.image = strings.SplitN(l[i+9:], `"`, 2)[0]
+		}
+	}
+	if tp.image == "" {
+		b.Fatalf("no image in %s", out)
+	}
+	b.Cleanup(func() {
+		ids := tp.run("terok-task", "ls", "-q")
+		cmd := exec.Command(filepath.Join(tp.bin, "terok-task"), "rm", "--yes", "--force", "-")
+		cmd.Env, cmd.Stdin = tp.env, strings.NewReader(ids)
+		cmd.Run()
+	})
+	return tp
 }
 
 // BenchmarkTaskLs1000: `terok-task ls` over 1,000 task records (goal: under

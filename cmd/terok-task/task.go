@@ -91,7 +91,7 @@ func open(env *cli.Env) (*session, error) {
 }
 
 // Runner reads the configuration and connects to Podman: a task runner
-// for verbs outside terok-task (terok panic, terok uninstall).
+// for verbs outside terok-task (terok uninstall).
 func Runner(env *cli.Env) (*task.Runner, error) {
 	s, err := open(env)
 	if err != nil {
@@ -99,6 +99,19 @@ func Runner(env *cli.Env) (*task.Runner, error) {
 	}
 	return s.r, nil
 }
+
+// RunnerWithoutEngine reads the configuration only, for a verb that must
+// act before Podman answers (terok panic); Connect connects it later.
+func RunnerWithoutEngine(env *cli.Env) (*task.Runner, error) {
+	s, err := openWithoutEngine(env)
+	if err != nil {
+		return nil, err
+	}
+	return s.r, nil
+}
+
+// Connect connects a runner from RunnerWithoutEngine to Podman.
+func Connect(env *cli.Env, r *task.Runner) error { return (&session{r: r}).connect(env) }
 
 // connect connects the session to Podman and loads the agent roster.
 func (s *session) connect(env *cli.Env) error {

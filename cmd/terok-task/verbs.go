@@ -59,7 +59,11 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		if c.Status != "" && string(st) != c.Status {
 			continue
 		}
-		out = append(out, view(rec, st, code, nil))
+		v := view(rec, st, code, nil)
+		if st == task.Running {
+			v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+		}
+		out = append(out, v)
 	}
 	if c.Quiet {
 		for _, v := range out {
@@ -71,7 +75,12 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		{Header: "ID", Value: func(v View) string { return v.ID }},
 		{Header: "PROJECT", Value: func(v View) string { return v.Project }},
 		{Header: "AGENT", Value: func(v View) string { return v.Agent }},
-		{Header: "STATUS", Value: func(v View) string { return v.Status }},
+		{Header: "STATUS", Value: func(v View) string {
+			if v.Warden != nil && !v.Warden.Alive {
+				return v.Status + ", cut off"
+			}
+			return v.Status
+		}},
 		{Header: "EXIT", Value: func(v View) string { return fmtCode(v.ExitCode) }},
 		{Header: "BRANCH", Value: func(v View) string { return v.Branch }},
 		{Header: "CREATED", Value: func(v View) string { return v.Created.Local().Format("2006-01-02 15:04") }},

@@ -134,8 +134,10 @@ terok panic prints one object per task that was running:
 
   task  the task's id
   project  its project
-  action  quarantined (its shield lets nothing in or out, not even DNS, until terok-shield up; the agent goes on running), stopped (quarantined, then stopped: --stop), killed (its warden did not answer within 2 s, so its container was stopped at once) or failed
-  detail  why a task was killed or could not be cut off
+  action  quarantined (its warden closed the network, DNS and the gate until terok-shield up; the agent goes on running), stopped (its container was stopped: a task without a warden, or a quarantined one with --stop), killed (its warden did not answer within 500 ms and was killed, which closes the gate at once and the network within 3 s; its container is stopped too) or failed
+  detail  why a task was killed, or could not be cut off or stopped
+
+terok panic cuts the tasks off without Podman (through each task's warden), then asks Podman, for at most --engine-timeout, to stop the containers it should; when Podman does not answer it warns, and exits 1 only with --stop.
 
 terok version prints one object:
 

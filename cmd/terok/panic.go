@@ -1,37 +1,70 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
-// PanicCmd is `terok panic`, the kill switch (lib/task Panic).
+// PanicCmd is `terok panic`, the kill switch (lib/task PanicCutOff and
+// PanicStop). Cutting off needs no Podman; stopping containers does, and
+// waits for it at most --engine-timeout.
 type PanicCmd struct {
-	Stop bool `help:"Stop every running task as well, not only cut it off."`
+	Stop          bool          `help:"Stop every running task as well, not only cut it off."`
+	EngineTimeout time.Duration `name:"engine-timeout" default:"10s" help:"How long to wait for Podman to stop containers; the tasks are cut off before it is asked." placeholder:"DURATION"`
 }
 
 func (c *PanicCmd) Run(env *cli.Env) error {
-	r, err := taskcmd.Runner(env)
+	r, err := taskcmd.RunnerWithoutEngine(env)
 	if err != nil {
 		return err
 	}
-	out, err := r.Panic(env.Ctx, c.Stop)
-	if lerr := cli.List(env, out, []cli.Column[task.PanicResult]{
+	out, toStop, err := r.PanicCutOff(env.Ctx)
+	if err != nil {
+		return cli.Failf("%v", err)
+	}
+	quarantined := 0
+	for _, p := range out {
+		if p.Action == "quarantined" {
+			quarantined++
+		}
+	}
+	var engineErr error
+	if len(toStop) > 0 || c.Stop && quarantined > 0 {
+		ctx, cancel := context.WithTimeout(env.Ctx, c.EngineTimeout)
+		defer cancel()
+		benv := *env
+		benv.Ctx = ctx
+		if engineErr = taskcmd.Connect(&benv, r); engineErr == nil {
+			out = r.PanicStop(ctx, out, toStop, c.Stop)
+		}
+	}
+	auditErr := r.PanicAudit(out)
+	if err := cli.List(env, out, []cli.Column[task.PanicResult]{
 		{Header: "TASK", Value: func(p task.PanicResult) string { return p.Task }},
 		{Header: "PROJECT", Value: func(p task.PanicResult) string { return p.Project }},
 		{Header: "ACTION", Value: func(p task.PanicResult) string { return p.Action }},
 		{Header: "DETAIL", Value: func(p task.PanicResult) string { return p.Detail }},
-	}); lerr != nil {
-		return lerr
+	}); err != nil {
+		return err
 	}
-	if err != nil {
-		return cli.Failf("%v", err)
+	if engineErr != nil {
+		e := cli.Failf("every task is cut off, but Podman did not answer, so no container was stopped: %v", engineErr)
+		if !c.Stop {
+			env.Warnf("%s", e.Msg)
+		} else {
+			return e.WithHint("terok panic --stop again once Podman answers")
+		}
+	}
+	if auditErr != nil {
+		return cli.Failf("%v", auditErr)
 	}
 	for _, p := range out {
 		if p.Action == "failed" {
-			return cli.Failf("task %s could not be cut off: %s", p.Task, p.Detail).
-				WithHint("podman kill %s", p.Task)
+			return cli.Failf("task %s: %s", p.Task, p.Detail).WithHint("terok-task stop --time 0 %s", p.Task)
 		}
 	}
 	return nil

@@ -2,21 +2,26 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
-// The kill switch on real tasks: a task whose warden answers is
-// quarantined (no network, not even DNS, and the agent goes on running); a
-// task whose warden is dead is stopped at once; a finished task is left
-// alone; --stop stops the quarantined one too; everything is audited.
+// The kill switch on real tasks, first with Podman wedged (a socket that
+// accepts and never answers): a task whose warden answers is quarantined
+// (no network, no DNS, no gate; the agent runs on), a task whose warden is
+// hung has it killed, and the command returns although Podman never
+// answers. Then with Podman: the running containers of tasks without a
+// warden are stopped, a finished task is left alone, --stop stops the
+// quarantined one; everything is audited.
 func TestPanic(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
@@ -30,63 +35,101 @@ func TestPanic(t *testing.T) {
 		json.Unmarshal([]byte(e.must("terok-task", "run", "--detach", "tp", "--agent", "command", cmd)), &x)
 		return x
 	}
-	a, b := start("sleep 300"), start("sleep 300")
+	a, b, c := start("sleep 300"), start("sleep 300"), start("sleep 300")
 	done := start("true")
 	e.must("terok-task", "wait", done.ID)
-	inA := func(cmd string) (string, bool) {
-		out, err := exec.Command("podman", "exec", a.Container, "sh", "-c", cmd).CombinedOutput()
+	in := func(x task, cmd string) (string, bool) {
+		out, err := exec.Command("podman", "exec", x.Container, "sh", "-c", cmd).CombinedOutput()
 		return strings.TrimSpace(string(out)), err == nil
 	}
-	waitEntry(t, inA)
+	for _, x := range []task{a, b, c} {
+		waitEntry(t, func(cmd string) (string, bool) { return in(x, cmd) })
+	}
 	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
-	if o, ok := inA(mirror); !ok || o != "200" {
+	gate := "git -C /workspace ls-remote origin"
+	if o, ok := in(a, mirror); !ok || o != "200" {
 		t.Fatalf("the distribution mirror before the panic: %q", o)
 	}
-	var show struct{ Warden struct{ PID int } }
-	json.Unmarshal([]byte(e.must("terok-task", "show", b.ID)), &show)
-	if show.Warden.PID <= 0 {
-		t.Fatal("no warden pid")
+	if o, ok := in(a, gate); !ok {
+		t.Fatalf("the gate before the panic: %s", o)
 	}
-	if err := exec.Command("kill", "-KILL", strconv.Itoa(show.Warden.PID)).Run(); err != nil {
+	wardenOf := func(x task) int {
+		var show struct{ Warden struct{ PID int } }
+		json.Unmarshal([]byte(e.must("terok-task", "show", x.ID)), &show)
+		if show.Warden.PID <= 0 {
+			t.Fatalf("no warden pid for %s", x.ID)
+		}
+		return show.Warden.PID
+	}
+	bw, cw := wardenOf(b), wardenOf(c)
+	// Process groups: rootless, the recorded pid is podman unshare's and
+	// the warden is its child (a warden runs in a session of its own).
+	syscall.Kill(-bw, syscall.SIGKILL) // b: no warden
+	syscall.Kill(-cw, syscall.SIGSTOP) // c: a warden that never answers
+	defer syscall.Kill(-cw, syscall.SIGKILL)
+
+	// Podman wedged: it accepts connections and never answers.
+	sock := filepath.Join(t.TempDir(), "wedged.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	out := e.must("terok", "panic")
-	var got = map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var r struct{ Task, Action string }
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatalf("panic printed %q", l)
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
 		}
-		got[r.Task] = r.Action
+	}()
+	wedged := &taskEnv{t: t, env: append(append([]string{}, e.env...), "CONTAINER_HOST=unix://"+sock)}
+	out, errs, code := wedged.run("", "terok", "panic", "--engine-timeout", "1s")
+	if code != 0 || !strings.Contains(errs, "Podman did not answer, so no container was stopped") {
+		t.Fatalf("panic with Podman wedged: exit %d\n%s%s", code, out, errs)
 	}
-	if got[a.ID] != "quarantined" || got[b.ID] != "killed" || len(got) != 2 {
-		t.Fatalf("panic: %v (want %s quarantined, %s killed, %s left alone)\n%s", got, a.ID, b.ID, done.ID, out)
+	got := actions(t, out)
+	if got[a.ID] != "quarantined" || got[c.ID] != "killed" || len(got) != 2 {
+		t.Fatalf("panic with Podman wedged: %v (want %s quarantined, %s killed)\n%s", got, a.ID, c.ID, out)
 	}
-	// A runs on, with nothing in or out: not the mirror, not even DNS.
-	if _, ok := inA("true"); !ok {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(cw)); err == nil {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(cw) + "/stat"); !strings.Contains(string(b), ") Z ") {
+			t.Errorf("the hung warden %d is still there", cw)
+		}
+	}
+	// a runs on, with nothing in or out: not the mirror, not DNS, not the gate.
+	if _, ok := in(a, "true"); !ok {
 		t.Fatal("the quarantined task does not run any more")
 	}
-	if o, ok := inA(mirror); ok {
+	if o, ok := in(a, mirror); ok {
 		t.Errorf("the mirror after the panic: %s", o)
 	}
-	if o, ok := inA("getent hosts deb.debian.org"); ok {
+	if o, ok := in(a, "getent hosts deb.debian.org"); ok {
 		t.Errorf("DNS after the panic: %s", o)
+	}
+	if o, ok := in(a, gate); ok || !strings.Contains(o, "403") {
+		t.Errorf("the gate after the panic: %v %s", ok, o)
 	}
 	if st := e.must("terok-shield", "status", a.ID); !strings.Contains(st, `"posture":"quarantined"`) {
 		t.Errorf("status after the panic: %s", st)
 	}
+
+	// With Podman: the containers of the tasks without a warden stop.
+	got = actions(t, e.must("terok", "panic"))
+	if got[a.ID] != "quarantined" || got[b.ID] != "stopped" || got[c.ID] != "stopped" || len(got) != 3 {
+		t.Fatalf("panic: %v (want %s quarantined, %s and %s stopped, %s left alone)", got, a.ID, b.ID, c.ID, done.ID)
+	}
 	ls := e.must("terok-task", "ls")
-	for id, want := range map[string]string{a.ID: "running", b.ID: "stopped", done.ID: "exited"} {
-		if !strings.Contains(ls, `"id":"`+id+`"`) || !lineHas(ls, id, `"status":"`+want+`"`) {
+	for id, want := range map[string]string{a.ID: "running", b.ID: "stopped", c.ID: "stopped", done.ID: "exited"} {
+		if !lineHas(ls, id, `"status":"`+want+`"`) {
 			t.Errorf("ls: %s is not %s:\n%s", id, want, ls)
 		}
 	}
-
 	// --stop: the quarantined task is stopped as well.
-	out = e.must("terok", "panic", "--stop")
-	if !strings.Contains(out, `"task":"`+a.ID+`"`) || !strings.Contains(out, `"action":"stopped"`) || strings.Contains(out, b.ID) {
-		t.Errorf("panic --stop: %s", out)
+	got = actions(t, e.must("terok", "panic", "--stop"))
+	if got[a.ID] != "stopped" || len(got) != 1 {
+		t.Errorf("panic --stop: %v", got)
 	}
 	if !lineHas(e.must("terok-task", "ls"), a.ID, `"status":"stopped"`) {
 		t.Error("the task is not stopped after panic --stop")
@@ -97,11 +140,29 @@ func TestPanic(t *testing.T) {
 	}
 	audit, _ := os.ReadFile(filepath.Join(e.getenv("TEROK_STATE_DIR"), "audit", "tasks.jsonl"))
 	for _, want := range []string{`"task":"` + a.ID + `","project":"tp","event":"panic: quarantined"`,
-		`"task":"` + b.ID + `","project":"tp","event":"panic: killed"`, `"task":"` + a.ID + `","project":"tp","event":"panic: stopped"`} {
+		`"task":"` + c.ID + `","project":"tp","event":"panic: killed"`, `"task":"` + b.ID + `","project":"tp","event":"panic: stopped"`,
+		`"task":"` + a.ID + `","project":"tp","event":"panic: stopped"`} {
 		if !strings.Contains(string(audit), want) {
 			t.Errorf("the audit log lacks %s:\n%s", want, audit)
 		}
 	}
+}
+
+// actions reads panic's JSON lines into task → action.
+func actions(t *testing.T, out string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var r struct{ Task, Action string }
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("panic printed %q", l)
+		}
+		got[r.Task] = r.Action
+	}
+	return got
 }
 
 // lineHas says whether the JSON line of id in out contains want.

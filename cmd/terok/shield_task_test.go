@@ -458,6 +458,13 @@ func TestTaskShieldWardenKilledCutsNetwork(t *testing.T) {
 	if show := e.must("terok-task", "show", task.ID); !strings.Contains(show, `"alive":false`) {
 		t.Errorf("show does not report the dead warden: %s", show)
 	}
+	if ls := e.must("terok-task", "ls"); !strings.Contains(ls, `"status":"running"`) || !strings.Contains(ls, `"warden":{"pid":`+strconv.Itoa(show.Warden.PID)+`,"alive":false}`) {
+		t.Errorf("ls does not report the dead warden: %s", ls)
+	}
+	tty := &taskEnv{t: t, env: append(append([]string{}, e.env...), "TEROK_FORCE_TTY=1")}
+	if out := tty.must("terok-task", "ls"); !strings.Contains(out, "running, cut off") {
+		t.Errorf("ls on a terminal does not say the task is cut off:\n%s", out)
+	}
 }
 
 // waitEntry waits until the task's entry point has started its command

@@ -44,7 +44,7 @@ function __terok_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'uninstall:--bin-dir' 'uninstall:--hooks-dir' 'doctor:--image'
+                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'uninstall:--bin-dir' 'uninstall:--hooks-dir' 'panic:--engine-timeout' 'doctor:--image'
                             set skip 1
                     end
                     continue
@@ -107,4 +107,5 @@ complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l hooks-
 complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l purge -d 'Also remove every task (container, workspace, token) and terok\'s configuration, state, data, cache and runtime directories.'
 complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -s y -l yes -d 'Do not ask for confirmation of --purge.'
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l stop -d 'Stop every running task as well, not only cut it off.'
+complete -c terok -n "not __terok_delegated; and __terok_in panic" -l engine-timeout -x -d 'How long to wait for Podman to stop containers; the tasks are cut off before it is asked.'
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/engine"
@@ -13,108 +15,179 @@ import (
 	"github.com/terok-ai/terok-go/lib/warden"
 )
 
-// PanicResult is what the kill switch did to one running task.
+// PanicResult is what the kill switch did to one task.
 type PanicResult struct {
 	Task    string `json:"task"`
 	Project string `json:"project"`
-	// Action is quarantined (the shield let nothing in or out, the agent
-	// goes on running), stopped (quarantined, then the container was
-	// stopped), killed (the warden did not answer, so the container was
-	// stopped at once) or failed (neither worked: see Detail).
+	// Action is quarantined (its warden closed the network, DNS and the
+	// gate; the agent goes on running), stopped (quarantined, then its
+	// container stopped: --stop), killed (its warden did not answer, so it
+	// was killed, which closes the gate at once and the network within the
+	// shield's alive timeout, and its container was stopped), or failed.
 	Action string `json:"action"`
 	Detail string `json:"detail,omitempty"`
 }
 
-// panicQuarantineTimeout bounds the wait for each warden: a warden that
-// does not answer within it is taken for dead and its task is stopped.
-const panicQuarantineTimeout = 2 * time.Second
+// panicQuarantineTimeout bounds the wait for each warden: one that does
+// not answer within it is killed.
+const panicQuarantineTimeout = 500 * time.Millisecond
 
-// Panic cuts every running task of this state tree off at once, all in
-// parallel: each warden is told to quarantine its task (nothing in or out,
-// not even DNS; kept across restarts until 'terok-shield up'), and a task
-// whose warden does not answer has its container stopped without grace.
-// With stop, quarantined tasks are stopped as well. Every action goes to
-// the tasks' audit log. Tasks that are not running are left alone and not
-// reported.
-func (r *Runner) Panic(ctx context.Context, stop bool) ([]PanicResult, error) {
+// PanicCutOff is the kill switch's first phase, which needs no Podman (a
+// slow or wedged engine must not delay it): every task whose warden runs
+// is quarantined by its warden, all in parallel — no network, no DNS, no
+// gate, kept across restarts until 'terok-shield up'. A warden that does
+// not answer within half a second is killed. A task without a live warden
+// has neither gate nor network already. It returns what it did, and the
+// records whose containers the second phase (PanicStop) should stop.
+func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, error) {
 	ids, err := r.Store().IDs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var (
-		mu  sync.Mutex
-		out []PanicResult
-		wg  sync.WaitGroup
+		mu     sync.Mutex
+		out    []PanicResult
+		toStop []Record
+		wg     sync.WaitGroup
 	)
 	for _, id := range ids {
 		rec, err := r.Store().Load(id)
 		if err != nil || rec.Container == "" {
 			continue
 		}
+		if !WardenAlive(rec.WardenPID) {
+			// Cut off already; its container may still run.
+			mu.Lock()
+			toStop = append(toStop, rec)
+			mu.Unlock()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, ok := r.panicOne(ctx, rec, stop)
-			if !ok {
-				return
+			res := PanicResult{Task: rec.ID, Project: rec.Project, Action: "quarantined"}
+			qctx, cancel := context.WithTimeout(ctx, panicQuarantineTimeout)
+			_, err := r.ShieldControl(qctx, rec.ID, warden.Request{Op: "quarantine"})
+			cancel()
+			if err != nil {
+				// Its whole process group (it runs in a session of its
+				// own): rootless, the recorded pid is podman unshare's,
+				// and the warden its child.
+				syscall.Kill(-rec.WardenPID, syscall.SIGKILL)
+				syscall.Kill(rec.WardenPID, syscall.SIGKILL)
+				res.Action, res.Detail = "killed", "its warden did not quarantine it ("+err.Error()+"), so it was killed"
 			}
 			mu.Lock()
 			out = append(out, res)
+			if err != nil {
+				toStop = append(toStop, rec)
+			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	return out, toStop, nil
+}
+
+// PanicStop is the second phase, with Podman: it stops (without grace) the
+// running containers of the tasks PanicCutOff handed over, and with stop
+// those of the quarantined tasks too. Stopped tasks are marked stopped by
+// a person, so that ls says so.
+func (r *Runner) PanicStop(ctx context.Context, done []PanicResult, toStop []Record, stop bool) []PanicResult {
+	byID := map[string]int{}
+	for i, p := range done {
+		byID[p.Task] = i
+	}
+	var recs []Record
+	recs = append(recs, toStop...)
+	if stop {
+		for _, p := range done {
+			if p.Action == "quarantined" {
+				if rec, err := r.Store().Load(p.Task); err == nil {
+					recs = append(recs, rec)
+				}
+			}
+		}
+	}
+	out := append([]PanicResult{}, done...)
+	// One listing, not an inspection per record: most records are of
+	// tasks that ended long ago.
+	live, err := r.Engine.ListContainers(ctx, LabelTask)
+	if err != nil {
+		for _, rec := range recs {
+			if i, seen := byID[rec.ID]; seen {
+				out[i].Detail = joinDetail(out[i].Detail, "its container was not stopped: "+err.Error())
+			}
+		}
+		return out
+	}
+	running := map[string]bool{}
+	for _, c := range live {
+		if c.Running {
+			running[strings.TrimPrefix(c.Name, "/")] = true
+		}
+	}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, rec := range recs {
+		if !running[rec.Container] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := r.panicStop(ctx, rec)
+			mu.Lock()
+			defer mu.Unlock()
+			i, seen := byID[rec.ID]
+			switch {
+			case seen && res.Action == "failed":
+				out[i].Action, out[i].Detail = "failed", joinDetail(out[i].Detail, res.Detail)
+			case seen && out[i].Action == "quarantined":
+				out[i].Action = "stopped"
+			case !seen:
+				out = append(out, res)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// panicStop stops one task's running container without grace.
+func (r *Runner) panicStop(ctx context.Context, rec Record) PanicResult {
+	res := PanicResult{Task: rec.ID, Project: rec.Project, Action: "stopped"}
+	r.Store().Update(rec.ID, func(x *Record) error { x.Stopped = true; return nil })
+	if err := r.Engine.StopContainer(ctx, rec.Container, 0); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+		res.Action, res.Detail = "failed", "stopping its container: "+err.Error()
+	} else if !WardenAlive(rec.WardenPID) {
+		res.Detail = "it had no warden (cut off already)"
+	}
+	return res
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// PanicAudit sorts the results and appends them to the tasks' audit log.
+func (r *Runner) PanicAudit(out []PanicResult) error {
 	sort.Slice(out, func(i, j int) bool { return out[i].Task < out[j].Task })
 	var entries []any
 	now := time.Now().UTC()
 	for _, p := range out {
 		entries = append(entries, AuditEntry{Time: now, Task: p.Task, Project: p.Project, Event: "panic: " + p.Action})
 	}
-	if len(entries) > 0 {
-		if err := store.AppendJSON(r.AuditLog(), entries...); err != nil {
-			return out, fmt.Errorf("the tasks were cut off, but the audit log: %w", err)
-		}
+	if len(entries) == 0 {
+		return nil
 	}
-	return out, nil
-}
-
-func (r *Runner) panicOne(ctx context.Context, rec Record, stop bool) (PanicResult, bool) {
-	st, err := r.Engine.InspectContainer(ctx, rec.Container)
-	if errors.Is(err, engine.ErrNoSuchContainer) || err == nil && !st.Running {
-		return PanicResult{}, false
+	if err := store.AppendJSON(r.AuditLog(), entries...); err != nil {
+		return fmt.Errorf("the tasks were cut off, but the audit log: %w", err)
 	}
-	res := PanicResult{Task: rec.ID, Project: rec.Project}
-	if err != nil {
-		// Whether it runs is unknown: stop it to be sure.
-		res.Detail = err.Error()
-		return r.panicStop(ctx, rec, res, "killed"), true
-	}
-	qctx, cancel := context.WithTimeout(ctx, panicQuarantineTimeout)
-	_, qerr := r.ShieldControl(qctx, rec.ID, warden.Request{Op: "quarantine"})
-	cancel()
-	switch {
-	case qerr != nil:
-		res.Detail = "the warden did not quarantine it: " + qerr.Error()
-		return r.panicStop(ctx, rec, res, "killed"), true
-	case stop:
-		return r.panicStop(ctx, rec, res, "stopped"), true
-	}
-	res.Action = "quarantined"
-	return res, true
-}
-
-// panicStop stops the task's container without grace and marks it stopped
-// by a person, so that ls says so.
-func (r *Runner) panicStop(ctx context.Context, rec Record, res PanicResult, action string) PanicResult {
-	r.Store().Update(rec.ID, func(x *Record) error { x.Stopped = true; return nil })
-	if err := r.Engine.StopContainer(ctx, rec.Container, 0); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
-		res.Action = "failed"
-		if res.Detail != "" {
-			res.Detail += "; "
-		}
-		res.Detail += "stopping the container: " + err.Error()
-		return res
-	}
-	res.Action = action
-	return res
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -545,6 +546,21 @@ func (s *shieldService) handle(_ context.Context, req warden.Request) (any, erro
 		return nil, fmt.Errorf("unknown request %q", req.Op)
 	}
 	return s.rulesLocked()
+}
+
+// guard closes the gate to a quarantined task: quarantine (and terok
+// panic) cut the task off from the gate as well as from the network.
+func (s *shieldService) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.mu.Lock()
+		q := s.state.PostureAt(time.Now()) == PostureQuarantine
+		s.mu.Unlock()
+		if q {
+			http.Error(w, "the task is quarantined: its gate is closed until terok-shield up", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
 }
 
 // change allows or denies targets live: the state first, then the sets (one

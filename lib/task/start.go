@@ -177,7 +177,7 @@ func ServeWarden(ctx context.Context, r *Runner, id string, pid int, ready func(
 	defer sh.close()
 	w := &warden.Warden{
 		Pid:   pid,
-		Gate:  &gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}},
+		Gate:  sh.guard(&gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}}),
 		Ready: ready,
 	}
 	return w.Run(ctx)

@@ -1,0 +1,28 @@
+package bench
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkPanic: `terok panic` cutting off five running tasks (each
+// warden quarantines its task: network, DNS and gate; goal: well under a
+// second, SECURITY.md guarantee 11), against one `podman ps` of them, the
+// least a kill switch that went through Podman would cost. The tasks are
+// quarantined from the first round on; each round quarantines them again,
+// which is the same work. Podman is not asked: every warden answers.
+func BenchmarkPanic(b *testing.B) {
+	tp := newTaskProject(b)
+	podman, _ := exec.LookPath("podman")
+	for range 5 {
+		var x struct{ ID string }
+		json.Unmarshal([]byte(tp.run("terok-task", "run", "--detach", "bench", "--agent", "command", "sleep 600")), &x)
+		if x.ID == "" {
+			b.Fatal("no task id")
+		}
+	}
+	pairN(b, min(b.N, 20), tp.env, []string{podman, "ps", "-q", "--filter", "label=terok.project=bench"},
+		[]string{filepath.Join(tp.bin, "terok"), "panic"})
+}

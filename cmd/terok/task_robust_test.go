@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // lsViews parses `terok-task ls` JSON lines.
@@ -247,4 +250,57 @@ func TestTaskOptOutShownAndAudited(t *testing.T) {
 		t.Fatalf("audit log: %v\n%s", err, audit)
 	}
 	e.must("terok-task", "rm", "--yes", id)
+}
+
+// Hostile code against the limits (SECURITY.md guarantee 8, rootful: the
+// limits need a cgroup the engine controls): a task tries to hold 500
+// processes and to fill 200 MB of memory under pids_limit 64 and memory
+// 64m. It gets fewer than 64 processes, its memory hog is killed, and a
+// task running beside it finishes normally: the task fails alone.
+func TestTaskBombsFailAlone(t *testing.T) {
+	testenv.Need(t, os.Getuid() == 0, "pids and memory limits are in force for rootful tasks here")
+	e := newTaskEnv(t)
+	e.removeAllTasks()
+	e.must("terok-project", "new", "tbomb", "--agents", "command")
+	file := filepath.Join(envValue(e.env, "TEROK_CONFIG_DIR"), "projects", "tbomb", "project.toml")
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n[run]\npids_limit = 64\nmemory = \"64m\"\n")
+	f.Close()
+	e.must("terok-image", "build", "tbomb")
+	// perl (Debian's perl-base is essential): dash exits at its first
+	// failed fork, which would end the test's bomb, not the task's.
+	bomb := `perl -e 'my @k; for (1..500) { my $p = fork; last unless defined $p; if (!$p) { sleep 60; exit 0 } push @k, $p } print "forked=", scalar(@k), "\n"; kill 9, @k; 1 while wait != -1'
+perl -e '$x = "x" x (200*1024*1024); print "survived\n"'; echo "hog=$?"
+echo done`
+	var x struct{ ID string }
+	json.Unmarshal([]byte(e.must("terok-task", "run", "--detach", "tbomb", "--agent", "command", bomb)), &x)
+	// Beside it, an ordinary task.
+	quiet, errs, code := e.run("", "terok-task", "run", "tbomb", "--agent", "command", "echo fine")
+	if code != 0 || !strings.Contains(quiet, `"line":"fine"`) {
+		t.Errorf("the task beside the bombs: exit %d\n%s%s", code, quiet, errs)
+	}
+	e.run("", "terok-task", "wait", x.ID)
+	out := e.must("terok-task", "logs", "--json", x.ID)
+	t.Logf("inside the bombing task:\n%s", out)
+	forked := -1
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, `"line":"forked=`); i >= 0 {
+			fmt.Sscanf(l[i+len(`"line":"forked=`):], "%d", &forked)
+		}
+	}
+	if forked < 0 || forked >= 64 {
+		t.Errorf("the task forked %d processes under pids_limit 64", forked)
+	}
+	if forked < 20 {
+		t.Errorf("only %d processes: the bomb did not run as meant", forked)
+	}
+	if !strings.Contains(out, `"line":"hog=137"`) || strings.Contains(out, "survived") {
+		t.Errorf("the memory hog was not killed (want hog=137)")
+	}
+	if !strings.Contains(out, `"line":"done"`) {
+		t.Errorf("the task did not go on after its hog was killed")
+	}
 }

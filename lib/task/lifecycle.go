@@ -201,7 +201,7 @@ func (r *Runner) endWarden(rec Record) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if WardenAlive(rec.WardenPID) {
-		syscall.Kill(rec.WardenPID, syscall.SIGTERM)
+		signalWarden(rec.WardenPID, syscall.SIGTERM)
 	}
 }
 

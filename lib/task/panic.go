@@ -70,11 +70,7 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 			_, err := r.ShieldControl(qctx, rec.ID, warden.Request{Op: "quarantine"})
 			cancel()
 			if err != nil {
-				// Its whole process group (it runs in a session of its
-				// own): rootless, the recorded pid is podman unshare's,
-				// and the warden its child.
-				syscall.Kill(-rec.WardenPID, syscall.SIGKILL)
-				syscall.Kill(rec.WardenPID, syscall.SIGKILL)
+				signalWarden(rec.WardenPID, syscall.SIGKILL)
 				res.Action, res.Detail = "killed", "its warden did not quarantine it ("+err.Error()+"), so it was killed"
 			}
 			mu.Lock()

@@ -55,7 +55,7 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 	}
 	// A warden outliving its container would still accept the token.
 	if WardenAlive(rec.WardenPID) {
-		syscall.Kill(rec.WardenPID, syscall.SIGTERM)
+		signalWarden(rec.WardenPID, syscall.SIGTERM)
 		deadline := time.Now().Add(2 * time.Second)
 		for WardenAlive(rec.WardenPID) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)

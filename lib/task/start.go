@@ -183,6 +183,17 @@ func ServeWarden(ctx context.Context, r *Runner, id string, pid int, ready func(
 	return w.Run(ctx)
 }
 
+// signalWarden signals a warden's whole process group (it runs in a
+// session of its own): rootless, the recorded pid is podman unshare's and
+// the warden is its child, which a signal to the pid alone would miss.
+func signalWarden(pid int, sig syscall.Signal) {
+	if pid <= 0 {
+		return
+	}
+	syscall.Kill(-pid, sig)
+	syscall.Kill(pid, sig)
+}
+
 // WardenAlive reports whether a task's warden process still runs.
 func WardenAlive(pid int) bool {
 	if pid <= 0 {

@@ -190,6 +190,8 @@ unshare -U true 2>/dev/null && echo "escaped=userns"
 mount -t tmpfs none /mnt 2>/dev/null && echo "escaped=mount"
 chroot / true 2>/dev/null && echo "escaped=chroot"
 echo x | su -c true root 2>/dev/null && echo "escaped=su"
+perl -MSocket -e 'socket(my $s, PF_INET, SOCK_RAW, 1) and print "escaped=rawsocket\n"'
+perl -MSocket -e 'socket(my $s, 17, SOCK_RAW, 0) and print "escaped=packetsocket\n"'
 ls /dev/sd* /dev/nvme* /dev/kvm 2>/dev/null | sed 's/^/device=/'
 echo "pid1=$(cat /proc/1/comm)"
 echo done`

@@ -61,7 +61,7 @@ type Grammar struct {
 	Deny        DenyCmd        `cmd:"" help:"Deny targets to a running task, at once (deny beats allow)."`
 	Down        DownCmd        `cmd:"" help:"Lower a task's shield for a while: all but private, link-local, metadata and host addresses; logged."`
 	Up          UpCmd          `cmd:"" help:"Raise a task's shield again (after down or quarantine)."`
-	Quarantine  QuarantineCmd  `cmd:"" help:"Cut a task off: nothing in or out, not even DNS."`
+	Quarantine  QuarantineCmd  `cmd:"" help:"Cut a task off: nothing in or out, not even DNS, and its gate closed (terok panic does this to every task)."`
 	Rules       RulesCmd       `cmd:"" help:"Print a task's effective egress policy, one rule per line."`
 	Status      StatusCmd      `cmd:"" help:"Print the shield's state of tasks."`
 	Profiles    ProfilesCmd    `cmd:"" help:"List the egress profiles, built-in and the user's, with what they allow on this host."`

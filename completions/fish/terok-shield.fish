@@ -75,7 +75,7 @@ complete -c terok-shield -n "__terok_shield_at '' 0" -a allow -d 'Allow a runnin
 complete -c terok-shield -n "__terok_shield_at '' 0" -a deny -d 'Deny targets to a running task, at once (deny beats allow).'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a down -d 'Lower a task\'s shield for a while: all but private, link-local, metadata and host addresses; logged.'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a up -d 'Raise a task\'s shield again (after down or quarantine).'
-complete -c terok-shield -n "__terok_shield_at '' 0" -a quarantine -d 'Cut a task off: nothing in or out, not even DNS.'
+complete -c terok-shield -n "__terok_shield_at '' 0" -a quarantine -d 'Cut a task off: nothing in or out, not even DNS, and its gate closed (terok panic does this to every task).'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a rules -d 'Print a task\'s effective egress policy, one rule per line.'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a status -d 'Print the shield\'s state of tasks.'
 complete -c terok-shield -n "__terok_shield_at '' 0" -a profiles -d 'List the egress profiles, built-in and the user\'s, with what they allow on this host.'

@@ -69,14 +69,21 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 		fmt.Sprintf("%d links in %s to %s", len(links), binDir, exe), ""))
 
 	var hook shield.Installed
-	if file, bin, err := shield.FindHook(); c.HooksDir == "" && uid != 0 && err == nil && sameFile(bin, exe) {
-		// Root registered this binary where Podman reads for everyone.
+	file, bin, ferr := shield.FindHook()
+	if c.HooksDir == "" && uid != 0 && ferr == nil && unix.Access(filepath.Dir(file), unix.W_OK) != nil {
+		// Root registered a terok binary where Podman reads for everyone:
+		// it runs for this user's tasks too, and a registration of the
+		// user's own would not be read.
 		hook = shield.Installed{Hook: file, Binary: bin, Registered: true}
 	} else if hook, err = shield.InstallHook(hooksDir, exe, hooksDirs); err != nil {
 		return cli.Failf("%v", err)
 	}
 	r := stepResult("hook", hook.Changed, hook.Hook+" runs "+hook.Binary, "")
-	if !hook.Registered {
+	switch {
+	case !sameFile(hook.Binary, exe):
+		r.Status, r.Fix = hostcheck.Warn, "as root, run terok setup with "+exe+", or use "+hook.Binary
+		r.Detail += "; your tasks get this registration (root's), which runs another terok binary than this one (" + exe + ")"
+	case !hook.Registered:
 		r.Status, r.Fix = hostcheck.Fail, "add "+hooksDir+" to hooks_dir in the [engine] table of containers.conf, or run terok setup without --hooks-dir"
 		r.Detail += "; Podman does not read that directory, so tasks cannot start"
 	}

@@ -390,6 +390,7 @@ type View struct {
 	History    []task.Prompt   `json:"history,omitempty"`
 	Hardening  *task.Hardening `json:"hardening,omitempty"`
 	Warden     *WardenView     `json:"warden,omitempty"`
+	Posture    string          `json:"posture,omitempty"`
 	Shield     *ShieldView     `json:"shield,omitempty"`
 }
 

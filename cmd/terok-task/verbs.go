@@ -62,6 +62,9 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		v := view(rec, st, code, nil)
 		if st == task.Running {
 			v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+			if sh, err := s.r.LoadShield(rec.ID); err == nil {
+				v.Posture = sh.PostureAt(time.Now())
+			}
 		}
 		out = append(out, v)
 	}
@@ -76,8 +79,11 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		{Header: "PROJECT", Value: func(v View) string { return v.Project }},
 		{Header: "AGENT", Value: func(v View) string { return v.Agent }},
 		{Header: "STATUS", Value: func(v View) string {
-			if v.Warden != nil && !v.Warden.Alive {
+			switch {
+			case v.Warden != nil && !v.Warden.Alive:
 				return v.Status + ", cut off"
+			case v.Posture == task.PostureQuarantine || v.Posture == task.PostureDown:
+				return v.Status + ", shield " + v.Posture
 			}
 			return v.Status
 		}},

@@ -126,6 +126,13 @@ func TestPanic(t *testing.T) {
 			t.Errorf("ls: %s is not %s:\n%s", id, want, ls)
 		}
 	}
+	if !lineHas(ls, a.ID, `"posture":"quarantined"`) {
+		t.Errorf("ls does not show the quarantine:\n%s", ls)
+	}
+	tty := &taskEnv{t: t, env: append(append([]string{}, e.env...), "TEROK_FORCE_TTY=1")}
+	if out := tty.must("terok-task", "ls"); !strings.Contains(out, "running, shield quarantined") {
+		t.Errorf("ls on a terminal does not show the quarantine:\n%s", out)
+	}
 	// --stop: the quarantined task is stopped as well.
 	got = actions(t, e.must("terok", "panic", "--stop"))
 	if got[a.ID] != "stopped" || len(got) != 1 {

@@ -106,18 +106,7 @@ func (c *FollowupCmd) Run(env *cli.Env) error {
 	var streamed chan error
 	if !c.Detach {
 		streamed = make(chan error, 1)
-		req.BeforeStart = func(rec task.Record) error {
-			ready := make(chan bool, 1)
-			go func() {
-				streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
-			}()
-			select {
-			case <-ready:
-				return nil
-			case err := <-streamed:
-				return fmt.Errorf("attaching to the task's output: %w", err)
-			}
-		}
+		req.BeforeStart = func(rec task.Record) error { return attachOutput(env, s, rec, streamed) }
 	}
 	rec, err = s.r.Followup(env.Ctx, rec, req)
 	if err != nil {

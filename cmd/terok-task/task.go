@@ -251,21 +251,21 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	}
 	// Attached before it starts, like podman run: no output is lost and the
 	// stream ends when the container does.
-	var streamed chan error
+	var (
+		streamed chan error
+		before   func(task.Record) error
+	)
 	if !c.Detach && !task.HasSession(mode) {
 		streamed = make(chan error, 1)
-		ready := make(chan bool, 1)
-		go func() {
-			streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
-		}()
-		select {
-		case <-ready:
-		case err := <-streamed:
-			return fmt.Errorf("attaching to the task's output: %w", err)
+		before = func(rec task.Record) error {
+			if err := attachOutput(env, s, rec, streamed); err != nil {
+				return err
+			}
+			trace("attach")
+			return nil
 		}
-		trace("attach")
 	}
-	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
+	if rec, err = s.r.Start(env.Ctx, rec, before); err != nil {
 		return err
 	}
 	if c.Detach {
@@ -278,6 +278,22 @@ func (c *RunCmd) Run(env *cli.Env) error {
 		return attach(env, s, rec)
 	}
 	return follow(env, s, rec, trace, streamed)
+}
+
+// attachOutput attaches to a task's output before it starts, like podman
+// run: no output is lost, and streamed gets the stream's end (when the
+// container stops).
+func attachOutput(env *cli.Env, s *session, rec task.Record, streamed chan error) error {
+	ready := make(chan bool, 1)
+	go func() {
+		streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
+	}()
+	select {
+	case <-ready:
+		return nil
+	case err := <-streamed:
+		return fmt.Errorf("attaching to the task's output: %w", err)
+	}
 }
 
 // buildImage runs `terok-image build PROJECT` on this terminal.

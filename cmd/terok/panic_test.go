@@ -36,13 +36,15 @@ func TestPanic(t *testing.T) {
 		return x
 	}
 	a, b, c := start("sleep 300"), start("sleep 300"), start("sleep 300")
+	// e commits after the panic: its push finds the gate closed.
+	e2 := start("sleep 8; echo e > e.txt; git add e.txt; git commit -qm e")
 	done := start("true")
 	e.must("terok-task", "wait", done.ID)
 	in := func(x task, cmd string) (string, bool) {
 		out, err := exec.Command("podman", "exec", x.Container, "sh", "-c", cmd).CombinedOutput()
 		return strings.TrimSpace(string(out)), err == nil
 	}
-	for _, x := range []task{a, b, c} {
+	for _, x := range []task{a, b, c, e2} {
 		waitEntry(t, func(cmd string) (string, bool) { return in(x, cmd) })
 	}
 	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
@@ -90,8 +92,8 @@ func TestPanic(t *testing.T) {
 		t.Fatalf("panic with Podman wedged: exit %d\n%s%s", code, out, errs)
 	}
 	got := actions(t, out)
-	if got[a.ID] != "quarantined" || got[c.ID] != "killed" || len(got) != 2 {
-		t.Fatalf("panic with Podman wedged: %v (want %s quarantined, %s killed)\n%s", got, a.ID, c.ID, out)
+	if got[a.ID] != "quarantined" || got[e2.ID] != "quarantined" || got[c.ID] != "killed" || len(got) != 3 {
+		t.Fatalf("panic with Podman wedged: %v (want %s and %s quarantined, %s killed)\n%s", got, a.ID, e2.ID, c.ID, out)
 	}
 	if _, err := os.Stat("/proc/" + strconv.Itoa(cw)); err == nil {
 		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(cw) + "/stat"); !strings.Contains(string(b), ") Z ") {
@@ -113,6 +115,15 @@ func TestPanic(t *testing.T) {
 	}
 	if st := e.must("terok-shield", "status", a.ID); !strings.Contains(st, `"posture":"quarantined"`) {
 		t.Errorf("status after the panic: %s", st)
+	}
+	// e's agent ends with a commit: the entry point finds the gate closed
+	// at once (it would otherwise wait some 100 s for it) and exits.
+	e.run("", "terok-task", "wait", e2.ID)
+	if logs := e.must("terok-task", "logs", "--json", e2.ID); !strings.Contains(logs, "the gate is closed: the task is quarantined") {
+		t.Errorf("the quarantined task's push:\n%s", logs)
+	}
+	if out := e.must("terok-gate", "ls", "tp"); strings.Contains(out, e2.ID) {
+		t.Errorf("the quarantined task's branch reached the gate:\n%s", out)
 	}
 
 	// With Podman: the containers of the tasks without a warden stop.

@@ -277,12 +277,7 @@ func (r *Runner) Followup(ctx context.Context, rec Record, req FollowupRequest) 
 	if err != nil {
 		return rec, err
 	}
-	if req.BeforeStart != nil {
-		if err := req.BeforeStart(rec); err != nil {
-			return rec, err
-		}
-	}
-	return r.Start(ctx, rec)
+	return r.Start(ctx, rec, req.BeforeStart)
 }
 
 // replace puts a new container in place of a task's stopped one: of image

@@ -252,10 +252,19 @@ type AuditEntry struct {
 
 // engineLock serialises the container changes of concurrent terok
 // commands on this host: Podman 4.3 was seen to deadlock its storage when
-// many containers with automatic user namespaces were created and started
-// at once.
+// many containers with automatic user namespaces were created, initialised
+// and started at once. The lock is the engine's, not the state tree's: for
+// the rootful engine one for the host (/run/lock), for a rootless one one
+// per user (XDG_RUNTIME_DIR), whatever TEROK_RUNTIME_DIR says.
 func (r *Runner) engineLock() (func(), error) {
-	return store.Lock(filepath.Join(r.Paths.Runtime, "locks", "engine"))
+	dir := filepath.Join(r.Paths.Runtime, "locks", "engine")
+	switch x := r.Getenv("XDG_RUNTIME_DIR"); {
+	case !r.Rootless && os.Geteuid() == 0:
+		dir = filepath.Join("/run/lock", "terok-engine")
+	case r.Rootless && x != "":
+		dir = filepath.Join(x, "terok-engine")
+	}
+	return store.Lock(dir)
 }
 
 // Token reads a task's gate token.

@@ -26,11 +26,23 @@ const WardenReadyTimeout = 15 * time.Second
 func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", "logs") }
 
 // Start starts a task's container and its warden, and returns once the
-// warden serves the task.
-func (r *Runner) Start(ctx context.Context, rec Record) (Record, error) {
+// warden serves the task. before, if not nil, runs first, under the same
+// engine lock as the start: attaching to a container makes Podman
+// initialise it (the runtime's create, with the OCI hook), which is as much
+// a container change as the start.
+func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) error) (Record, error) {
 	unlock, err := r.engineLock()
 	if err != nil {
 		return rec, err
+	}
+	for _, fn := range before {
+		if fn == nil {
+			continue
+		}
+		if err := fn(rec); err != nil {
+			unlock()
+			return rec, err
+		}
 	}
 	started := time.Now().UTC()
 	err = r.Engine.StartContainer(ctx, rec.Container)

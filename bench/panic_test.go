@@ -23,6 +23,12 @@ func BenchmarkPanic(b *testing.B) {
 			b.Fatal("no task id")
 		}
 	}
-	pairN(b, min(b.N, 20), tp.env, []string{podman, "ps", "-q", "--filter", "label=terok.project=bench"},
-		[]string{filepath.Join(tp.bin, "terok"), "panic"})
+	// terok panic reports its phases (TEROK_TRACE=1): where the time goes.
+	rounds := min(b.N, 20)
+	phases := map[string]float64{}
+	pairInspect(b, rounds, append(tp.env, "TEROK_TRACE=1"), []string{podman, "ps", "-q", "--filter", "label=terok.project=bench"},
+		[]string{filepath.Join(tp.bin, "terok"), "panic"}, func(out []byte) { tracePhases(out, phases) })
+	for p, ms := range phases {
+		b.ReportMetric(ms/float64(rounds), p+"-ms")
+	}
 }

@@ -18,11 +18,14 @@ type PanicCmd struct {
 }
 
 func (c *PanicCmd) Run(env *cli.Env) error {
+	trace := env.Tracer()
 	r, err := taskcmd.RunnerWithoutEngine(env)
 	if err != nil {
 		return err
 	}
+	trace("load")
 	out, toStop, err := r.PanicCutOff(env.Ctx)
+	trace("cutoff")
 	if err != nil {
 		return cli.Failf("%v", err)
 	}
@@ -38,11 +41,15 @@ func (c *PanicCmd) Run(env *cli.Env) error {
 		defer cancel()
 		benv := *env
 		benv.Ctx = ctx
-		if engineErr = taskcmd.Connect(&benv, r); engineErr == nil {
+		engineErr = taskcmd.Connect(&benv, r)
+		trace("connect")
+		if engineErr == nil {
 			out = r.PanicStop(ctx, out, toStop, c.Stop)
+			trace("stop")
 		}
 	}
 	auditErr := r.PanicAudit(out)
+	trace("audit")
 	if err := cli.List(env, out, []cli.Column[task.PanicResult]{
 		{Header: "TASK", Value: func(p task.PanicResult) string { return p.Task }},
 		{Header: "PROJECT", Value: func(p task.PanicResult) string { return p.Project }},

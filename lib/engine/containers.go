@@ -106,9 +106,12 @@ func (e *Engine) InspectContainer(ctx context.Context, id string) (ContainerStat
 }
 
 // WaitContainer waits until the container is no longer running and returns
-// its exit code.
+// its exit code. The service polls the container's state: every 10 ms
+// rather than its default 250 ms, which was most of the time between a
+// task's last output and its exit.
 func (e *Engine) WaitContainer(ctx context.Context, id string) (int, error) {
-	code, err := containers.Wait(e.on(ctx), id, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateStopped, define.ContainerStateExited}))
+	code, err := containers.Wait(e.on(ctx), id, new(containers.WaitOptions).WithInterval("10ms").
+		WithCondition([]define.ContainerStatus{define.ContainerStateStopped, define.ContainerStateExited}))
 	return int(code), notFound(err)
 }
 

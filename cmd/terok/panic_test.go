@@ -38,15 +38,25 @@ func TestPanic(t *testing.T) {
 	a, b, c := start("sleep 300"), start("sleep 300"), start("sleep 300")
 	// e commits after the panic: its push finds the gate closed.
 	e2 := start("sleep 8; echo e > e.txt; git add e.txt; git commit -qm e")
+	// f's record cannot be read: its warden is reached by the task's id,
+	// and its container found by the task label.
+	f := start("sleep 300")
 	done := start("true")
 	e.must("terok-task", "wait", done.ID)
 	in := func(x task, cmd string) (string, bool) {
 		out, err := exec.Command("podman", "exec", x.Container, "sh", "-c", cmd).CombinedOutput()
 		return strings.TrimSpace(string(out)), err == nil
 	}
-	for _, x := range []task{a, b, c, e2} {
+	for _, x := range []task{a, b, c, e2, f} {
 		waitEntry(t, func(cmd string) (string, bool) { return in(x, cmd) })
 	}
+	frec := filepath.Join(e.getenv("TEROK_STATE_DIR"), "tasks", f.ID+".json")
+	good, err := os.ReadFile(frec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(frec, []byte("{not a record"), 0o600)
+	defer os.WriteFile(frec, good, 0o600) // so that the cleanup removes it
 	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
 	gate := "git -C /workspace ls-remote origin"
 	if o, ok := in(a, mirror); !ok || o != "200" {
@@ -92,8 +102,11 @@ func TestPanic(t *testing.T) {
 		t.Fatalf("panic with Podman wedged: exit %d\n%s%s", code, out, errs)
 	}
 	got := actions(t, out)
-	if got[a.ID] != "quarantined" || got[e2.ID] != "quarantined" || got[c.ID] != "killed" || len(got) != 3 {
-		t.Fatalf("panic with Podman wedged: %v (want %s and %s quarantined, %s killed)\n%s", got, a.ID, e2.ID, c.ID, out)
+	if got[a.ID] != "quarantined" || got[e2.ID] != "quarantined" || got[f.ID] != "quarantined" || got[c.ID] != "killed" || len(got) != 4 {
+		t.Fatalf("panic with Podman wedged: %v (want %s, %s and %s quarantined, %s killed)\n%s", got, a.ID, e2.ID, f.ID, c.ID, out)
+	}
+	if o, ok := in(f, mirror); ok {
+		t.Errorf("the mirror from the task with an unreadable record: %s", o)
 	}
 	if _, err := os.Stat("/proc/" + strconv.Itoa(cw)); err == nil {
 		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(cw) + "/stat"); !strings.Contains(string(b), ") Z ") {
@@ -128,10 +141,11 @@ func TestPanic(t *testing.T) {
 
 	// With Podman: the containers of the tasks without a warden stop.
 	got = actions(t, e.must("terok", "panic"))
-	if got[a.ID] != "quarantined" || got[b.ID] != "stopped" || got[c.ID] != "stopped" || len(got) != 3 {
+	if got[a.ID] != "quarantined" || got[f.ID] != "quarantined" || got[b.ID] != "stopped" || got[c.ID] != "stopped" || len(got) != 4 {
 		t.Fatalf("panic: %v (want %s quarantined, %s and %s stopped, %s left alone)", got, a.ID, b.ID, c.ID, done.ID)
 	}
-	ls := e.must("terok-task", "ls")
+	// ls warns of f's unreadable record (and exits 1) and lists the rest.
+	ls, _, _ := e.run("", "terok-task", "ls")
 	for id, want := range map[string]string{a.ID: "running", b.ID: "stopped", c.ID: "stopped", done.ID: "exited"} {
 		if !lineHas(ls, id, `"status":"`+want+`"`) {
 			t.Errorf("ls: %s is not %s:\n%s", id, want, ls)
@@ -141,15 +155,20 @@ func TestPanic(t *testing.T) {
 		t.Errorf("ls does not show the quarantine:\n%s", ls)
 	}
 	tty := &taskEnv{t: t, env: append(append([]string{}, e.env...), "TEROK_FORCE_TTY=1")}
-	if out := tty.must("terok-task", "ls"); !strings.Contains(out, "running, shield quarantined") {
+	if out, _, _ := tty.run("", "terok-task", "ls"); !strings.Contains(out, "running, shield quarantined") {
 		t.Errorf("ls on a terminal does not show the quarantine:\n%s", out)
 	}
 	// --stop: the quarantined task is stopped as well.
 	got = actions(t, e.must("terok", "panic", "--stop"))
-	if got[a.ID] != "stopped" || len(got) != 1 {
+	if got[a.ID] != "stopped" || got[f.ID] != "stopped" || len(got) != 2 {
 		t.Errorf("panic --stop: %v", got)
 	}
-	if !lineHas(e.must("terok-task", "ls"), a.ID, `"status":"stopped"`) {
+	if exec.Command("podman", "container", "exists", f.Container).Run() == nil {
+		if st, _ := exec.Command("podman", "inspect", "-f", "{{.State.Running}}", f.Container).Output(); strings.TrimSpace(string(st)) != "false" {
+			t.Errorf("the task with an unreadable record still runs after panic --stop")
+		}
+	}
+	if ls, _, _ := e.run("", "terok-task", "ls"); !lineHas(ls, a.ID, `"status":"stopped"`) {
 		t.Error("the task is not stopped after panic --stop")
 	}
 	// Nothing left running: a panic reports nothing.

@@ -45,11 +45,8 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 	if err := checkLinks(binDir, linkNames()); err != nil {
 		return err
 	}
-	if _, err := shield.HookJSON(exe); err != nil {
+	if err := shield.CheckHookBinary(exe); err != nil {
 		return cli.Failf("%v", err)
-	}
-	if fi, err := os.Stat(exe); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-		return cli.Failf("%s is not an executable file", exe)
 	}
 	for _, d := range []string{binDir, hooksDir, paths.Config, paths.State, paths.Data} {
 		if err := writableOrCreatable(d); err != nil {
@@ -66,7 +63,7 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 		return cli.Failf("%v", err)
 	}
 	out = append(out, stepResult("links", changed > 0,
-		fmt.Sprintf("%d links in %s to %s", len(links), binDir, exe), ""))
+		fmt.Sprintf("%d links in %s to %s", len(links), binDir, exe)))
 
 	var hook shield.Installed
 	file, bin, ferr := shield.FindHook()
@@ -78,7 +75,7 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 	} else if hook, err = shield.InstallHook(hooksDir, exe, hooksDirs); err != nil {
 		return cli.Failf("%v", err)
 	}
-	r := stepResult("hook", hook.Changed, hook.Hook+" runs "+hook.Binary, "")
+	r := stepResult("hook", hook.Changed, hook.Hook+" runs "+hook.Binary)
 	switch {
 	case !sameFile(hook.Binary, exe):
 		r.Status, r.Fix = hostcheck.Warn, "as root, run terok setup with "+exe+", or use "+hook.Binary
@@ -99,7 +96,7 @@ func (c *SetupCmd) Run(env *cli.Env) error {
 		}
 	}
 	out = append(out, stepResult("dirs", made > 0,
-		fmt.Sprintf("config %s, state %s, data %s", paths.Config, paths.State, paths.Data), ""))
+		fmt.Sprintf("config %s, state %s, data %s", paths.Config, paths.State, paths.Data)))
 
 	if !c.NoCheck {
 		d := DoctorCmd{Image: c.Image}
@@ -144,13 +141,13 @@ func findHostPlaces(env *cli.Env, binDir string) (hostPlaces, error) {
 
 // stepResult is a setup step's record: ok, saying whether it changed
 // anything.
-func stepResult(step string, changed bool, detail, fix string) hostcheck.Result {
+func stepResult(step string, changed bool, detail string) hostcheck.Result {
 	if changed {
 		detail = "set up: " + detail
 	} else {
 		detail = "already in place: " + detail
 	}
-	return hostcheck.Result{Check: step, Status: hostcheck.OK, Detail: detail, Fix: fix}
+	return hostcheck.Result{Check: step, Status: hostcheck.OK, Detail: detail}
 }
 
 func sameFile(a, b string) bool {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/engine"
@@ -59,7 +61,40 @@ func (c *UninstallCmd) Run(env *cli.Env) error {
 		}
 	}
 
-	var out []hostcheck.Result
+	// The hook first: reading a registration can fail, and then no link
+	// has gone yet. A registration in a directory this user cannot write
+	// (root's, for a user) is not this user's to remove.
+	var gone, others, notMine []string
+	for _, d := range hooksDirs {
+		p := filepath.Join(d, shield.HookFile)
+		if _, err := os.Stat(p); err == nil && unix.Access(d, unix.W_OK) != nil {
+			notMine = append(notMine, p)
+			continue
+		}
+		ok, other, err := shield.UninstallHook(d, exe)
+		if err != nil {
+			return cli.Failf("%v", err)
+		}
+		if ok {
+			gone = append(gone, p)
+		}
+		if other != "" {
+			others = append(others, p+" (runs "+other+")")
+		}
+	}
+	what := "the shield's registration of " + exe
+	if len(gone) > 0 {
+		what += ": " + strings.Join(gone, ", ")
+	}
+	hook := removalResult("hook", len(gone) > 0, what)
+	if len(notMine) > 0 {
+		hook.Detail += "; left " + strings.Join(notMine, ", ") + " (not writable here: terok uninstall as root removes it)"
+	}
+	if len(others) > 0 {
+		hook.Status, hook.Detail = hostcheck.Warn, hook.Detail+"; left another terok's: "+strings.Join(others, ", ")
+		hook.Fix = "run that terok's uninstall"
+	}
+
 	removed := 0
 	for _, n := range linkNames() {
 		p := filepath.Join(binDir, n)
@@ -70,31 +105,10 @@ func (c *UninstallCmd) Run(env *cli.Env) error {
 			removed++
 		}
 	}
-	out = append(out, removalResult("links", removed > 0, fmt.Sprintf("%d terok-* links to %s in %s", removed, exe, binDir)))
-
-	var gone, others []string
-	for _, d := range hooksDirs {
-		ok, other, err := shield.UninstallHook(d, exe)
-		if err != nil {
-			return cli.Failf("%v", err)
-		}
-		if ok {
-			gone = append(gone, filepath.Join(d, shield.HookFile))
-		}
-		if other != "" {
-			others = append(others, filepath.Join(d, shield.HookFile)+" (runs "+other+")")
-		}
+	out := []hostcheck.Result{
+		removalResult("links", removed > 0, fmt.Sprintf("%d terok-* links to %s in %s", removed, exe, binDir)),
+		hook,
 	}
-	what := "the shield's registration of " + exe
-	if len(gone) > 0 {
-		what += ": " + strings.Join(gone, ", ")
-	}
-	hook := removalResult("hook", len(gone) > 0, what)
-	if len(others) > 0 {
-		hook.Status, hook.Detail = hostcheck.Warn, hook.Detail+"; left another terok's: "+strings.Join(others, ", ")
-		hook.Fix = "run that terok's uninstall"
-	}
-	out = append(out, hook)
 
 	if c.Purge {
 		for _, rec := range recs {

@@ -149,7 +149,7 @@ func WriteHook(dir, binary string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkHookBinary(binary); err != nil {
+	if err := CheckHookBinary(binary); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -230,7 +230,7 @@ func InstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
 		return out, err
 	}
 	if have, err := os.ReadFile(out.Hook); err == nil && bytes.Equal(have, want) {
-		if err := checkHookBinary(binary); err != nil {
+		if err := CheckHookBinary(binary); err != nil {
 			return out, err
 		}
 		return out, nil
@@ -242,7 +242,12 @@ func InstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
 	return out, nil
 }
 
-func checkHookBinary(binary string) error {
+// CheckHookBinary says whether binary can be the hook's: an absolute path
+// to an executable file.
+func CheckHookBinary(binary string) error {
+	if !filepath.IsAbs(binary) {
+		return fmt.Errorf("the hook's binary must be an absolute path, not %q", binary)
+	}
 	st, err := os.Stat(binary)
 	if err != nil {
 		return fmt.Errorf("the hook's binary: %w", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,10 +51,16 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 	)
 	for _, id := range ids {
 		rec, err := r.Store().Load(id)
-		if err != nil || rec.Container == "" {
+		unreadable := err != nil
+		if unreadable {
+			// Its warden, if any, still answers on its control socket
+			// (named by the id); failing that, the second phase finds its
+			// container by the task label.
+			rec = Record{ID: id}
+		} else if rec.Container == "" {
 			continue
 		}
-		if !WardenAlive(rec.WardenPID) {
+		if !unreadable && !WardenAlive(rec.WardenPID) {
 			// Cut off already; its container may still run.
 			mu.Lock()
 			toStop = append(toStop, rec)
@@ -69,6 +74,17 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 			qctx, cancel := context.WithTimeout(ctx, panicQuarantineTimeout)
 			_, err := r.ShieldControl(qctx, rec.ID, warden.Request{Op: "quarantine"})
 			cancel()
+			if unreadable {
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					res.Detail = "its record cannot be read"
+					out = append(out, res)
+				} else {
+					toStop = append(toStop, rec)
+				}
+				return
+			}
 			if err != nil {
 				signalWarden(rec.WardenPID, syscall.SIGKILL)
 				res.Action, res.Detail = "killed", "its warden did not quarantine it ("+err.Error()+"), so it was killed"
@@ -99,9 +115,11 @@ func (r *Runner) PanicStop(ctx context.Context, done []PanicResult, toStop []Rec
 	if stop {
 		for _, p := range done {
 			if p.Action == "quarantined" {
-				if rec, err := r.Store().Load(p.Task); err == nil {
-					recs = append(recs, rec)
+				rec, err := r.Store().Load(p.Task)
+				if err != nil {
+					rec = Record{ID: p.Task} // found by its label
 				}
+				recs = append(recs, rec)
 			}
 		}
 	}
@@ -117,10 +135,12 @@ func (r *Runner) PanicStop(ctx context.Context, done []PanicResult, toStop []Rec
 		}
 		return out
 	}
-	running := map[string]bool{}
+	// By the task label, not the record's container name: a record that
+	// cannot be read still has its container found.
+	running := map[string]string{}
 	for _, c := range live {
-		if c.Running {
-			running[strings.TrimPrefix(c.Name, "/")] = true
+		if c.Running && c.Labels[LabelTask] != "" {
+			running[c.Labels[LabelTask]] = c.ID
 		}
 	}
 	var (
@@ -128,13 +148,14 @@ func (r *Runner) PanicStop(ctx context.Context, done []PanicResult, toStop []Rec
 		wg sync.WaitGroup
 	)
 	for _, rec := range recs {
-		if !running[rec.Container] {
+		container, ok := running[rec.ID]
+		if !ok {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := r.panicStop(ctx, rec)
+			res := r.panicStop(ctx, rec, container)
 			mu.Lock()
 			defer mu.Unlock()
 			i, seen := byID[rec.ID]
@@ -153,11 +174,13 @@ func (r *Runner) PanicStop(ctx context.Context, done []PanicResult, toStop []Rec
 }
 
 // panicStop stops one task's running container without grace.
-func (r *Runner) panicStop(ctx context.Context, rec Record) PanicResult {
+func (r *Runner) panicStop(ctx context.Context, rec Record, container string) PanicResult {
 	res := PanicResult{Task: rec.ID, Project: rec.Project, Action: "stopped"}
-	r.Store().Update(rec.ID, func(x *Record) error { x.Stopped = true; return nil })
-	if err := r.Engine.StopContainer(ctx, rec.Container, 0); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+	uerr := r.Store().Update(rec.ID, func(x *Record) error { x.Stopped = true; return nil })
+	if err := r.Engine.StopContainer(ctx, container, 0); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
 		res.Action, res.Detail = "failed", "stopping its container: "+err.Error()
+	} else if rec.Container == "" {
+		res.Detail = fmt.Sprintf("its record cannot be read (%v)", uerr)
 	} else if !WardenAlive(rec.WardenPID) {
 		res.Detail = "it had no warden (cut off already)"
 	}

@@ -1,24 +1,45 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/containers/podman/v5/pkg/specgen"
 
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
+	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // DoctorCmd is `terok doctor`: it checks the host and prints one record per
 // check, {check, status, detail, fix}. It exits 0 when every check is ok,
 // 1 when the worst is a warning and 2 when one failed.
 type DoctorCmd struct {
-	Image string `help:"Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
+	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK,..."`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {
+	for _, o := range c.Only {
+		if !slices.Contains(hostcheck.Checks, o) {
+			return cli.Usagef("--only: no check %q", o).WithHint("the checks: %s", strings.Join(hostcheck.Checks, ", "))
+		}
+	}
 	opts, results := c.options(env)
+	opts.Only = c.Only
+	if len(c.Only) > 0 {
+		results = nil // the configuration's own check is not among those asked for
+	}
 	results = append(results, hostcheck.Run(env.Ctx, opts)...)
 	if err := cli.List(env, results, doctorColumns); err != nil {
 		return err
@@ -53,7 +74,61 @@ func (c *DoctorCmd) options(env *cli.Env) (hostcheck.Options, []hostcheck.Result
 		g = config.DefaultGlobal()
 	}
 	opts.Engine = engine.OptionsFromConfig(paths, g, env.Getenv)
+	opts.TaskProbe = taskProbe(paths, g, env.Getenv, opts.UID != 0)
 	return opts, early
+}
+
+// taskProbe runs a container the way tasks run theirs: lib/task's spec
+// builder and engine lock, and the shield verified by `terok-shield verify
+// --pid` (this binary, which handles the rootless user namespace).
+func taskProbe(paths config.Paths, g config.Global, getenv func(string) string, rootless bool) *hostcheck.TaskProbe {
+	tp := &hostcheck.TaskProbe{
+		Spec: func(image, name string, command []string) (*specgen.SpecGenerator, error) {
+			return task.ProbeSpec(paths, g, rootless, image, name, command)
+		},
+		Lock: func() (func(), error) { return task.EngineLock(paths, getenv, rootless) },
+		UID:  task.AgentUID,
+	}
+	if exe := dispatchingExe(); exe != "" {
+		tp.Verify = func(ctx context.Context, pid int) error { return verifyShield(ctx, exe, pid) }
+	}
+	return tp
+}
+
+// dispatchingExe is this binary when it dispatches on its name (terok or a
+// terok-* link), else the terok on the PATH (a test binary running the
+// doctor in-process is not terok), else "".
+func dispatchingExe() string {
+	if exe, err := os.Executable(); err == nil && strings.HasPrefix(filepath.Base(exe), "terok") &&
+		!strings.HasSuffix(exe, ".test") {
+		return exe
+	}
+	if exe, err := exec.LookPath("terok"); err == nil {
+		return exe
+	}
+	return ""
+}
+
+// verifyShield runs `terok shield verify --json --pid PID` and reads its
+// verdict.
+func verifyShield(ctx context.Context, exe string, pid int) error {
+	cmd := exec.CommandContext(ctx, exe, "shield", "verify", "--json", "--pid", strconv.Itoa(pid))
+	out, err := cmd.Output()
+	var v struct {
+		OK     bool   `json:"ok"`
+		Reason string `json:"reason"`
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	if jerr := json.Unmarshal([]byte(line), &v); jerr != nil {
+		if err == nil {
+			err = jerr
+		}
+		return fmt.Errorf("terok-shield verify --pid %d: %w", pid, err)
+	}
+	if !v.OK {
+		return errors.New(v.Reason)
+	}
+	return nil
 }
 
 var doctorColumns = []cli.Column[hostcheck.Result]{

@@ -12,14 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containers/podman/v5/pkg/specgen"
+
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // doctorChecks are the checks in the order doctor prints them.
-var doctorChecks = []string{"podman", "container", "cgroups", "ulimits", "userns", "nft", "shield", "git", "gum", "dbus"}
+var doctorChecks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits", "userns", "nft", "shield", "git", "gum", "dbus"}
 
 // doctorEnv is a private terok tree (so a service the doctor starts is the
 // test's own) with no CONTAINER_HOST and no session bus.
@@ -140,7 +143,7 @@ func TestDoctorWithPodman(t *testing.T) {
 	needPodman(t)
 	env, out, socket := doctorEnv(t, false, nil)
 	rs, code := runDoctor(t, env, out)
-	for _, name := range []string{"podman", "container"} {
+	for _, name := range []string{"podman", "container", "task", "binaries"} {
 		if r := byCheck(rs, name); r.Status != hostcheck.OK {
 			t.Errorf("%s: %+v", name, r)
 		}
@@ -151,6 +154,65 @@ func TestDoctorWithPodman(t *testing.T) {
 	}
 	if code == hostcheck.Fail.Rank() {
 		t.Logf("note: a check failed on this host (see above)")
+	}
+}
+
+// TestDoctorTaskProbeFailsAsATaskWould: the task check runs a container
+// the way tasks run theirs, so a host part a task needs and the host lacks
+// fails there, with its fix. Two are taken away for real: the init binary
+// (Podman is pointed at one that does not exist — what a host without
+// catatonit does), and the shield's hook (the probe without its
+// annotation: the hook does not fire, and the verification finds no
+// ruleset in the running container).
+func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
+	needPodman(t)
+	env, _, _ := doctorEnv(t, false, nil)
+	var d DoctorCmd
+	opts, _ := d.options(env)
+	opts.Only = []string{"task"}
+	build := opts.TaskProbe.Spec
+	probe := func(change func(*specgen.SpecGenerator)) hostcheck.Result {
+		t.Helper()
+		opts.TaskProbe.Spec = func(image, name string, command []string) (*specgen.SpecGenerator, error) {
+			s, err := build(image, name, command)
+			if err == nil {
+				change(s)
+			}
+			return s, err
+		}
+		rs := hostcheck.Run(t.Context(), opts)
+		return byCheck(rs, "task")
+	}
+	if r := probe(func(*specgen.SpecGenerator) {}); r.Status != hostcheck.OK || !strings.Contains(r.Detail, "shield's ruleset in force") {
+		t.Fatalf("a healthy task probe: %+v", r)
+	}
+	r := probe(func(s *specgen.SpecGenerator) { s.InitPath = "/nonexistent/podman/catatonit" })
+	if r.Status != hostcheck.Fail || !strings.Contains(r.Detail, "container-init binary not found") ||
+		!strings.Contains(r.Fix, "apt-get install -y catatonit") {
+		t.Errorf("no init binary: %+v", r)
+	}
+	r = probe(func(s *specgen.SpecGenerator) { delete(s.Annotations, shield.Annotation) })
+	if r.Status != hostcheck.Fail || !strings.Contains(r.Detail, "no terok ruleset") || !strings.Contains(r.Fix, "terok setup") {
+		t.Errorf("no shield hook: %+v", r)
+	}
+	// Nothing of the probes is left behind: no container, no volume.
+	for _, what := range [][]string{{"ps", "-aq"}, {"volume", "ls", "-q"}} {
+		out, err := exec.Command("podman", append(what, "--filter", "label="+engine.ProbeLabel+"=1")...).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("podman %v after the probes: %q %v", what, out, err)
+		}
+	}
+}
+
+func TestDoctorOnly(t *testing.T) {
+	env, out, _ := doctorEnv(t, false, nil)
+	rs, code := runDoctor(t, env, out, "--only", "binaries,git")
+	if len(rs) != 2 || rs[0].Check != "binaries" || rs[1].Check != "git" || code != hostcheck.Worst(rs).Rank() {
+		t.Errorf("--only binaries,git: exit %d, %+v", code, rs)
+	}
+	env, out, _ = doctorEnv(t, false, nil)
+	if code := cli.Run(Host, []string{"doctor", "--only", "nosuch"}, env); code != 2 || out.Len() != 0 {
+		t.Errorf("--only nosuch: exit %d, stdout %q", code, out)
 	}
 }
 

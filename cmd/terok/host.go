@@ -119,7 +119,7 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 }
 
 var hostSections = []cli.Section{
-	{Title: "JSON FIELDS", Body: `terok doctor prints one object per check, in this order: config (only when config.toml cannot be read), podman, container, ulimits, cgroups, userns, nft, shield (the OCI hook is registered and its binary there), git, gum, dbus.
+	{Title: "JSON FIELDS", Body: `terok doctor prints one object per check, in this order: config (only when config.toml cannot be read), podman, container (a plain container runs), task (a container made the way tasks are — init, user namespace, no capabilities, seccomp, the shield's annotation and a workspace volume — runs, reports the confinement it sees, and the shield's ruleset is verified in force in it), binaries (every program and file Podman runs or reads for a task — runtime, conmon, init, seccomp profile, network, rootless helpers — is installed; needs no engine), cgroups, ulimits, userns, nft, shield (the OCI hook is registered and its binary there), git, gum, dbus. --only runs the checks named.
 
   check  the check's name
   status  ok, warn or fail

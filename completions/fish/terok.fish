@@ -44,7 +44,7 @@ function __terok_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'uninstall:--bin-dir' 'uninstall:--hooks-dir' 'panic:--engine-timeout' 'doctor:--image'
+                        case 'install-links:--target' 'setup:--bin-dir' 'setup:--hooks-dir' 'setup:--image' 'uninstall:--bin-dir' 'uninstall:--hooks-dir' 'panic:--engine-timeout' 'doctor:--image' 'doctor:--only'
                             set skip 1
                     end
                     continue
@@ -108,4 +108,5 @@ complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -l purge 
 complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -s y -l yes -d 'Do not ask for confirmation of --purge.'
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l stop -d 'Stop every running task as well, not only cut it off.'
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l engine-timeout -x -d 'How long to wait for Podman to stop containers; the tasks are cut off before it is asked.'
-complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe container (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'
+complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'
+complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l only -x -d 'Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. \'binaries\' needs no engine, so it also runs in a chroot.'

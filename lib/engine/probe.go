@@ -12,6 +12,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	"github.com/containers/podman/v5/pkg/specgen"
 )
 
@@ -32,6 +33,7 @@ type Probe struct {
 	ExitCode int
 	Output   string // stdout and stderr, interleaved as logged, at most 64 KiB
 	Took     time.Duration
+	WhileErr error // what ProbeRun.While returned
 }
 
 // FirstLocalImage returns the first of names that exists in the engine's
@@ -55,24 +57,87 @@ func (e *Engine) FirstLocalImage(ctx context.Context, names ...string) (string, 
 // complaint); a command that ran and failed is a Probe with its exit code.
 // The container is removed whatever happens.
 func (e *Engine) RunProbe(ctx context.Context, image string, command ...string) (Probe, error) {
-	ctx = e.on(ctx)
-	start := time.Now()
 	s := specgen.NewSpecGenerator(image, false)
 	s.Command = command
-	s.Name = "terok-probe-" + randomHex(4)
-	s.Labels = map[string]string{ProbeLabel: "1"}
+	s.Name = ProbeName()
+	return e.RunProbeSpec(ctx, s, ProbeRun{})
+}
+
+// ProbeName is a fresh name for a probe container.
+func ProbeName() string { return "terok-probe-" + randomHex(4) }
+
+// ProbeRun says how RunProbeSpec runs its container.
+type ProbeRun struct {
+	// Lock, if set, is held while the container is created and started
+	// (the engine lock tasks take).
+	Lock func() (unlock func(), err error)
+	// While, if set, is called with the container's process id once it
+	// runs; the container is then stopped, so its command should wait
+	// (e.g. end with a sleep). Its error is the Probe's WhileErr.
+	While func(ctx context.Context, pid int) error
+	// Ready, if set, is a line the command prints once it has said all it
+	// will: While is called only after it (and the output is whole).
+	Ready string
+}
+
+// RunProbeSpec runs the container s describes as a probe: labelled (so that
+// RemoveProbes finds it), its named volumes made for it and labelled too,
+// create, start, wait (or run.While, then stop), read its output, remove it
+// and its volumes. Errors are as RunProbe's.
+func (e *Engine) RunProbeSpec(ctx context.Context, s *specgen.SpecGenerator, run ProbeRun) (Probe, error) {
+	ctx = e.on(ctx)
+	start := time.Now()
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.Labels[ProbeLabel] = "1"
 	// k8s-file works everywhere, with or without journald.
 	s.LogConfiguration = &specgen.LogConfig{Driver: "k8s-file"}
 	fail := func(stage string, err error) (Probe, error) {
 		return Probe{}, &ProbeError{Container: s.Name, Stage: stage, Err: err}
 	}
+	for _, v := range s.Volumes {
+		if err := e.CreateVolume(ctx, v.Name, map[string]string{ProbeLabel: "1"}); err != nil {
+			return fail("creating the volume of", err)
+		}
+		defer e.removeProbeVolume(ctx, v.Name)
+	}
+	unlock := func() {}
+	if run.Lock != nil {
+		u, err := run.Lock()
+		if err != nil {
+			return fail("locking the engine for", err)
+		}
+		unlock = u
+	}
 	created, err := containers.CreateWithSpec(ctx, s, nil)
 	if err != nil {
+		unlock()
 		return fail("creating", err)
 	}
 	defer e.removeProbe(ctx, created.ID)
-	if err := containers.Start(ctx, created.ID, nil); err != nil {
+	err = containers.Start(ctx, created.ID, nil)
+	unlock()
+	if err != nil {
 		return fail("starting", err)
+	}
+	var whileErr error
+	if run.While != nil {
+		st, err := e.InspectContainer(ctx, created.ID)
+		switch {
+		case err != nil:
+			return fail("inspecting", err)
+		case !st.Running || st.Pid <= 0:
+			whileErr = fmt.Errorf("the probe container was no longer running (exit code %d)", st.ExitCode)
+		default:
+			if err := e.waitOutput(ctx, created.ID, run.Ready); err != nil {
+				return fail("reading the output of", err)
+			}
+			whileErr = run.While(ctx, st.Pid)
+		}
+		if err := e.StopContainer(ctx, created.ID, 0); err != nil {
+			return fail("stopping", err)
+		}
 	}
 	code, err := containers.Wait(ctx, created.ID, nil)
 	if err != nil {
@@ -82,7 +147,7 @@ func (e *Engine) RunProbe(ctx context.Context, image string, command ...string) 
 	if err != nil {
 		return fail("reading the output of", err)
 	}
-	return Probe{Name: s.Name, ID: created.ID, ExitCode: int(code), Output: out, Took: time.Since(start)}, nil
+	return Probe{Name: s.Name, ID: created.ID, ExitCode: int(code), Output: out, Took: time.Since(start), WhileErr: whileErr}, nil
 }
 
 // ProbeError is a probe container that could not be created, started or
@@ -143,6 +208,33 @@ func (e *Engine) removeProbe(ctx context.Context, id string) error {
 	return err
 }
 
+// waitOutput waits until a running container's output has the line want
+// ("" waits for nothing), polling every 20 ms until ctx ends.
+func (e *Engine) waitOutput(ctx context.Context, id, want string) error {
+	for want != "" {
+		out, err := e.logs(ctx, id)
+		if err != nil {
+			return err
+		}
+		if strings.Contains("\n"+out, "\n"+want+"\n") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the probe did not print %q: %w (it printed %q)", want, ctx.Err(), out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// removeProbeVolume removes a probe's volume even when ctx has run out.
+func (e *Engine) removeProbeVolume(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = e.RemoveVolume(ctx, name) // RemoveProbes takes what is left behind
+}
+
 // ProbeContainer is a probe container found in the engine.
 type ProbeContainer struct {
 	ID      string
@@ -186,6 +278,20 @@ func (e *Engine) RemoveProbes(ctx context.Context, olderThan time.Duration) (int
 			return n, fmt.Errorf("removing probe container %s: %w", c.ID, err)
 		}
 		n++
+	}
+	// A volume of a probe that was killed outlives its container.
+	vols, err := volumes.List(e.on(ctx), new(volumes.ListOptions).
+		WithFilters(map[string][]string{"label": {ProbeLabel + "=1"}}))
+	if err != nil {
+		return n, err
+	}
+	for _, v := range vols {
+		if olderThan > 0 && time.Since(v.CreatedAt) < olderThan {
+			continue
+		}
+		if err := e.RemoveVolume(ctx, v.Name); err != nil {
+			return n, fmt.Errorf("removing probe volume %s: %w", v.Name, err)
+		}
 	}
 	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/engine"
@@ -60,6 +61,11 @@ type Options struct {
 	PodmanTimeout time.Duration
 	Getenv        func(string) string
 	UID           int
+	// Only, if not empty, names the checks to run (see Checks).
+	Only []string
+	// TaskProbe runs the task-shaped probe; nil: the task check warns
+	// that it did not run.
+	TaskProbe *TaskProbe
 }
 
 func (o Options) withDefaults() Options {
@@ -78,30 +84,64 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Run runs every check, in order: podman, container, cgroups, ulimits,
-// userns, nft, shield, git, gum, dbus.
+// Checks names every check, in the order Run runs them.
+var Checks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits",
+	"userns", "nft", "shield", "git", "gum", "dbus"}
+
+// engineChecks are the checks that need Podman to answer.
+var engineChecks = []string{"podman", "container", "task", "cgroups", "ulimits"}
+
+// Run runs the checks in Checks' order, or only those named in opts.Only.
+// Podman is asked only when a check that needs it is to run.
 func Run(ctx context.Context, opts Options) []Result {
 	opts = opts.withDefaults()
-	pod := checkPodman(ctx, opts)
-	if pod.engine != nil {
-		defer pod.engine.Close()
+	want := func(name string) bool { return len(opts.Only) == 0 || slices.Contains(opts.Only, name) }
+	var out []Result
+	if slices.ContainsFunc(engineChecks, want) {
+		pod := checkPodman(ctx, opts)
+		if pod.engine != nil {
+			defer pod.engine.Close()
+		}
+		out = append(out, pod.result)
+		runtime := want("cgroups") || want("ulimits")
+		var probe probeOutcome
+		if want("container") || want("task") || runtime {
+			probe = checkContainer(ctx, opts, pod.engine)
+			out = append(out, probe.result)
+		}
+		if want("task") {
+			out = append(out, checkTask(ctx, opts, pod.engine, probe.image))
+		}
+		if want("binaries") {
+			out = append(out, checkBinaries(opts.UID))
+		}
+		if runtime {
+			// The runtime checks weigh what the host predicts against what
+			// the probe showed.
+			host := readHostFacts(ctx, opts, pod.engine)
+			out = append(out, checkCgroups(host, probe.problems), checkUlimits(host, probe.problems, probe.result.Status == OK))
+		}
+	} else if want("binaries") {
+		out = append(out, checkBinaries(opts.UID))
 	}
-	probe := checkContainer(ctx, opts, pod.engine)
-	// The runtime checks weigh what the host predicts against what the
-	// probe showed.
-	host := readHostFacts(ctx, opts, pod.engine)
-	return []Result{
-		pod.result,
-		probe.result,
-		checkCgroups(host, probe.problems),
-		checkUlimits(host, probe.problems, probe.result.Status == OK),
-		bounded(ctx, "userns", opts.Timeout, Fail, func(context.Context) Result { return checkUserns(opts.UID) }),
-		bounded(ctx, "nft", opts.Timeout, Fail, func(context.Context) Result { return checkNft() }),
-		bounded(ctx, "shield", opts.Timeout, Fail, func(context.Context) Result { return checkShieldHook() }),
-		bounded(ctx, "git", opts.Timeout, Fail, checkGit),
-		bounded(ctx, "gum", opts.Timeout, Warn, checkGum),
-		bounded(ctx, "dbus", opts.Timeout, Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }),
+	quick := []struct {
+		name      string
+		onTimeout Status
+		check     func(context.Context) Result
+	}{
+		{"userns", Fail, func(context.Context) Result { return checkUserns(opts.UID) }},
+		{"nft", Fail, func(context.Context) Result { return checkNft() }},
+		{"shield", Fail, func(context.Context) Result { return checkShieldHook() }},
+		{"git", Fail, checkGit},
+		{"gum", Warn, checkGum},
+		{"dbus", Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }},
 	}
+	for _, q := range quick {
+		if want(q.name) {
+			out = append(out, bounded(ctx, q.name, opts.Timeout, q.onTimeout, q.check))
+		}
+	}
+	return slices.DeleteFunc(out, func(r Result) bool { return !want(r.Check) })
 }
 
 // bounded runs a check, giving up with status onTimeout after d.

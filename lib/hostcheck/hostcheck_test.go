@@ -326,3 +326,38 @@ func TestGumMissingIsAWarningWithTheInstallLine(t *testing.T) {
 		t.Errorf("git missing: %+v", r)
 	}
 }
+
+func TestTaskProbeFacts(t *testing.T) {
+	healthy := probeWord + "\nuid=1000\nCapEff=0000000000000000\nNoNewPrivs=1\nSeccomp=2\ninit=podman-init\nworkspace=writable\n"
+	for _, tc := range []struct {
+		name, out string
+		ran       bool
+		problems  int
+	}{
+		{"healthy", healthy, true, 0},
+		{"did not run", "sh: not found\n", false, 6},
+		{"root agent", strings.Replace(healthy, "uid=1000", "uid=0", 1), true, 1},
+		{"capabilities", strings.Replace(healthy, "CapEff=0000000000000000", "CapEff=00000000a80425fb", 1), true, 1},
+		{"no nnp, no seccomp", strings.NewReplacer("NoNewPrivs=1", "NoNewPrivs=0", "Seccomp=2", "Seccomp=0").Replace(healthy), true, 2},
+		{"no init", strings.Replace(healthy, "init=podman-init", "init=sh", 1), true, 1},
+		{"read-only workspace", strings.Replace(healthy, "workspace=writable\n", "", 1), true, 1},
+	} {
+		f := parseTaskProbe(tc.out)
+		if f.ran != tc.ran || len(f.problems(1000)) != tc.problems {
+			t.Errorf("%s: ran %v, problems %q", tc.name, f.ran, f.problems(1000))
+		}
+	}
+}
+
+func TestMissingHostPart(t *testing.T) {
+	for text, want := range map[string]string{
+		"container-init binary not found on the host: stat /usr/libexec/podman/catatonit: no such file or directory":                     "catatonit",
+		`could not find slirp4netns, the network namespace can't be configured: exec: "slirp4netns": executable file not found in $PATH`: "slirp4netns",
+		`command required for rootless mode with multiple IDs: exec: "newuidmap": executable file not found in $PATH`:                    "uidmap",
+		"runc: exit status 1": "",
+	} {
+		if got := MissingHostPart(text); (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("%q: fix %q, want one naming %q", text, got, want)
+		}
+	}
+}

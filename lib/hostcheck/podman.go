@@ -97,6 +97,7 @@ func socketStory(e *engine.Engine) string {
 
 type probeOutcome struct {
 	result   Result
+	image    string    // the probe's image, "" when there is none
 	problems []Problem // what the engine's error text says went wrong
 }
 
@@ -118,15 +119,17 @@ func checkContainer(ctx context.Context, opts Options, e *engine.Engine) probeOu
 	p, err := e.RunProbe(ctx, image, "echo", probeWord)
 	switch {
 	case err != nil:
-		return probeFailure(err, image, ReadContainersConf(opts.UID, opts.Getenv).UserFile)
+		out := probeFailure(err, image, ReadContainersConf(opts.UID, opts.Getenv).UserFile)
+		out.image = image
+		return out
 	case p.ExitCode != 0 || !strings.Contains(p.Output, probeWord):
 		r.Detail = fmt.Sprintf("%s: echo exited %d with %q", image, p.ExitCode, oneLine(p.Output))
 		r.Fix = "podman run --rm " + image + " echo ok  (reproduces it)"
-		return probeOutcome{result: r}
+		return probeOutcome{result: r, image: image}
 	}
 	r.Status = OK
 	r.Detail = fmt.Sprintf("%s ran and was removed in %.2fs", image, p.Took.Seconds())
-	return probeOutcome{result: r}
+	return probeOutcome{result: r, image: image}
 }
 
 const probeWord = "terok-probe-ok"

@@ -257,14 +257,7 @@ type AuditEntry struct {
 // the rootful engine one for the host (/run/lock), for a rootless one one
 // per user (XDG_RUNTIME_DIR), whatever TEROK_RUNTIME_DIR says.
 func (r *Runner) engineLock() (func(), error) {
-	dir := filepath.Join(r.Paths.Runtime, "locks", "engine")
-	switch x := r.Getenv("XDG_RUNTIME_DIR"); {
-	case !r.Rootless && os.Geteuid() == 0:
-		dir = filepath.Join("/run/lock", "terok-engine")
-	case r.Rootless && x != "":
-		dir = filepath.Join(x, "terok-engine")
-	}
-	return store.Lock(dir)
+	return EngineLock(r.Paths, r.Getenv, r.Rootless)
 }
 
 // Token reads a task's gate token.

@@ -57,17 +57,23 @@ type graph struct {
 	records []Record
 }
 
+// listRetry bounds how long load asks again while images vanish under it.
+const listRetry = 10 * time.Second
+
 func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	var list []*types.ImageSummary
 	var err error
 	// Podman lists image by image: one removed meanwhile (by another
-	// command) fails the whole listing. Ask again.
+	// command: a build's intermediate images come and go) fails the whole
+	// listing. Ask again, for up to listRetry; a busy host with several
+	// builds at once was seen to need more than a second.
+	deadline := time.Now().Add(listRetry)
 	for try := 0; ; try++ {
 		list, err = images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
-		if err == nil || try == 4 || !strings.Contains(err.Error(), "image not known") {
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "image not known") {
 			break
 		}
-		time.Sleep(time.Duration(50*(try+1)) * time.Millisecond)
+		time.Sleep(time.Duration(50*min(try+1, 5)) * time.Millisecond)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)

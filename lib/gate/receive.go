@@ -391,58 +391,38 @@ func (m *Mirror) settle(ctx context.Context, task string, ds []*decision, report
 	ownersChanged, infoChanged := false, false
 	for _, d := range ds {
 		en := AuditEntry{Time: now, Type: "push", Task: task, Ref: d.u.Ref, Old: d.u.Old, New: d.u.New, Remote: remote}
-		if d.reason == "" && err == nil {
-			after, rerr := r.ref(d.u.Ref)
-			applied := rerr == nil && (d.u.IsDelete() && after == "" || !d.u.IsDelete() && after == d.u.New)
-			if applied {
-				forced := d.u.IsDelete()
-				if !d.u.IsCreate() && !d.u.IsDelete() {
-					ff, aerr := r.isAncestor(d.u.Old, d.u.New)
-					forced = aerr != nil || !ff
-				}
-				en.Accepted, en.Forced = true, forced && !d.u.IsDelete()
-				if d.u.IsDelete() {
-					en.Reason = "deleted"
-				}
-				switch {
-				case d.u.IsCreate():
-					owners[d.u.Ref] = Owner{Task: task, Created: now}
-					ownersChanged = true
-				case d.u.IsDelete():
-					delete(owners, d.u.Ref)
-					ownersChanged = true
-				}
-				if d.backup != "" && forced {
-					reason := "force-push"
-					if d.u.IsDelete() {
-						reason = "delete"
-					}
-					info[d.backup] = BackupInfo{Reason: reason, Task: task}
-					infoChanged = true
-					en.Backup = m.Project + "/" + d.backup
-					d.backup = ""
-				}
-			} else {
-				why := "not applied"
-				if report != nil {
-					if g := report.Reason(d.u.Ref); g != "" && g != "no status" {
-						why = g
-					} else if report.Unpack != "ok" {
-						why = "unpack failed: " + report.Unpack
-					}
-				}
-				if oversize != "" {
-					why = oversize
-				}
-				if rerr != nil {
-					why = "gate error: " + rerr.Error()
-				}
-				d.reason, en.Reason = why, why
-			}
-		} else if d.reason == "" {
-			en.Reason = "gate error: " + err.Error()
-		} else {
+		switch {
+		case d.reason != "":
 			en.Reason = d.reason
+		case err != nil:
+			en.Reason = "gate error: " + err.Error()
+		default:
+			applied, forced, rerr := r.landed(d.u)
+			if !applied {
+				d.reason = notApplied(report, d.u.Ref, oversize, rerr)
+				en.Reason = d.reason
+				break
+			}
+			en.Accepted, en.Forced = true, forced && !d.u.IsDelete()
+			switch {
+			case d.u.IsCreate():
+				owners[d.u.Ref] = Owner{Task: task, Created: now}
+				ownersChanged = true
+			case d.u.IsDelete():
+				en.Reason = "deleted"
+				delete(owners, d.u.Ref)
+				ownersChanged = true
+			}
+			if d.backup != "" && forced {
+				reason := "force-push"
+				if d.u.IsDelete() {
+					reason = "delete"
+				}
+				info[d.backup] = BackupInfo{Reason: reason, Task: task}
+				infoChanged = true
+				en.Backup = m.Project + "/" + d.backup
+				d.backup = ""
+			}
 		}
 		if d.backup != "" {
 			drop.delete(backupRef(d.backup, d.u.Ref), d.cur)
@@ -464,4 +444,45 @@ func (m *Mirror) settle(ctx context.Context, task string, ds []*decision, report
 		entries = append(entries, AuditEntry{Time: now, Type: "error", Task: task, Reason: "settling a push: " + err.Error()})
 	}
 	return entries
+}
+
+// landed says whether git applied u (its ref is now where u moves it),
+// and whether that was forced: a delete, or an update that is not a
+// fast-forward (or whose ancestry cannot be read).
+func (r *repo) landed(u RefUpdate) (applied, forced bool, err error) {
+	after, err := r.ref(u.Ref)
+	switch {
+	case err != nil:
+		return false, false, err
+	case u.IsDelete():
+		return after == "", true, nil
+	case after != u.New:
+		return false, false, nil
+	case u.IsCreate():
+		return true, false, nil
+	}
+	ff, aerr := r.isAncestor(u.Old, u.New)
+	return true, aerr != nil || !ff, nil
+}
+
+// notApplied says why an allowed update of ref did not apply, the first
+// that holds of: its ref could not be read (readErr); the pack was over
+// the size limit (oversize); git's reason for the ref; git's unpack
+// failure; else just that it was not applied.
+func notApplied(report *Statuses, ref, oversize string, readErr error) string {
+	switch {
+	case readErr != nil:
+		return "gate error: " + readErr.Error()
+	case oversize != "":
+		return oversize
+	case report == nil:
+		return "not applied"
+	}
+	if g := report.Reason(ref); g != "" && g != "no status" {
+		return g
+	}
+	if report.Unpack != "ok" {
+		return "unpack failed: " + report.Unpack
+	}
+	return "not applied"
 }

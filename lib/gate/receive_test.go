@@ -3,6 +3,7 @@ package gate
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -216,6 +217,33 @@ func TestPushResponseFrames(t *testing.T) {
 		}
 		if n != tc.packets || text != "terok-gate: refs/heads/main: "+long+"\n" {
 			t.Errorf("%s: %d packets (want %d), text of %d bytes", tc.cap, n, tc.packets, len(text))
+		}
+	}
+}
+
+// TestNotApplied: why an allowed update did not apply, in order of
+// precedence.
+func TestNotApplied(t *testing.T) {
+	const ref = "refs/heads/x"
+	failed := &Statuses{Unpack: "index-pack abnormal exit", Lines: []string{"ng " + ref + " unpacker error"}}
+	for _, tc := range []struct {
+		report   *Statuses
+		oversize string
+		readErr  error
+		want     string
+	}{
+		{report: &Statuses{Unpack: "ok", Lines: []string{"ng " + ref + " failed to lock"}}, want: "failed to lock"},
+		{report: &Statuses{Unpack: "broken", Lines: []string{"ok " + ref}}, want: "unpack failed: broken"},
+		{report: &Statuses{Unpack: "broken"}, want: "unpack failed: broken"},
+		{report: &Statuses{Unpack: "ok", Lines: []string{"ok " + ref}}, want: "not applied"},
+		{report: &Statuses{Unpack: "ok"}, want: "not applied"},
+		{want: "not applied"},
+		{report: failed, oversize: "too big", want: "too big"},
+		{report: failed, oversize: "too big", readErr: errors.New("bad ref"), want: "gate error: bad ref"},
+		{readErr: errors.New("bad ref"), want: "gate error: bad ref"},
+	} {
+		if got := notApplied(tc.report, ref, tc.oversize, tc.readErr); got != tc.want {
+			t.Errorf("report %+v, oversize %q, error %v: got %q, want %q", tc.report, tc.oversize, tc.readErr, got, tc.want)
 		}
 	}
 }

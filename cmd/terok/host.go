@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
+
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/hostsetup"
 )

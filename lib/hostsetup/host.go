@@ -11,7 +11,6 @@
 package hostsetup
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -93,12 +92,6 @@ func writableOrCreatable(dir string) error {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
-}
-
-// missing says whether nothing is at path (a link is followed).
-func missing(path string) bool {
-	_, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist)
 }
 
 func sameFile(a, b string) bool {

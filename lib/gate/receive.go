@@ -68,17 +68,19 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 		oversize = sizeReason(limit)
 	}
 	e.event(m.settle(ctx, task, ds, report, oversize, r.RemoteAddr)...)
-	w.Write(pushResponse(req, ds, report))
+	_, _ = w.Write(pushResponse(req, ds, report)) // a failed write is a client gone away
 }
 
 // pushDeadline bounds a push (PushTimeout, default 30 minutes): the
 // connection's reads and writes, and the context of what it runs.
 func (e *Endpoint) pushDeadline(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc) {
+	// A connection that cannot take full duplex or deadlines (not HTTP/1)
+	// is still bounded: what the push runs ends with the context.
 	rc := http.NewResponseController(w)
-	rc.EnableFullDuplex()
+	_ = rc.EnableFullDuplex()
 	deadline := time.Now().Add(orDefault(e.PushTimeout, 30*time.Minute))
-	rc.SetReadDeadline(deadline)
-	rc.SetWriteDeadline(deadline)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 	return context.WithDeadline(r.Context(), deadline)
 }
 
@@ -325,7 +327,8 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 		if err == nil {
 			_, err = io.Copy(stdin, io.LimitReader(cp, drainMax))
 		}
-		stdin.Close()
+		// git read to the end, or stopped reading: err says which.
+		_ = stdin.Close()
 		if err != nil { // git stopped reading (it refused the pack): read the rest
 			drain(cp, drainMax-cp.n)
 		}
@@ -346,7 +349,7 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 				band1.Write(p[1:])
 			case 2, 3:
 				if _, err := w.Write(pkt(p)); err == nil {
-					http.NewResponseController(w).Flush()
+					_ = http.NewResponseController(w).Flush() // progress only; the report follows
 				}
 			}
 		}
@@ -354,7 +357,7 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 	} else if req.ReportStatus() {
 		report, _ = parseReport(br)
 	}
-	io.Copy(io.Discard, br)
+	_, _ = io.Copy(io.Discard, br) // git's output past the report, so that it can exit
 	waitErr := cmd.Wait()
 	n := <-sized
 	if report == nil && req.ReportStatus() {

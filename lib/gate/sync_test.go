@@ -152,7 +152,7 @@ func TestSyncFailureLeavesNothing(t *testing.T) {
 func TestMirrorMustBeARealDirectory(t *testing.T) {
 	te := newTestEnv(t)
 	m := te.mirror("demo", "")
-	os.MkdirAll(te.paths.GateDir(), 0o700)
+	ok(t, os.MkdirAll(te.paths.GateDir(), 0o700))
 	other := filepath.Join(te.root, "elsewhere.git")
 	te.git(te.root, "init", "-q", "--bare", other)
 	if err := os.Symlink(other, m.Dir); err != nil {
@@ -164,12 +164,12 @@ func TestMirrorMustBeARealDirectory(t *testing.T) {
 	if _, err := m.List(); err == nil {
 		t.Fatal("ls through a symlink")
 	}
-	os.Remove(m.Dir)
+	ok(t, os.Remove(m.Dir))
 	if _, err := m.Sync(context.Background(), false, false); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700)
-	os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600)
+	ok(t, os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700))
+	ok(t, os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600))
 	if _, err := m.List(); err == nil || !strings.Contains(err.Error(), "alternates") {
 		t.Fatalf("alternates: %v", err)
 	}

@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
+
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/hostsetup"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -108,9 +111,13 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 	if err != nil || !st.IsDir() {
 		return cli.Usagef("%s is not a directory", c.Dir)
 	}
-	out, _, err := installLinks(c.Dir, target)
-	if err != nil {
+	names := linkNames()
+	if _, err := hostsetup.CheckLinks(c.Dir, target, names).Apply(env.Ctx, env.Warnf); err != nil {
 		return err
+	}
+	out := make([]Link, 0, len(names))
+	for _, n := range names {
+		out = append(out, Link{Link: filepath.Join(c.Dir, n), Target: target})
 	}
 	return cli.List(env, out, []cli.Column[Link]{
 		{Header: "LINK", Value: func(l Link) string { return l.Link }},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,7 +17,9 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/specgen"
+
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // These tests run the real Podman. Outside CI they skip, saying why, when

@@ -70,7 +70,9 @@ func (e *Engine) RunProbe(ctx context.Context, image string, command ...string) 
 	if err != nil {
 		return fail("creating", err)
 	}
-	defer e.removeProbe(ctx, created.ID)
+	// The result stands whether or not the removal works; a probe left
+	// behind keeps ProbeLabel, and RemoveProbes finds it later.
+	defer func() { _ = e.removeProbe(ctx, created.ID) }()
 	if err := containers.Start(ctx, created.ID, nil); err != nil {
 		return fail("starting", err)
 	}

@@ -49,7 +49,7 @@ func privateOptions(t *testing.T) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	t.Setenv("TEROK_RUNTIME_DIR", filepath.Join(dir, "run"))
 	t.Setenv("CONTAINER_HOST", "")
 	paths, err := config.ResolvePaths(os.Getenv, os.Getuid())
@@ -303,7 +303,7 @@ func removeLeftoverProbe(t *testing.T, e *Engine, image string) {
 	if _, err := containers.CreateWithSpec(e.Context(), s, nil); err != nil {
 		t.Fatal(err)
 	}
-	defer e.removeProbe(e.Context(), s.Name)
+	defer func() { _ = e.removeProbe(e.Context(), s.Name) }()
 	if _, err := e.RemoveProbes(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -37,12 +37,7 @@ func TestCachedHostLookup(t *testing.T) {
 	env["NPM_CONFIG_REGISTRY"] = "https://npm.corp.example/"
 	expect("after an environment change", 2)
 	expect("again", 2)
-	write := func(p, s string) {
-		t.Helper()
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, s string) { t.Helper(); writeFile(t, p, s) }
 	rc := filepath.Join(home, ".npmrc")
 	write(rc, "registry=https://a.example/\n")
 	expect("after ~/.npmrc appeared", 3)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
+
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/store"
@@ -426,7 +427,8 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 }
 
 // tidyRecords drops the records of projects that no longer exist, and the
-// family records of images that are gone.
+// family records of images that are gone. It is tidying, after the images
+// are removed: a record it cannot remove stays for the next prune.
 func (c *Catalog) tidyRecords(g *graph) {
 	live := map[string]bool{}
 	for _, r := range g.records {
@@ -435,7 +437,7 @@ func (c *Catalog) tidyRecords(g *graph) {
 	recs, _, _ := LoadRecords(c.Paths)
 	for _, r := range recs {
 		if !live[r.Name()] {
-			removeRecord(c.Paths, r.Name())
+			_ = removeRecord(c.Paths, r.Name()) // tidying; see above
 		}
 	}
 	dir := filepath.Join(c.Paths.ImagesDir(), "families")
@@ -443,7 +445,7 @@ func (c *Catalog) tidyRecords(g *graph) {
 	for _, e := range ents {
 		id := strings.TrimSuffix(e.Name(), ".json")
 		if _, ok := g.nodes[id]; !ok && validID(id) {
-			os.Remove(filepath.Join(dir, e.Name()))
+			_ = os.Remove(filepath.Join(dir, e.Name())) // tidying; see above
 		}
 	}
 }

@@ -185,7 +185,7 @@ func writeAtomic(path string, b []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // the write's error is the one to report
 	}
 	return err
 }

@@ -165,6 +165,7 @@ terok install-links prints one object per link:
   3  the host is not set up (the message says what fixes it)
   4  a named thing was not found
   124  a headless agent ran past its timeout
+  130  interrupted (Ctrl-C); 143 when ended by SIGTERM
 
 terok doctor and terok setup exit 0 when every check passed, 1 when the worst was a warning, 2 when one failed. terok setup checks everything it will change before it changes anything: when it refuses (a file that is not a link where a link goes, a directory it cannot write) it exits 1 and has changed nothing.`},
 	{Title: "OUTPUT", Body: `Commands that list or report print one JSON object per line when stdout is not a terminal, or with --json; on a terminal they print an aligned table. Field names are snake_case and stable. An empty list prints nothing and exits 0.

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 
-	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/hostsetup"
+	"github.com/terok-ai/terok-go/lib/session"
 )
 
 // UninstallCmd is `terok uninstall`: it undoes terok setup — the links
@@ -29,7 +29,12 @@ func (c *UninstallCmd) Run(env *cli.Env) error {
 	}
 	var tasks hostsetup.Tasks
 	if c.Purge {
-		r, err := taskcmd.Runner(env)
+		s, err := session.Open(env)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		r, err := s.Runner(env.Ctx)
 		if err != nil {
 			return err
 		}

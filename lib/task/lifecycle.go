@@ -86,7 +86,7 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 	gitName, gitEmail := r.gitIdentity()
 	e["TEROK_TASK_ID"] = rec.ID
 	e["TEROK_PROJECT"] = rec.Project
-	e["TEROK_MODE"] = rec.Mode
+	e["TEROK_MODE"] = string(rec.Mode)
 	e["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, rec.Project)
 	e["TEROK_GATE_TOKEN"] = token
 	e["TEROK_BRANCH"] = rec.Branch

@@ -21,11 +21,14 @@ import (
 	"github.com/terok-ai/terok-go/lib/store"
 )
 
+// Mode is how a task runs its program.
+type Mode string
+
 // Modes of a task.
 const (
-	Headless    = "headless"
-	Interactive = "interactive"
-	Shell       = "shell"
+	Headless    Mode = "headless"    // the agent with a prompt and a timeout; its output streams
+	Interactive Mode = "interactive" // the agent in a tmux session a terminal attaches to
+	Shell       Mode = "shell"       // a login shell in that session instead of the agent
 )
 
 // Workspace is where a task's workspace volume is mounted.
@@ -71,7 +74,7 @@ type Request struct {
 	Prompt  string
 	Model   string
 	Timeout time.Duration // 0 for the configured one
-	Mode    string
+	Mode    Mode
 	Branch  string // the branch to start from; "" for the project's default
 }
 

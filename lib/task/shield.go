@@ -27,11 +27,11 @@ import (
 	"github.com/terok-ai/terok-go/lib/warden"
 )
 
-// Postures of a task's shield.
+// Postures of a task's shield (see shield.Posture).
 const (
-	PostureUp         = "up"
-	PostureDown       = "down"
-	PostureQuarantine = "quarantined"
+	PostureUp         = shield.PostureUp
+	PostureDown       = shield.PostureDown
+	PostureQuarantine = shield.PostureQuarantine
 )
 
 // DefaultDown is how long `terok-shield down` lowers the shield unless told.
@@ -49,7 +49,7 @@ type ShieldState struct {
 	Allow     []policy.Entry `json:"allow"`
 	Deny      []policy.Entry `json:"deny"`
 	Notes     []string       `json:"notes,omitempty"`
-	Posture   string         `json:"posture"`
+	Posture   shield.Posture `json:"posture"`
 	DownUntil time.Time      `json:"down_until,omitzero"`
 }
 
@@ -93,7 +93,7 @@ func (s ShieldState) policy() policy.Policy { return policy.Policy{Allow: s.Allo
 
 // PostureAt is the shield's posture at t: a shield lowered until a time
 // that has passed is up again (the kernel raised it; see Conn.Down).
-func (s ShieldState) PostureAt(t time.Time) string {
+func (s ShieldState) PostureAt(t time.Time) shield.Posture {
 	if s.Posture == PostureDown && !t.Before(s.DownUntil) {
 		return PostureUp
 	}
@@ -460,7 +460,7 @@ func texts(es []policy.Entry) []string {
 
 // ShieldRules is what `terok-shield rules` prints of a task.
 type ShieldRules struct {
-	Posture   string         `json:"posture"`
+	Posture   shield.Posture `json:"posture"`
 	DownUntil time.Time      `json:"down_until,omitzero"`
 	Allow     []policy.Entry `json:"allow"`
 	Deny      []policy.Entry `json:"deny"`

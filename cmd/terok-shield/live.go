@@ -46,17 +46,17 @@ func resolveTask(r *task.Runner, ref string) (string, error) {
 	return id, nil
 }
 
-// control sends one request to a task's warden.
-func control(env *cli.Env, ref string, req warden.Request) (string, task.ShieldRules, error) {
+// control runs one operation on a task's warden.
+func control(env *cli.Env, ref string, op func(*warden.Client) (warden.Rules, error)) (string, warden.Rules, error) {
 	r, err := runner(env)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
 	id, err := resolveTask(r, ref)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
-	rules, err := r.ShieldControl(env.Ctx, id, req)
+	rules, err := op(r.Warden(id))
 	if errors.Is(err, warden.ErrNoWarden) {
 		return id, rules, cli.Failf("task %s is not running (its warden does not answer)", id).WithHint("'terok-task start %s' starts it", id)
 	}
@@ -92,6 +92,7 @@ type DenyCmd struct {
 func (c *DenyCmd) Run(env *cli.Env) error { return change(env, "deny", c.Task, c.Targets) }
 
 func change(env *cli.Env, op, ref string, targets []string) error {
+	var ts []config.Target
 	var canon []string
 	for _, t := range targets {
 		x, err := config.ParseTarget(t)
@@ -101,9 +102,15 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}
+		ts = append(ts, x)
 		canon = append(canon, x.String())
 	}
-	id, rules, err := control(env, ref, warden.Request{Op: op, Targets: canon})
+	id, rules, err := control(env, ref, func(w *warden.Client) (warden.Rules, error) {
+		if op == "allow" {
+			return w.Allow(env.Ctx, ts)
+		}
+		return w.Deny(env.Ctx, ts)
+	})
 	if err != nil {
 		return err
 	}
@@ -117,14 +124,10 @@ type DownCmd struct {
 }
 
 func (c *DownCmd) Run(env *cli.Env) error {
-	if c.For < 0 || c.For > 24*time.Hour {
+	if c.For < 0 || c.For > warden.MaxDown {
 		return cli.Usagef("--for: a duration up to 24h")
 	}
-	req := warden.Request{Op: "down"}
-	if c.For > 0 {
-		req.Duration = c.For.String()
-	}
-	id, rules, err := control(env, c.Task, req)
+	id, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Down(env.Ctx, c.For) })
 	if err != nil {
 		return err
 	}
@@ -137,17 +140,21 @@ type UpCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *UpCmd) Run(env *cli.Env) error { return posture(env, "up", c.Task) }
+func (c *UpCmd) Run(env *cli.Env) error {
+	return posture(env, "up", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Up(env.Ctx) })
+}
 
 // QuarantineCmd is `terok-shield quarantine`.
 type QuarantineCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *QuarantineCmd) Run(env *cli.Env) error { return posture(env, "quarantine", c.Task) }
+func (c *QuarantineCmd) Run(env *cli.Env) error {
+	return posture(env, "quarantine", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Quarantine(env.Ctx) })
+}
 
-func posture(env *cli.Env, op, ref string) error {
-	id, rules, err := control(env, ref, warden.Request{Op: op})
+func posture(env *cli.Env, op, ref string, call func(*warden.Client) (warden.Rules, error)) error {
+	id, rules, err := control(env, ref, call)
 	if err != nil {
 		return err
 	}
@@ -178,7 +185,7 @@ type RulesCmd struct {
 }
 
 func (c *RulesCmd) Run(env *cli.Env) error {
-	_, rules, err := control(env, c.Task, warden.Request{Op: "rules"})
+	_, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Rules(env.Ctx) })
 	if err != nil {
 		return err
 	}
@@ -255,7 +262,7 @@ func (c *StatusCmd) Run(env *cli.Env) error {
 			continue
 		}
 		s := State{Task: id, Project: rec.Project}
-		if rules, err := r.ShieldControl(env.Ctx, id, warden.Request{Op: "status"}); err == nil {
+		if rules, err := r.Warden(id).Status(env.Ctx); err == nil {
 			s.Running, s.Posture, s.DownUntil, s.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
 			s.Allow, s.Deny, s.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
 		} else if st, err := r.LoadShield(id); err == nil {

@@ -12,7 +12,10 @@ import (
 
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/services"
 )
 
 // LsCmd is `terok-task ls`.
@@ -61,7 +64,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		}
 		v := view(rec, st, code, nil)
 		if st == task.Running {
-			v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+			v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
 			if sh, err := s.r.LoadShield(rec.ID); err == nil {
 				v.Posture = sh.PostureAt(time.Now())
 			}
@@ -82,7 +85,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 			switch {
 			case v.Warden != nil && !v.Warden.Alive:
 				return v.Status + ", cut off"
-			case v.Posture == task.PostureQuarantine || v.Posture == task.PostureDown:
+			case v.Posture == policy.PostureQuarantine || v.Posture == policy.PostureDown:
 				return v.Status + ", shield " + v.Posture
 			}
 			return v.Status
@@ -113,7 +116,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	status, code := task.Derive(rec, st)
 	h := rec.Hardening
 	v := view(rec, status, code, &h)
-	v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+	v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
 	v.History = rec.Prompts
 	warden := "not running"
 	if v.Warden.Alive {
@@ -400,5 +403,5 @@ func (c *WardenCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	return task.ServeWarden(env.Ctx, s.r, c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, "ready") })
+	return services.Serve(env.Ctx, s.r, c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
 }

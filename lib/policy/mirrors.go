@@ -37,7 +37,9 @@ func ImageMirrors(ctx context.Context, paths config.Paths, image string, probe P
 	if hosts == nil {
 		hosts = []string{}
 	}
-	os.MkdirAll(filepath.Dir(cache), 0o700)
-	store.WriteJSONLocked(cache, hosts)
+	// A cache that cannot be written only costs a probe next time.
+	if err := os.MkdirAll(filepath.Dir(cache), 0o700); err == nil {
+		_ = store.WriteJSONLocked(cache, hosts)
+	}
 	return hosts
 }

@@ -113,13 +113,15 @@ func (s Spawn) Start(ctx context.Context) (int, error) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// It may have ended already; what it said is in err.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		return 0, err
 	}
 	p := cmd.Process.Pid
-	// The warden lives on by itself; reap it if it ends while we wait.
-	go cmd.Wait()
+	// The warden lives on by itself; reap it if it ends while we wait
+	// (how it ended is in its log).
+	go func() { _ = cmd.Wait() }()
 	return p, nil
 }
 
@@ -130,8 +132,10 @@ func Signal(pid int, sig syscall.Signal) {
 	if pid <= 0 {
 		return
 	}
-	syscall.Kill(-pid, sig)
-	syscall.Kill(pid, sig)
+	// Either may have nothing left to signal (rootful, the group is the
+	// warden alone; a warden that ended has neither): nothing to report.
+	_ = syscall.Kill(-pid, sig)
+	_ = syscall.Kill(pid, sig)
 }
 
 // Alive reports whether the warden process pid still runs.

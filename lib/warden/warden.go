@@ -154,7 +154,7 @@ func processExit(pid int) (<-chan struct{}, error) {
 	}
 	ch := make(chan struct{})
 	go func() {
-		defer unix.Close(fd)
+		defer func() { _ = unix.Close(fd) }() // a pidfd only read from
 		defer close(ch)
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		for {

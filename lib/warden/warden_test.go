@@ -68,7 +68,10 @@ func sleeper(t *testing.T) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // it may be gone already
+		_ = cmd.Wait()         // killed: an error, as expected
+	})
 	return cmd
 }
 
@@ -100,7 +103,9 @@ func TestRunLifecycle(t *testing.T) {
 	if _, err := c.Allow(context.Background(), nil); err == nil || !strings.Contains(err.Error(), `unknown request "allow"`) {
 		t.Fatalf("an operation no service owns: %v", err)
 	}
-	proc.Process.Kill()
+	if err := proc.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -34,7 +34,9 @@ func readEvents(t *testing.T, path string) []Event {
 // lost, nor anything added after.
 func TestAuditInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit", "abcd2345.jsonl")
-	os.MkdirAll(filepath.Dir(path), 0o700)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	a := openAudit(path, "abcd2345")
 	// One goroutine's changes, in order, while others add their own.
 	var wg sync.WaitGroup

@@ -66,7 +66,7 @@ var _ warden.Controller = (*Service)(nil)
 func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 	defer func() {
 		if err != nil {
-			s.Close()
+			_ = s.Close() // it always returns nil
 			err = fmt.Errorf("the task's shield: %w", err)
 		}
 	}()
@@ -83,7 +83,10 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 		return err
 	}
 	s.conn = c
-	s.closers = append(s.closers, func() { c.Close() })
+	// Closing the netlink socket cannot fail in a way that matters: the
+	// ruleset stays in the namespace, and without heartbeats lets nothing
+	// out.
+	s.closers = append(s.closers, func() { _ = c.Close() })
 	if _, err := c.Verify(); errors.Is(err, shield.ErrNoRuleset) {
 		return errors.New("the shield's OCI hook did not install the task's ruleset: is it registered? (terok setup; terok doctor checks)")
 	} else if err != nil {
@@ -111,24 +114,33 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 	if err != nil {
 		return err
 	}
-	s.closers = append(s.closers, func() { s.res.Close() })
+	s.closers = append(s.closers, func() { _ = s.res.Close() }) // it always returns nil
 	pc, err := t.ListenPacket(warden.ResolverAddr)
 	if err != nil {
 		return fmt.Errorf("the task's resolver: %w", err)
 	}
 	l, err := t.Listen(warden.ResolverAddr)
 	if err != nil {
-		pc.Close()
+		_ = pc.Close() // never served
 		return fmt.Errorf("the task's resolver: %w", err)
 	}
-	go s.res.ServeUDP(pc)
-	go s.res.ServeTCP(l)
+	// A socket that breaks leaves the task without DNS (refused, never
+	// forwarded elsewhere); the warden's log says why.
+	serve := func(proto string, fn func() error) {
+		if err := fn(); !errors.Is(err, resolver.ErrClosed) {
+			fmt.Fprintf(os.Stderr, "warden: resolver (%s): %v\n", proto, err)
+		}
+	}
+	go serve("udp", func() error { return s.res.ServeUDP(pc) })
+	go serve("tcp", func() error { return s.res.ServeTCP(l) })
 
 	if err := netns.Do(t.Pid, func() (err error) { s.log, err = nflog.Open(shield.DefaultLogGroup); return err }); err != nil {
 		return fmt.Errorf("the task's firewall log: %w", err)
 	}
 	read := make(chan struct{})
-	s.closers = append(s.closers, func() { s.log.Close(); <-read })
+	// Closing ends the reader's Read; the reader is waited for, so that no
+	// event comes after the audit log is closed.
+	s.closers = append(s.closers, func() { _ = s.log.Close(); <-read })
 	go func() { defer close(read); s.readLog() }()
 
 	s.audit.add(Event{Event: "start", Targets: policy.Texts(st.Allow)})

@@ -40,10 +40,16 @@ type auditLog struct {
 
 	mu     sync.Mutex // orders add: time stamp and queue together
 	closed bool
-	queue  chan Event
+	queue  chan queued
 	done   chan struct{}
 
 	seen map[string]*seenEntry // the writer's own
+}
+
+// queued is an event and what its writing closes.
+type queued struct {
+	e       Event
+	written chan struct{}
 }
 
 type seenEntry struct {
@@ -52,25 +58,30 @@ type seenEntry struct {
 }
 
 func openAudit(path, task string) *auditLog {
-	a := &auditLog{path: path, task: task, queue: make(chan Event, 256), done: make(chan struct{}),
+	a := &auditLog{path: path, task: task, queue: make(chan queued, 256), done: make(chan struct{}),
 		seen: map[string]*seenEntry{}}
 	go a.write()
 	return a
 }
 
-// add stamps an event and queues it for the writer. After close it writes
-// the event itself (a control request still being answered when the warden
-// ends), still after everything queued before.
+// add stamps an event, queues it for the writer and returns once it is
+// written (or folded): a refused name is on record before the resolver
+// answers, a live change before its reply. After close it writes the event
+// itself (a control request still being answered when the warden ends),
+// still after everything queued before.
 func (a *auditLog) add(e Event) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	e.Time, e.Task = time.Now().UTC(), a.task
 	if a.closed {
+		defer a.mu.Unlock()
 		<-a.done // the writer has written everything queued
 		a.append(e)
 		return
 	}
-	a.queue <- e
+	q := queued{e: e, written: make(chan struct{})}
+	a.queue <- q
+	a.mu.Unlock()
+	<-q.written
 }
 
 // close writes what is queued and stops the writer.
@@ -86,8 +97,9 @@ func (a *auditLog) close() {
 
 func (a *auditLog) write() {
 	defer close(a.done)
-	for e := range a.queue {
-		a.append(e)
+	for q := range a.queue {
+		a.append(q.e)
+		close(q.written)
 	}
 }
 

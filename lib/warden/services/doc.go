@@ -4,5 +4,5 @@
 //
 // A new service is a package of its own under lib/warden implementing
 // warden.Service (and warden.Controller if it takes control operations),
-// plus one entry in the list below.
+// plus one entry in the list of services in Serve (services.go).
 package services

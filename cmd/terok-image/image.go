@@ -17,6 +17,7 @@
 package imagecmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,9 +29,9 @@ import (
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/image"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/session"
-	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // Command is terok-image's entry in the command table.
@@ -127,7 +128,10 @@ func (c *BuildCmd) Run(env *cli.Env) error {
 	if res.Project != "" {
 		// The shield's base profile allows the image's package mirrors:
 		// read them now, once, rather than when a task starts.
-		task.ImageMirrors(env.Ctx, e, s.Paths, res.Image())
+		policy.ImageMirrors(env.Ctx, s.Paths, res.Image(), func(ctx context.Context, image string, command ...string) (string, int, error) {
+			p, err := e.RunProbe(ctx, image, command...)
+			return p.Output, p.ExitCode, err
+		})
 	}
 	return out.result(res)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 )
 
 // open is what the live verbs need of terok's state: its paths, and
@@ -32,17 +33,17 @@ func open(env *cli.Env) (*session.Session, *task.Runner, error) {
 	return s, s.RunnerWithoutEngine(), nil
 }
 
-// control sends one request to a task's warden.
-func control(env *cli.Env, ref string, req warden.Request) (string, task.ShieldRules, error) {
+// control runs one operation on a task's warden.
+func control(env *cli.Env, ref string, op func(*warden.Client) (warden.Rules, error)) (string, warden.Rules, error) {
 	s, r, err := open(env)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
 	id, err := s.ResolveTask(ref)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
-	rules, err := r.ShieldControl(env.Ctx, id, req)
+	rules, err := op(r.Warden(id))
 	if errors.Is(err, warden.ErrNoWarden) {
 		return id, rules, cli.Failf("task %s is not running (its warden does not answer)", id).WithHint("'terok-task start %s' starts it", id)
 	}
@@ -78,6 +79,7 @@ type DenyCmd struct {
 func (c *DenyCmd) Run(env *cli.Env) error { return change(env, "deny", c.Task, c.Targets) }
 
 func change(env *cli.Env, op, ref string, targets []string) error {
+	var ts []config.Target
 	var canon []string
 	for _, t := range targets {
 		x, err := config.ParseTarget(t)
@@ -87,9 +89,15 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}
+		ts = append(ts, x)
 		canon = append(canon, x.String())
 	}
-	id, rules, err := control(env, ref, warden.Request{Op: op, Targets: canon})
+	id, rules, err := control(env, ref, func(w *warden.Client) (warden.Rules, error) {
+		if op == "allow" {
+			return w.Allow(env.Ctx, ts)
+		}
+		return w.Deny(env.Ctx, ts)
+	})
 	if err != nil {
 		return err
 	}
@@ -112,11 +120,7 @@ func (c *DownCmd) Validate() error {
 }
 
 func (c *DownCmd) Run(env *cli.Env) error {
-	req := warden.Request{Op: "down"}
-	if c.For > 0 {
-		req.Duration = c.For.D().String()
-	}
-	id, rules, err := control(env, c.Task, req)
+	id, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Down(env.Ctx, c.For.D()) })
 	if err != nil {
 		return err
 	}
@@ -129,17 +133,21 @@ type UpCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *UpCmd) Run(env *cli.Env) error { return posture(env, "up", c.Task) }
+func (c *UpCmd) Run(env *cli.Env) error {
+	return posture(env, "up", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Up(env.Ctx) })
+}
 
 // QuarantineCmd is `terok-shield quarantine`.
 type QuarantineCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *QuarantineCmd) Run(env *cli.Env) error { return posture(env, "quarantine", c.Task) }
+func (c *QuarantineCmd) Run(env *cli.Env) error {
+	return posture(env, "quarantine", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Quarantine(env.Ctx) })
+}
 
-func posture(env *cli.Env, op, ref string) error {
-	id, rules, err := control(env, ref, warden.Request{Op: op})
+func posture(env *cli.Env, op, ref string, call func(*warden.Client) (warden.Rules, error)) error {
+	id, rules, err := control(env, ref, call)
 	if err != nil {
 		return err
 	}
@@ -170,7 +178,7 @@ type RulesCmd struct {
 }
 
 func (c *RulesCmd) Run(env *cli.Env) error {
-	_, rules, err := control(env, c.Task, warden.Request{Op: "rules"})
+	_, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Rules(env.Ctx) })
 	if err != nil {
 		return err
 	}
@@ -247,7 +255,7 @@ func (c *StatusCmd) Run(env *cli.Env) error {
 			continue
 		}
 		st := State{Task: id, Project: rec.Project}
-		if rules, err := r.ShieldControl(env.Ctx, id, warden.Request{Op: "status"}); err == nil {
+		if rules, err := r.Warden(id).Status(env.Ctx); err == nil {
 			st.Running, st.Posture, st.DownUntil, st.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
 			st.Allow, st.Deny, st.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
 		} else if sh, err := r.LoadShield(id); err == nil {
@@ -384,14 +392,14 @@ func auditFiles(s *session.Session, r *task.Runner, ref string) ([]string, error
 // read.
 type auditLine struct {
 	raw json.RawMessage
-	task.ShieldEvent
+	shieldsvc.Event
 }
 
 // parseAudit reads one line of an audit log; a line that is not an event
 // (a partial or damaged one) is skipped.
 func parseAudit(line string) (auditLine, bool) {
 	var e auditLine
-	if line == "" || json.Unmarshal([]byte(line), &e.ShieldEvent) != nil {
+	if line == "" || json.Unmarshal([]byte(line), &e.Event) != nil {
 		return e, false
 	}
 	e.raw = json.RawMessage(line)
@@ -405,7 +413,7 @@ func auditStream(env *cli.Env) *cli.Stream[auditLine] {
 		Env:  env,
 		JSON: func(e auditLine) any { return e.raw },
 		Text: func(env *cli.Env, e auditLine) error {
-			_, err := fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", e.Time.Local().Format("15:04:05"), e.Task, e.Event, auditDetail(e.ShieldEvent))
+			_, err := fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", e.Time.Local().Format("15:04:05"), e.Task, e.Event.Event, auditDetail(e.Event))
 			return err
 		},
 	}
@@ -413,7 +421,7 @@ func auditStream(env *cli.Env) *cli.Stream[auditLine] {
 
 // auditDetail is what a person reads of an event after its time, task and
 // kind.
-func auditDetail(e task.ShieldEvent) string {
+func auditDetail(e shieldsvc.Event) string {
 	switch e.Event {
 	case "blocked":
 		d := fmt.Sprintf("%s %s:%d (%s)", e.Protocol, e.Dst, e.Port, e.Reason)

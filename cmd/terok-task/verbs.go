@@ -13,8 +13,11 @@ import (
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/services"
 )
 
 // LsCmd is `terok-task ls`.
@@ -68,7 +71,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		}
 		v := view(rec, st, code, nil)
 		if st == task.Running {
-			v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+			v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
 			if sh, err := r.LoadShield(rec.ID); err == nil {
 				v.Posture = sh.PostureAt(time.Now())
 			}
@@ -89,7 +92,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 			switch {
 			case v.Warden != nil && !v.Warden.Alive:
 				return v.Status + ", cut off"
-			case v.Posture == task.PostureQuarantine || v.Posture == task.PostureDown:
+			case v.Posture == policy.PostureQuarantine || v.Posture == policy.PostureDown:
 				return v.Status + ", shield " + string(v.Posture)
 			}
 			return v.Status
@@ -121,7 +124,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	status, code := task.Derive(rec, st)
 	h := rec.Hardening
 	v := view(rec, status, code, &h)
-	v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+	v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
 	v.History = rec.Prompts
 	warden := "not running"
 	if v.Warden.Alive {
@@ -409,5 +412,5 @@ func (c *WardenCmd) Run(env *cli.Env) error {
 		return err
 	}
 	defer s.Close()
-	return task.ServeWarden(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, "ready") })
+	return services.Serve(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
 }

@@ -26,7 +26,7 @@ import (
 // 1 when the worst is a warning and 2 when one failed.
 type DoctorCmd struct {
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK,..."`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {

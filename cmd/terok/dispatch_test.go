@@ -11,10 +11,14 @@ import (
 func TestCallNamesFollowsLinks(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "terok")
-	os.WriteFile(bin, nil, 0o755)
-	os.Symlink("terok", filepath.Join(dir, "terok-project"))
-	os.Symlink("terok-project", filepath.Join(dir, "tp"))
-	os.Symlink(filepath.Join(dir, "tp"), filepath.Join(dir, "alias"))
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{"terok", "terok-project"}, {"terok-project", "tp"}, {filepath.Join(dir, "tp"), "alias"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got := callNames(filepath.Join(dir, "alias"))
 	want := []string{"alias", "tp", "terok-project", "terok"}
 	if !reflect.DeepEqual(got, want) {
@@ -37,8 +41,11 @@ func TestCallNamesFollowsLinks(t *testing.T) {
 		t.Fatal("a host verb was taken for a command")
 	}
 	// A loop of links ends.
-	os.Symlink("loop2", filepath.Join(dir, "loop1"))
-	os.Symlink("loop1", filepath.Join(dir, "loop2"))
+	for _, l := range [][2]string{{"loop2", "loop1"}, {"loop1", "loop2"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n := len(callNames(filepath.Join(dir, "loop1"))); n > 9 {
 		t.Fatalf("followed %d hops", n)
 	}

@@ -77,7 +77,9 @@ func runDoctor(t *testing.T, env *cli.Env, out *bytes.Buffer, args ...string) ([
 			}
 		}
 		var r hostcheck.Result
-		json.Unmarshal([]byte(line), &r)
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("record %q: %v", line, err)
+		}
 		rs = append(rs, r)
 	}
 	return rs, code

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // tmuxSession drives a command on a real terminal: tmux runs it, send-keys
@@ -26,7 +27,7 @@ func newTmux(t *testing.T, env []string, command string) *tmuxSession {
 	args = append(args, env...)
 	args = append(args, "sh", "-c", command)
 	s.tmux(args...)
-	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
 	return s
 }
 

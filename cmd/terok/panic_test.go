@@ -32,7 +32,7 @@ func TestPanic(t *testing.T) {
 	type task struct{ ID, Container string }
 	start := func(cmd string) task {
 		var x task
-		json.Unmarshal([]byte(e.must("terok-task", "run", "--detach", "tp", "--agent", "command", cmd)), &x)
+		decodeJSON(t, e.must("terok-task", "run", "--detach", "tp", "--agent", "command", cmd), &x)
 		return x
 	}
 	a, b, c := start("sleep 300"), start("sleep 300"), start("sleep 300")
@@ -55,8 +55,10 @@ func TestPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(frec, []byte("{not a record"), 0o600)
-	defer os.WriteFile(frec, good, 0o600) // so that the cleanup removes it
+	if err := os.WriteFile(frec, []byte("{not a record"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.WriteFile(frec, good, 0o600) }() // so that the cleanup removes it
 	mirror := "curl -sS -m 10 -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/"
 	gate := "git -C /workspace ls-remote origin"
 	if o, ok := in(a, mirror); !ok || o != "200" {
@@ -67,7 +69,7 @@ func TestPanic(t *testing.T) {
 	}
 	wardenOf := func(x task) int {
 		var show struct{ Warden struct{ PID int } }
-		json.Unmarshal([]byte(e.must("terok-task", "show", x.ID)), &show)
+		decodeJSON(t, e.must("terok-task", "show", x.ID), &show)
 		if show.Warden.PID <= 0 {
 			t.Fatalf("no warden pid for %s", x.ID)
 		}
@@ -76,9 +78,13 @@ func TestPanic(t *testing.T) {
 	bw, cw := wardenOf(b), wardenOf(c)
 	// Process groups: rootless, the recorded pid is podman unshare's and
 	// the warden is its child (a warden runs in a session of its own).
-	syscall.Kill(-bw, syscall.SIGKILL) // b: no warden
-	syscall.Kill(-cw, syscall.SIGSTOP) // c: a warden that never answers
-	defer syscall.Kill(-cw, syscall.SIGKILL)
+	if err := syscall.Kill(-bw, syscall.SIGKILL); err != nil { // b: no warden
+		t.Fatalf("killing b's warden: %v", err)
+	}
+	if err := syscall.Kill(-cw, syscall.SIGSTOP); err != nil { // c: a warden that never answers
+		t.Fatalf("stopping c's warden: %v", err)
+	}
+	defer func() { _ = syscall.Kill(-cw, syscall.SIGKILL) }()
 
 	// Podman wedged: it accepts connections and never answers.
 	sock := filepath.Join(t.TempDir(), "wedged.sock")

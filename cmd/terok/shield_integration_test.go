@@ -147,7 +147,7 @@ func TestShieldHook(t *testing.T) {
 	}
 	// Without CONTAINER_HOST, verify starts terok's own service there.
 	t.Cleanup(func() {
-		engine.StopServiceAt(context.Background(), filepath.Join(root, "run", "podman", "podman.sock"))
+		_ = engine.StopServiceAt(context.Background(), filepath.Join(root, "run", "podman", "podman.sock"))
 	})
 	rec := task.Record{Project: "shieldtest"}
 	tasks := task.Store{Dir: filepath.Join(root, "state", "tasks")}

@@ -53,12 +53,12 @@ func newInternet(t *testing.T) *theInternet {
 		}
 	}
 	host, peer := "ti"+strconv.Itoa(os.Getpid()%100000), "tp"+strconv.Itoa(os.Getpid()%100000)
-	exec.Command("ip", "netns", "del", n.name).Run()
-	exec.Command("ip", "link", "del", host).Run()
+	_ = exec.Command("ip", "netns", "del", n.name).Run() // left by an earlier run, if any
+	_ = exec.Command("ip", "link", "del", host).Run()    // likewise
 	ip("netns", "add", n.name)
 	t.Cleanup(func() {
-		exec.Command("ip", "netns", "del", n.name).Run()
-		exec.Command("ip", "link", "del", host).Run()
+		_ = exec.Command("ip", "netns", "del", n.name).Run()
+		_ = exec.Command("ip", "link", "del", host).Run()
 	})
 	ip("link", "add", host, "type", "veth", "peer", "name", peer)
 	ip("link", "set", peer, "netns", n.name)
@@ -87,8 +87,8 @@ func newInternet(t *testing.T) *theInternet {
 			n.httpHits.Add(1)
 			fmt.Fprintln(w, "hello from the internet")
 		})}
-		go srv.Serve(hl)
-		closers = append(closers, func() { srv.Close() })
+		go func() { _ = srv.Serve(hl) }() // ends with an error when closed
+		closers = append(closers, func() { _ = srv.Close() })
 		uc, err := net.ListenPacket("udp", "0.0.0.0:443")
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ func newInternet(t *testing.T) *theInternet {
 				n.udpHits.Add(1)
 			}
 		}()
-		closers = append(closers, func() { uc.Close() })
+		closers = append(closers, func() { _ = uc.Close() })
 		dc, err := net.ListenPacket("udp", inetDNS+":53")
 		if err != nil {
 			return err
@@ -116,13 +116,13 @@ func newInternet(t *testing.T) *theInternet {
 				// Everything else from the host's own resolver.
 				if upstream != "" {
 					if r, err := dns.Exchange(q, upstream); err == nil {
-						w.WriteMsg(r)
+						_ = w.WriteMsg(r) // a lost answer is the client's timeout
 						return
 					}
 				}
 				m := new(dns.Msg)
 				m.SetRcode(q, dns.RcodeServerFailure)
-				w.WriteMsg(m)
+				_ = w.WriteMsg(m) // likewise
 				return
 			}
 			m := new(dns.Msg)
@@ -135,10 +135,10 @@ func newInternet(t *testing.T) *theInternet {
 				rr, _ := dns.NewRR(name + " 60 IN A " + addr)
 				m.Answer = append(m.Answer, rr)
 			}
-			w.WriteMsg(m)
+			_ = w.WriteMsg(m) // likewise
 		})}
-		go ds.ActivateAndServe()
-		closers = append(closers, func() { ds.Shutdown() })
+		go func() { _ = ds.ActivateAndServe() }() // ends with an error when shut down
+		closers = append(closers, func() { _ = ds.Shutdown() })
 		return nil
 	})
 	if err != nil {
@@ -197,16 +197,15 @@ func TestTaskShieldHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hostL.Close()
-	go http.Serve(hostL, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "host service") }))
+	go func() { // ends with an error when hostL closes
+		_ = http.Serve(hostL, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "host service") }))
+	}()
 	hostPort := hostL.Addr().(*net.TCPAddr).Port
 
 	conf := envValue(e.env, "TEROK_CONFIG_DIR")
-	os.MkdirAll(conf, 0o700)
-	os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[shield]\nresolvers = [\""+inetDNS+"\"]\n"), 0o600)
+	writeShieldConfig(t, conf)
 	e.must("terok-project", "new", "ts", "--agents", "command")
-	f, _ := os.OpenFile(filepath.Join(conf, "projects", "ts", "project.toml"), os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("\n[shield]\nallow = [\"allowed.test.example\"]\n")
-	f.Close()
+	appendFile(t, filepath.Join(conf, "projects", "ts", "project.toml"), "\n[shield]\nallow = [\"allowed.test.example\"]\n")
 	e.must("terok-image", "build", "ts")
 
 	// Each attempt prints RESULT NAME ok|fail CODE: curl's exit code tells a
@@ -238,7 +237,7 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 	results := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
 		var ev struct{ Line string }
-		json.Unmarshal([]byte(l), &ev)
+		_ = json.Unmarshal([]byte(l), &ev) // a line that is not an event has no RESULT
 		if f := strings.Fields(ev.Line); len(f) >= 4 && f[0] == "RESULT" {
 			results[f[1]] = strings.Join(f[2:], " ")
 		}
@@ -297,7 +296,7 @@ echo done`, inetOther, hostAddr(t), hostPort, inetDNS)
 	// Live: a running task; allow makes a target work, deny takes it away.
 	out = e.must("terok-task", "run", "--detach", "ts", "--agent", "command", "sleep 300")
 	var task struct{ ID, Container string }
-	json.Unmarshal([]byte(out), &task)
+	decodeJSON(t, out, &task)
 	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
 	in := func(cmd string) (string, bool) {
 		c := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd)
@@ -409,16 +408,13 @@ func TestTaskShieldWardenKilledCutsNetwork(t *testing.T) {
 		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	inet := newInternet(t)
 	conf := envValue(e.env, "TEROK_CONFIG_DIR")
-	os.MkdirAll(conf, 0o700)
-	os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[shield]\nresolvers = [\""+inetDNS+"\"]\n"), 0o600)
+	writeShieldConfig(t, conf)
 	e.must("terok-project", "new", "tw", "--agents", "command")
-	f, _ := os.OpenFile(filepath.Join(conf, "projects", "tw", "project.toml"), os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("\n[shield]\nallow = [\"" + inetDNS + "\"]\n")
-	f.Close()
+	appendFile(t, filepath.Join(conf, "projects", "tw", "project.toml"), "\n[shield]\nallow = [\""+inetDNS+"\"]\n")
 	e.must("terok-image", "build", "tw")
 	out := e.must("terok-task", "run", "--detach", "tw", "--agent", "command", "sleep 300")
 	var task struct{ ID, Container string }
-	json.Unmarshal([]byte(out), &task)
+	decodeJSON(t, out, &task)
 	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
 	in := func(cmd string) (string, bool) {
 		b, err := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd).CombinedOutput()
@@ -430,7 +426,7 @@ func TestTaskShieldWardenKilledCutsNetwork(t *testing.T) {
 		t.Fatalf("allowed address before: %q", o)
 	}
 	var show struct{ Warden struct{ PID int } }
-	json.Unmarshal([]byte(e.must("terok-task", "show", task.ID)), &show)
+	decodeJSON(t, e.must("terok-task", "show", task.ID), &show)
 	if show.Warden.PID <= 0 {
 		t.Fatalf("no warden pid")
 	}
@@ -480,6 +476,18 @@ func waitEntry(t *testing.T, in func(string) (string, bool)) {
 	t.Fatal("the task never cloned its workspace")
 }
 
+// writeShieldConfig writes a config.toml that sends the shield's DNS to
+// the test's internet.
+func writeShieldConfig(t *testing.T, conf string) {
+	t.Helper()
+	if err := os.MkdirAll(conf, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[shield]\nresolvers = [\""+inetDNS+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // The shield of a real task, rootful or rootless (no namespace of the
@@ -494,7 +502,7 @@ func TestTaskShieldBasics(t *testing.T) {
 	e.must("terok-image", "build", "tb")
 	out := e.must("terok-task", "run", "--detach", "tb", "--agent", "command", "sleep 300")
 	var task struct{ ID, Container string }
-	json.Unmarshal([]byte(out), &task)
+	decodeJSON(t, out, &task)
 	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
 	in := func(cmd string) (string, bool) {
 		b, err := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd).CombinedOutput()
@@ -508,7 +516,7 @@ func TestTaskShieldBasics(t *testing.T) {
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { watch.Process.Kill(); watch.Wait() }()
+	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
 	watched := make(chan string, 100)
 	go func() {
 		sc := bufio.NewScanner(watchOut)

@@ -164,7 +164,7 @@ func TestTaskRunHeadless(t *testing.T) {
 	var ids []string
 	for _, l := range strings.Split(strings.TrimSpace(listed), "\n") {
 		var v struct{ ID string }
-		json.Unmarshal([]byte(l), &v)
+		decodeJSON(t, l, &v)
 		ids = append(ids, v.ID)
 	}
 	tty := &taskEnv{t: t, env: append(append([]string{}, e.env...), "TEROK_FORCE_TTY=1")}
@@ -182,7 +182,7 @@ func TestTaskRunHeadless(t *testing.T) {
 	}
 	for _, l := range strings.Split(strings.TrimSpace(listed), "\n") {
 		var v struct{ ID, Container string }
-		json.Unmarshal([]byte(l), &v)
+		decodeJSON(t, l, &v)
 		if exec.Command("podman", "container", "exists", v.Container).Run() == nil {
 			t.Fatalf("container %s of task %s left after rm", v.Container, v.ID)
 		}

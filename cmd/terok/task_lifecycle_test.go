@@ -48,6 +48,30 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 	return ls
 }
 
+// decodeJSON decodes a command's JSON output into v; output that does not
+// decode ends the test (the assertions after it would read zero values).
+func decodeJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("not JSON (%v): %q", err, out)
+	}
+}
+
+// appendFile appends text to an existing file (a test's set-up).
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A task's life after its first run, with the command agent on a real
 // image in real hardened containers: followups on the same workspace
 // (their commits reach the gate), exec, diff of a running and of a stopped
@@ -88,7 +112,7 @@ func TestTaskLifecycle(t *testing.T) {
 			Resumed    bool
 		} `json:"history"`
 	}
-	json.Unmarshal([]byte(show), &v)
+	decodeJSON(t, show, &v)
 	if v.Prompts != 2 || len(v.History) != 2 || v.History[0].Kind != "run" || v.History[1].Kind != "followup" ||
 		!strings.HasPrefix(v.History[1].Text, "cat notes.txt") || v.History[1].Resumed {
 		t.Fatalf("show's prompts: %s", show)
@@ -224,12 +248,7 @@ func TestTaskLifecycle(t *testing.T) {
 	// restart --recreate after a rebuild: a new image, the same workspace.
 	old := jsonLines(t, e.must("terok-task", "show", id))[0]["image"]
 	pt := filepath.Join(e.getenv("TEROK_CONFIG_DIR"), "projects", "tl", "project.toml")
-	f, err := os.OpenFile(pt, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString("snippet = \"RUN echo rebuilt > /etc/terok-rebuilt\"\n")
-	f.Close()
+	appendFile(t, pt, "snippet = \"RUN echo rebuilt > /etc/terok-rebuilt\"\n")
 	e.must("terok-image", "build", "tl")
 	out = e.must("terok-task", "restart", "--recreate", "--time", "1s", id)
 	if r := jsonLines(t, out); len(r) != 1 || r[0]["image"] == old || r[0]["status"] != "running" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,11 +18,13 @@ func TestUninstallPurge(t *testing.T) {
 	tmp := t.TempDir()
 	e.env = append(e.env, "TEROK_CACHE_DIR="+filepath.Join(tmp, "cache"))
 	own := []string{"--bin-dir", filepath.Join(tmp, "bin"), "--hooks-dir", filepath.Join(tmp, "hooks")}
-	os.MkdirAll(filepath.Join(tmp, "cache"), 0o700)
+	if err := os.MkdirAll(filepath.Join(tmp, "cache"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	e.must("terok-project", "new", "tu", "--agents", "command")
 	e.must("terok-image", "build", "tu")
 	var x struct{ ID, Container string }
-	json.Unmarshal([]byte(e.must("terok-task", "run", "--detach", "tu", "--agent", "command", "sleep 300")), &x)
+	decodeJSON(t, e.must("terok-task", "run", "--detach", "tu", "--agent", "command", "sleep 300"), &x)
 	var volume string
 	if out, err := exec.Command("podman", "volume", "ls", "-q", "--filter", "label=terok.task="+x.ID).Output(); err != nil || strings.TrimSpace(string(out)) == "" {
 		t.Fatalf("no workspace volume for %s: %v", x.ID, err)

@@ -249,7 +249,7 @@ func (c *SyncCmd) Run(env *cli.Env) error {
 	for _, m := range ms {
 		cs, err := m.Sync(env.Ctx, c.Apply, env.Interactive())
 		if err != nil {
-			cli.List(env, all, changeColumns)
+			_ = cli.List(env, all, changeColumns) // what was done so far; the failure is the error to report
 			return mapError(err, m.Project)
 		}
 		for _, ch := range cs {

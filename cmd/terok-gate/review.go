@@ -276,7 +276,7 @@ func (c *RestoreCmd) Run(env *cli.Env) error {
 	for _, j := range jobs {
 		b, saved, err := j.m.Restore(env.Ctx, j.key)
 		if err != nil {
-			cli.List(env, out, cols)
+			_ = cli.List(env, out, cols) // what was done so far; the failure is the error to report
 			return mapError(err, j.m.Project)
 		}
 		out = append(out, Restored{ID: b.ID, Project: b.Project, Ref: b.Ref, Commit: b.Commit, Saved: saved})
@@ -300,7 +300,7 @@ func (c *PruneCmd) Run(env *cli.Env) error {
 		return m.Prune(env.Ctx, time.Duration(c.OlderThan), c.DryRun)
 	})
 	if err != nil {
-		cli.List(env, all, backupColumns)
+		_ = cli.List(env, all, backupColumns) // what was done so far; the failure is the error to report
 		return err
 	}
 	return cli.List(env, all, backupColumns)

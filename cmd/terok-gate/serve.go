@@ -92,7 +92,9 @@ func (c *ServeCmd) Run(env *cli.Env) error {
 		JSON: func(s said) any { return s.v },
 		Text: func(env *cli.Env, s said) error { _, err := fmt.Fprintln(env.Stdout, s.text); return err },
 	}
-	say := func(v any, text string) { out.Print(said{v, text}) }
+	// A stdout that is gone does not stop the server: the decisions are
+	// in the gate's audit log too.
+	say := func(v any, text string) { _ = out.Print(said{v, text}) }
 	url := "http://" + addr.String() + "/" + m.Project + ".git"
 	say(Listening{Type: "listening", Project: m.Project, Task: c.Task, Address: addr.String(), URL: url},
 		fmt.Sprintf("serving the gate of %s for task %s at %s (clone with the token as user: http://TOKEN@%s/%s.git)",

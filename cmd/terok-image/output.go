@@ -65,7 +65,9 @@ func newBuildOutput(env *cli.Env, verbose bool) *buildOutput {
 }
 
 // event is the builder's Events callback.
-func (o *buildOutput) event(e image.Event) { o.events.Print(e) }
+// A callback has nowhere to report a failed write: the build goes on and
+// its own result is what the command reports.
+func (o *buildOutput) event(e image.Event) { _ = o.events.Print(e) }
 
 // eventLine is the JSON line of a build event.
 func eventLine(e image.Event) any {

@@ -434,7 +434,7 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	for _, n := range names {
 		arch, err := st.Remove(n, time.Now())
 		if err != nil {
-			cli.List(env, out, rmColumns)
+			_ = cli.List(env, out, rmColumns) // what was done so far; the failure is the error to report
 			return projectError(n, err)
 		}
 		out = append(out, Removed{Name: n, Removed: true, Archive: arch})

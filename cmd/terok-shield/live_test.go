@@ -33,7 +33,9 @@ func TestAuditStream(t *testing.T) {
 	var piped bytes.Buffer
 	out := auditStream(&cli.Env{Stdout: &piped})
 	for _, e := range events {
-		out.Print(e)
+		if err := out.Print(e); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if want := strings.Join(lines[:5], "\n") + "\n"; piped.String() != want {
 		t.Fatalf("piped:\n%s\nwant\n%s", piped.String(), want)
@@ -41,7 +43,9 @@ func TestAuditStream(t *testing.T) {
 	var tty bytes.Buffer
 	out = auditStream(&cli.Env{Stdout: &tty, StdoutTTY: true})
 	for _, e := range events {
-		out.Print(e)
+		if err := out.Print(e); err != nil {
+			t.Fatal(err)
+		}
 	}
 	at := func(s string) string {
 		tm, _ := time.Parse(time.RFC3339, s)

@@ -31,7 +31,7 @@ func (c *RestartCmd) Run(env *cli.Env) error {
 	for _, rec := range recs {
 		rec, err := r.Restart(env.Ctx, rec, c.Recreate, c.Time.D())
 		if err != nil {
-			cli.List(env, out, restartColumns)
+			_ = cli.List(env, out, restartColumns) // what was done so far; the failure is the error to report
 			return lifecycleError(rec, err)
 		}
 		out = append(out, view(rec, task.Running, -1, nil))

@@ -101,7 +101,8 @@ func attach(env *cli.Env, r *task.Runner, rec task.Record) error {
 	}
 	code := o.Code
 	if env.JSON {
-		cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(o.Status), ExitCode: &code})
+		// The exit status below carries the outcome even when stdout is gone.
+		_ = cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(o.Status), ExitCode: &code})
 	} else {
 		fmt.Fprintf(env.Stderr, "%s: task %s ended: %s, exit code %d\n", env.Prog, rec.ID, o.Status, code)
 	}

@@ -301,7 +301,9 @@ func emitter(out *cli.Stream[Event], id, stream string) func(string) {
 	return func(chunk string) {
 		for _, l := range strings.SplitAfter(chunk, "\n") {
 			if l != "" {
-				out.Print(Event{Type: "log", ID: id, Stream: stream, Line: l})
+				// A log callback has nowhere to report to; the exit event's
+				// write is checked.
+				_ = out.Print(Event{Type: "log", ID: id, Stream: stream, Line: l})
 			}
 		}
 	}
@@ -323,7 +325,8 @@ func follow(env *cli.Env, r *task.Runner, out *cli.Stream[Event], rec task.Recor
 	}
 	trace("wait")
 	select {
-	case <-streamed:
+	case err := <-streamed:
+		_ = err // the output is best effort: the exit status is the outcome
 	case <-time.After(5 * time.Second):
 	}
 	trace("logs")

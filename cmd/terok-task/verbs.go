@@ -384,7 +384,7 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	for _, rec := range recs {
 		arch, err := r.Remove(context.WithoutCancel(env.Ctx), rec)
 		if err != nil {
-			cli.List(env, out, rmColumns)
+			_ = cli.List(env, out, rmColumns) // what was done so far; the failure is the error to report
 			return err
 		}
 		out = append(out, Removed{ID: rec.ID, Removed: true, Archive: arch})

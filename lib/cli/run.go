@@ -104,7 +104,7 @@ func Report(env *Env, err error) int {
 		if hint != "" {
 			obj["hint"] = hint
 		}
-		Line(env.Stderr, obj)
+		_ = Line(env.Stderr, obj) // stderr is the last place to report to
 	}
 	return code
 }

@@ -43,8 +43,8 @@ func TestStreamTableHeaderOnce(t *testing.T) {
 func TestStreamJSONLines(t *testing.T) {
 	var out bytes.Buffer
 	s := &Stream[streamed]{Env: &Env{Stdout: &out}, Columns: streamedColumns}
-	s.Print(streamed{"a", 0})
-	s.Print(streamed{"b<&>", 3})
+	must(t, s.Print(streamed{"a", 0}))
+	must(t, s.Print(streamed{"b<&>", 3}))
 	if out.String() != "{\"id\":\"a\",\"code\":0}\n{\"id\":\"b<&>\",\"code\":3}\n" {
 		t.Fatalf("got %q", out.String())
 	}
@@ -55,8 +55,8 @@ func TestStreamJSONLines(t *testing.T) {
 		}
 		return map[string]int{"exit": it.Code}
 	}
-	s.Print(streamed{"a", 0})
-	s.Print(streamed{"b", 3})
+	must(t, s.Print(streamed{"a", 0}))
+	must(t, s.Print(streamed{"b", 3}))
 	if out.String() != "{\"exit\":3}\n" {
 		t.Fatalf("got %q", out.String())
 	}
@@ -76,15 +76,23 @@ func TestStreamText(t *testing.T) {
 	}
 	env := &Env{Stdout: &out, Stderr: &errb}
 	s := &Stream[streamed]{Env: env, Text: text, OnRequest: true}
-	s.Print(streamed{"a", 0})
-	s.Print(streamed{"b", 1})
+	must(t, s.Print(streamed{"a", 0}))
+	must(t, s.Print(streamed{"b", 1}))
 	if out.String() != "a|" || errb.String() != "b|" {
 		t.Fatalf("got %q and %q", out.String(), errb.String())
 	}
 	env.JSON = true
 	out.Reset()
-	s.Print(streamed{"c", 0})
+	must(t, s.Print(streamed{"c", 0}))
 	if !strings.HasPrefix(out.String(), `{"id":"c"`) {
 		t.Fatalf("got %q", out.String())
+	}
+}
+
+// must fails the test on a Print's error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -81,10 +81,13 @@ func TestListTableSanitizes(t *testing.T) {
 	var out bytes.Buffer
 	e := &Env{Stdout: &out, StdoutTTY: true}
 	type row struct{ A, B string }
-	List(e, []row{{"x\x1b[31m", "multi\nline"}, {"", "b"}}, []Column[row]{
+	err := List(e, []row{{"x\x1b[31m", "multi\nline"}, {"", "b"}}, []Column[row]{
 		{Header: "A", Value: func(r row) string { return r.A }},
 		{Header: "B", Value: func(r row) string { return r.B }},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "A       B\nx?[31m  multi line\n-       b\n"
 	if out.String() != want {
 		t.Fatalf("got %q", out.String())

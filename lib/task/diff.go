@@ -246,8 +246,10 @@ func (r *Runner) inScratch(ctx context.Context, rec Record, x engine.Exec) (int,
 	if err == nil {
 		defer func() {
 			c := context.WithoutCancel(ctx)
-			r.Engine.StopContainer(c, id, 0)
-			r.removeContainer(c, id)
+			// Cleanup once the result is decided: a container left over
+			// is removed with its task.
+			_ = r.Engine.StopContainer(c, id, 0)
+			_ = r.removeContainer(c, id)
 		}()
 		err = r.Engine.StartContainer(ctx, id)
 	}

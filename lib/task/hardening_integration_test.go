@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 func connect(t *testing.T) *engine.Engine {
@@ -49,7 +49,7 @@ func TestHardeningInForceInsideContainer(t *testing.T) {
 	if err := e.CreateVolume(ctx, vol, map[string]string{LabelTask: id}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.RemoveVolume(context.Background(), vol) })
+	t.Cleanup(func() { _ = e.RemoveVolume(context.Background(), vol) })
 	h := HardeningFor(config.DefaultGlobal(), config.DefaultProject(), rootless)
 	script := `grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status
 echo "uid=$(id -u) gid=$(id -g)"
@@ -70,7 +70,7 @@ echo hello > /workspace/f && echo "ws=$(cat /workspace/f)"
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.RemoveContainer(context.Background(), cid) })
+	t.Cleanup(func() { _ = e.RemoveContainer(context.Background(), cid) })
 	if err := e.StartContainer(ctx, cid); err != nil {
 		t.Fatal(err)
 	}

@@ -349,14 +349,15 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 	unlock()
 	if err != nil {
 		if exists {
-			r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container)
+			_ = r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container) // undoing: the creation's error is the one to report
 		}
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}
 	if exists {
 		if err := r.carryHome(ctx, aside, rec.Container); err != nil {
-			r.Engine.RemoveContainer(context.WithoutCancel(ctx), rec.Container)
-			r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container)
+			// Undoing: the carrying's error is the one to report.
+			_ = r.Engine.RemoveContainer(context.WithoutCancel(ctx), rec.Container)
+			_ = r.Engine.RenameContainer(context.WithoutCancel(ctx), aside, rec.Container)
 			return rec, fmt.Errorf("carrying the agent's home over: %w", err)
 		}
 		if err := r.keepOutput(ctx, rec.ID, aside); err != nil {

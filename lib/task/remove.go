@@ -37,9 +37,12 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 	// --recreate or a followup replaced (ID.output-N.log).
 	earlier, _ := filepath.Glob(filepath.Join(r.logDir(), rec.ID+".output-*.log"))
 	for _, path := range append([]string{r.wardenLog(rec.ID)}, earlier...) {
-		if b, err := os.ReadFile(path); err == nil {
-			os.WriteFile(filepath.Join(dir, strings.TrimPrefix(filepath.Base(path), rec.ID+".")), b, 0o600)
-			os.Remove(path)
+		copied, err := archiveFile(path, filepath.Join(dir, strings.TrimPrefix(filepath.Base(path), rec.ID+".")))
+		if err != nil {
+			return "", err // the original stays, for a retry
+		}
+		if copied {
+			_ = os.Remove(path) // its copy is in the archive
 		}
 	}
 	// Podman's own cleanup of an exited container may still hold its
@@ -67,14 +70,31 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 	}
 	// The shield's policy and audit log go with the record.
 	for src, dst := range map[string]string{r.ShieldPath(rec.ID): "shield.json", r.ShieldAuditLog(rec.ID): "shield-audit.jsonl"} {
-		if b, err := os.ReadFile(src); err == nil {
-			os.WriteFile(filepath.Join(dir, dst), b, 0o600)
+		if _, err := archiveFile(src, filepath.Join(dir, dst)); err != nil {
+			return "", err // the originals stay, for a retry (removing is idempotent)
 		}
 	}
-	os.Remove(r.ShieldPath(rec.ID))
-	os.Remove(r.secretPath(rec.ID))
+	// Copied above; the token is accepted by no warden now, so a file left
+	// behind is harmless.
+	_ = os.Remove(r.ShieldPath(rec.ID))
+	_ = os.Remove(r.secretPath(rec.ID))
 	if _, err := r.Store().Archive(rec.ID, dir); err != nil {
 		return "", err
 	}
 	return dir, nil
+}
+
+// archiveFile copies src, when it can be read, into the archive as dst, and
+// says whether it did. A file that cannot be read (most often: there is
+// none) is skipped; a copy that cannot be written is an error, so that the
+// caller keeps the original.
+func archiveFile(src, dst string) (bool, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return false, nil
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		return false, fmt.Errorf("archiving %s: %w", filepath.Base(src), err)
+	}
+	return true, nil
 }

@@ -221,7 +221,8 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 	if err := st.Create(&rec); err != nil {
 		return rec, err
 	}
-	cleanup := []func(){func() { os.Remove(st.path(rec.ID)) }}
+	// Undoing a failed creation: the failure is the error to report.
+	cleanup := []func(){func() { _ = os.Remove(st.path(rec.ID)) }}
 	defer func() {
 		if err != nil {
 			for i := len(cleanup) - 1; i >= 0; i-- {
@@ -239,7 +240,7 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 	if err := store.WriteFile(r.secretPath(rec.ID), []byte(token+"\n"), 0o600); err != nil {
 		return rec, err
 	}
-	cleanup = append(cleanup, func() { os.Remove(r.secretPath(rec.ID)) })
+	cleanup = append(cleanup, func() { _ = os.Remove(r.secretPath(rec.ID)) })
 
 	if err := os.MkdirAll(filepath.Dir(r.ShieldPath(rec.ID)), 0o700); err != nil {
 		return rec, err
@@ -247,12 +248,12 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 	if err := shieldState.Save(r.ShieldPath(rec.ID)); err != nil {
 		return rec, err
 	}
-	cleanup = append(cleanup, func() { os.Remove(r.ShieldPath(rec.ID)) })
+	cleanup = append(cleanup, func() { _ = os.Remove(r.ShieldPath(rec.ID)) })
 	r.trace("create.record")
 	if err := r.Engine.CreateVolume(ctx, rec.Volume, taskLabels(rec)); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
 	}
-	cleanup = append(cleanup, func() { r.Engine.RemoveVolume(context.Background(), rec.Volume) })
+	cleanup = append(cleanup, func() { _ = r.Engine.RemoveVolume(context.Background(), rec.Volume) })
 
 	r.trace("create.volume")
 	spec, err := r.containerSpec(rec, plan.Argv, plan.Env, token)
@@ -270,7 +271,7 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 	if err != nil {
 		return rec, fmt.Errorf("creating the container: %w", err)
 	}
-	cleanup = append(cleanup, func() { r.Engine.RemoveContainer(context.Background(), rec.Container) })
+	cleanup = append(cleanup, func() { _ = r.Engine.RemoveContainer(context.Background(), rec.Container) })
 	if err := st.Update(rec.ID, func(x *Record) error { *x = rec; return nil }); err != nil {
 		return rec, err
 	}

@@ -59,8 +59,12 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
 	r.trace("start.warden")
 	if err != nil {
-		r.Engine.StopContainer(context.Background(), rec.Container, 0)
-		return rec, fmt.Errorf("starting the task's warden: %w", err)
+		err = fmt.Errorf("starting the task's warden: %w", err)
+		// A container left running without its warden is worth saying.
+		if serr := r.Engine.StopContainer(context.Background(), rec.Container, 0); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping the container: %w", serr))
+		}
+		return rec, err
 	}
 	err = r.Store().Update(rec.ID, func(x *Record) error {
 		x.WardenPID = pid
@@ -109,7 +113,9 @@ func (r *Runner) Wait(ctx context.Context, rec Record) (Outcome, error) {
 	timedOut := false
 	if err != nil && limit > 0 && errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		timedOut = true
-		r.Engine.StopContainer(ctx, rec.Container, 5*time.Second)
+		// The timeout is recorded either way; a container that will not
+		// stop is stopped again, or removed, with its task.
+		_ = r.Engine.StopContainer(ctx, rec.Container, 5*time.Second)
 		code, err = 124, nil
 	}
 	if err != nil {

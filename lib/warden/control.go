@@ -48,13 +48,13 @@ func ServeControl(ctx context.Context, path string, h Handler) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	os.Remove(path) // a socket left by a warden that was killed
+	_ = os.Remove(path) // a socket left by a warden that was killed; Listen reports what matters
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+		_ = l.Close() // the chmod's error is the one to report
 		return nil, err
 	}
 	go func() {
@@ -66,14 +66,14 @@ func ServeControl(ctx context.Context, path string, h Handler) (func(), error) {
 			go serveConn(ctx, c, h)
 		}
 	}()
-	stop := func() { l.Close(); os.Remove(path) }
+	stop := func() { _ = l.Close(); _ = os.Remove(path) } // shutting down: nowhere to report
 	go func() { <-ctx.Done(); stop() }()
 	return stop, nil
 }
 
 func serveConn(ctx context.Context, c net.Conn, h Handler) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // cannot fail on a fresh unix connection
 	var req Request
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	reply := Reply{}
@@ -88,7 +88,7 @@ func serveConn(ctx context.Context, c net.Conn, h Handler) {
 		reply.Result, _ = json.Marshal(res)
 	}
 	b, _ := json.Marshal(reply)
-	c.Write(append(b, '\n'))
+	_, _ = c.Write(append(b, '\n')) // a caller that hung up has nobody to tell
 }
 
 // ErrNoWarden: no warden answers for the task (it is not running).
@@ -107,7 +107,9 @@ func Call(ctx context.Context, path string, req Request, out any) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	c.SetDeadline(deadline)
+	if err := c.SetDeadline(deadline); err != nil {
+		return err
+	}
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		return err

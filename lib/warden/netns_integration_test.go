@@ -3,7 +3,6 @@ package warden_test
 import (
 	"context"
 	"fmt"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/testenv"
 	"github.com/terok-ai/terok-go/lib/warden"
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 )
@@ -48,7 +48,7 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.RemoveContainer(context.Background(), cid)
+	defer func() { _ = e.RemoveContainer(context.Background(), cid) }()
 	if err := e.StartContainer(ctx, cid); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	// The host's loopback has nothing of this warden's.
 	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/hello", warden.GatePort)); err == nil {
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if strings.Contains(string(b), id) {
 			t.Fatal("the task's warden answers on the host's loopback")
 		}
@@ -81,7 +81,9 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	e.Logs(ctx, cid, false, "", "", func(s string) { out.WriteString(s) }, func(s string) { out.WriteString(s) })
+	if err := e.Logs(ctx, cid, false, "", "", func(s string) { out.WriteString(s) }, func(s string) { out.WriteString(s) }); err != nil {
+		t.Fatal(err)
+	}
 	if code != 0 || !strings.Contains(out.String(), "warden for "+id) {
 		t.Fatalf("the task could not reach its warden: exit %d, output %q", code, out.String())
 	}

@@ -1,0 +1,180 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
+)
+
+// With no source that answers, Open fails at once with the locked error:
+// exit 3, a hint naming both ways out, and never a hang.
+func TestLockedFailsFast(t *testing.T) {
+	dir, _, _ := newVault(t)
+	Lock(dir)
+	for _, ks := range []KeySource{{}, {Keyring: true}} {
+		start := time.Now()
+		_, err := Open(context.Background(), dir, ks)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Open took %s", d)
+		}
+		var le *LockedError
+		if !errors.As(err, &le) {
+			t.Fatalf("Open(%+v) = %v, want a LockedError", ks, err)
+		}
+		if le.ExitCode() != 3 || !strings.Contains(le.Hint(), "terok-vault unlock") || !strings.Contains(le.Hint(), "passphrase_command") {
+			t.Fatalf("exit %d, hint %q", le.ExitCode(), le.Hint())
+		}
+		if !strings.Contains(err.Error(), "no terminal") || ks.Keyring && !strings.Contains(err.Error(), "keyring") {
+			t.Fatalf("the message does not say what was tried: %v", err)
+		}
+	}
+}
+
+func TestPassphraseCommand(t *testing.T) {
+	dir, _, _ := newVault(t)
+	passFile := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(passFile, []byte(testPass+"\nsecond line ignored\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		argv []string
+		want string // "" for success
+	}{
+		{"first line of stdout", []string{"cat", passFile}, ""},
+		{"no shell: a literal argument", []string{"printf", "%s", testPass}, ""},
+		{"crlf trimmed", []string{"printf", testPass + "\r\n"}, ""},
+		{"wrong passphrase", []string{"echo", "nope"}, "passphrase_command: wrong passphrase"},
+		{"exit status", []string{"sh", "-c", "echo boom >&2; exit 3"}, "failed: exit status 3: boom"},
+		{"no output", []string{"true"}, "printed no passphrase"},
+		{"not found", []string{"/nonexistent/pass"}, "failed"},
+		{"timeout", []string{"sleep", "30"}, "did not answer within"},
+		{"timeout with a child holding stdout", []string{"sh", "-c", "sleep 30 & sleep 30"}, "did not answer within"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			s, err := Open(context.Background(), dir, KeySource{Command: tc.argv, CommandTimeout: 300 * time.Millisecond,
+				Prompt: func(context.Context) (string, error) { t.Error("prompted after the command"); return "", nil }})
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("took %s", d)
+			}
+			if tc.want == "" {
+				if err != nil || s == nil {
+					t.Fatalf("Open: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func keyringOK(t *testing.T) {
+	t.Helper()
+	k := Keyring{Desc: "terok-vault-test-probe"}
+	err := k.Put([]byte("x"), 5*time.Second)
+	k.Clear()
+	testenv.Need(t, err == nil, "the kernel keyring is unavailable here: "+errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestUnlockKeyringLock(t *testing.T) {
+	keyringOK(t)
+	dir, _, s := newVault(t)
+	s.Set("anthropic", Credential{Kind: APIKey, APIKey: "k"})
+	ctx := context.Background()
+	if st, _ := GetStatus(dir); !st.Initialized || st.Cached {
+		t.Fatalf("status before unlock: %+v", st)
+	}
+	if _, err := Unlock(ctx, dir, KeySource{Prompt: prompt("wrong passphrase")}, time.Minute); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Unlock with a wrong passphrase: %v", err)
+	}
+	if _, err := Unlock(ctx, dir, KeySource{Prompt: prompt(testPass)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := GetStatus(dir); !st.Cached {
+		t.Fatalf("status after unlock: %+v", st)
+	}
+	// A later process finds the key in the keyring: fast, and no prompt.
+	start := time.Now()
+	s2, err := Open(ctx, dir, KeySource{Keyring: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s2.Get("anthropic"); err != nil || c.APIKey != "k" {
+		t.Fatalf("%v %v", c, err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("opening from the keyring took %s", d)
+	}
+	// Another vault's entry is not this one's.
+	dir2, _, _ := newVault(t)
+	var le *LockedError
+	if _, err := Open(ctx, dir2, KeySource{Keyring: true}); !errors.As(err, &le) {
+		t.Fatalf("another vault opened from this one's keyring entry: %v", err)
+	}
+	if err := Lock(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, dir, KeySource{Keyring: true}); !errors.As(err, &le) {
+		t.Fatalf("Open after Lock: %v", err)
+	}
+	if st, _ := GetStatus(dir); st.Cached {
+		t.Fatalf("status after lock: %+v", st)
+	}
+}
+
+// A key derived from a passphrase is cached when asked to, and the cache
+// dies by itself after its time.
+func TestKeyringCacheTTL(t *testing.T) {
+	keyringOK(t)
+	dir, _, _ := newVault(t)
+	ctx := context.Background()
+	if _, err := Open(ctx, dir, KeySource{Keyring: true, CacheTTL: time.Second, Prompt: prompt(testPass)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, dir, KeySource{Keyring: true}); err != nil {
+		t.Fatalf("not cached: %v", err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	var le *LockedError
+	if _, err := Open(ctx, dir, KeySource{Keyring: true}); !errors.As(err, &le) {
+		t.Fatalf("still cached after its TTL: %v", err)
+	}
+}
+
+// A damaged or foreign value in the keyring entry is dropped, not trusted.
+func TestKeyringForeignValue(t *testing.T) {
+	keyringOK(t)
+	dir, _, _ := newVault(t)
+	f, _ := readIdentityFile(dir)
+	kr := keyringFor(f.Recipient)
+	kr.Put([]byte("AGE-SECRET-KEY-1 not really"), time.Minute)
+	var le *LockedError
+	if _, err := Open(context.Background(), dir, KeySource{Keyring: true}); !errors.As(err, &le) {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, err := kr.Get(); !errors.Is(err, ErrKeyringEmpty) {
+		t.Fatalf("the damaged entry stayed: %v", err)
+	}
+}
+
+func TestKeyringErrors(t *testing.T) {
+	err := keyringErr("search", os.ErrPermission)
+	var ku *KeyringUnavailableError
+	if !errors.As(err, &ku) || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(ku.Hint(), "passphrase_command") {
+		t.Fatalf("%v", err)
+	}
+}

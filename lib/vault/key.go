@@ -87,11 +87,11 @@ func ReadKey(r io.Reader) (*Key, error) {
 
 // identityFile is IdentityFile's content.
 type identityFile struct {
-	Version   int       `json:"version"`
-	Recipient string    `json:"recipient"`
-	Passphrase string   `json:"passphrase"` // armored age file: the identity, scrypt-wrapped
-	Recovery  string    `json:"recovery"`   // the same, wrapped by the recovery passphrase
-	Created   time.Time `json:"created"`
+	Version    int       `json:"version"`
+	Recipient  string    `json:"recipient"`
+	Passphrase string    `json:"passphrase"` // armored age file: the identity, scrypt-wrapped
+	Recovery   string    `json:"recovery"`   // the same, wrapped by the recovery passphrase
+	Created    time.Time `json:"created"`
 }
 
 func readIdentityFile(dir string) (*identityFile, error) {
@@ -533,4 +533,3 @@ func ChangePassphrase(ctx context.Context, dir string, ks KeySource, newPassphra
 		return nil
 	})
 }
-

@@ -239,7 +239,7 @@ func (p *proxy) serve(w *countingWriter, r *http.Request, body *countingBody, sh
 			return fail(&b, refuse(502, OutcomeCredError, "api_error", "terok vault: the %s credential is not usable: %v", b.Provider, err))
 		}
 	}
-	out, err := rt.outgoing(r, cred, token)
+	out, err := rt.outgoing(r, cred)
 	if err != nil {
 		return fail(&b, refuse(400, OutcomeRefused, "invalid_request_error", "terok vault: %v", err))
 	}
@@ -362,9 +362,9 @@ func (rt *compiledRoute) pathAllowed(requestURI string) *proxyError {
 
 // outgoing builds the upstream request: the route's URL with the request's
 // raw path and query, the agent's headers without hop-by-hop, credential
-// and forwarding headers (nor any that carries the phantom), and the real
+// and forwarding headers (nor any that carries a phantom), and the real
 // credential in the route's form.
-func (rt *compiledRoute) outgoing(r *http.Request, cred Credential, phantom string) (*http.Request, error) {
+func (rt *compiledRoute) outgoing(r *http.Request, cred Credential) (*http.Request, error) {
 	up := rt.up
 	rawPath, rawQuery, _ := strings.Cut(r.RequestURI, "?")
 	oauth := cred.Kind == OAuth
@@ -387,7 +387,7 @@ func (rt *compiledRoute) outgoing(r *http.Request, cred Credential, phantom stri
 		return nil, err
 	}
 	for k, vs := range r.Header {
-		if hopByHop[k] || credentialHeaders[k] || dropped[k] || connectionListed(r.Header, k) || carries(vs, phantom) {
+		if hopByHop[k] || credentialHeaders[k] || dropped[k] || connectionListed(r.Header, k) || carries(vs, PhantomPrefix) {
 			continue
 		}
 		out.Header[k] = append([]string(nil), vs...)
@@ -412,9 +412,11 @@ func (rt *compiledRoute) outgoing(r *http.Request, cred Credential, phantom stri
 	return out, nil
 }
 
-func carries(vs []string, token string) bool {
+// carries: a value holds s (the phantom prefix: no header with a phantom
+// in it, this task's or another's, goes upstream).
+func carries(vs []string, s string) bool {
 	for _, v := range vs {
-		if strings.Contains(v, token) {
+		if strings.Contains(v, s) {
 			return true
 		}
 	}

@@ -34,8 +34,10 @@ type AuditEntry struct {
 
 // AuditLog appends entries to one log file from a single writer
 // goroutine, so its lines are in the order they were recorded. Each batch
-// is written in one write under a flock of the file (several wardens share
-// the log) and synced.
+// is written at once, in one write under a flock of the file (several
+// wardens share the log), so a crash of the process loses nothing; the
+// file is synced within auditSync of a write and at Close, so a crash of
+// the host may lose the last second.
 type AuditLog struct {
 	path string
 	ch   chan AuditEntry
@@ -85,10 +87,33 @@ func (a *AuditLog) Close() error {
 func (a *AuditLog) write(f *os.File) {
 	defer close(a.done)
 	defer f.Close()
+	tick := time.NewTicker(auditSync)
+	defer tick.Stop()
 	var buf bytes.Buffer
-	for e := range a.ch {
-		buf.Reset()
-		appendLine(&buf, e)
+	dirty := false
+	fail := func(err error) {
+		if err != nil && a.err == nil {
+			a.err = fmt.Errorf("vault audit log %s: %w", a.path, err)
+		}
+	}
+	for {
+		select {
+		case <-tick.C:
+			if dirty {
+				fail(f.Sync())
+				dirty = false
+			}
+			continue
+		case e, ok := <-a.ch:
+			if !ok {
+				if dirty {
+					fail(f.Sync())
+				}
+				return
+			}
+			buf.Reset()
+			appendLine(&buf, e)
+		}
 	more:
 		for buf.Len() < 1<<20 {
 			select {
@@ -101,9 +126,8 @@ func (a *AuditLog) write(f *os.File) {
 				break more
 			}
 		}
-		if err := writeLocked(f, buf.Bytes()); err != nil && a.err == nil {
-			a.err = fmt.Errorf("vault audit log %s: %w", a.path, err)
-		}
+		fail(writeLocked(f, buf.Bytes()))
+		dirty = true
 	}
 }
 
@@ -113,15 +137,16 @@ func appendLine(buf *bytes.Buffer, e AuditEntry) {
 	buf.WriteByte('\n')
 }
 
+// auditSync bounds how long a written line may stay unsynced.
+const auditSync = time.Second
+
 func writeLocked(f *os.File, b []byte) error {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		return err
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	return f.Sync()
+	_, err := f.Write(b)
+	return err
 }
 
 // auditPoll is how often ReadAudit looks for new lines when following.

@@ -204,4 +204,3 @@ func BenchmarkProxyConcurrentStreams(b *testing.B) {
 	b.ReportMetric(pct(dTotal, .99)/1e3, "direct-stream-p99-ms")
 	b.ReportMetric(pct(pTotal, .99)/1e3, "proxy-stream-p99-ms")
 }
-

@@ -3,11 +3,15 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
@@ -176,5 +180,73 @@ func TestKeyringErrors(t *testing.T) {
 	var ku *KeyringUnavailableError
 	if !errors.As(err, &ku) || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(ku.Hint(), "passphrase_command") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestHelperKeyring is not a test: it is the child of TestKeyringAcross,
+// opening the vault from the keyring alone in a process set up as asked.
+func TestHelperKeyring(t *testing.T) {
+	dir := os.Getenv("TEROK_VAULT_KEYRING_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	if os.Getenv("TEROK_VAULT_NEW_SESSION") != "" {
+		// As systemd gives a service a private session keyring of its own.
+		if _, err := unix.KeyctlJoinSessionKeyring("terok-test-session"); err != nil {
+			fmt.Println("join:", err)
+			os.Exit(1)
+		}
+	}
+	_, err := Open(context.Background(), dir, KeySource{Keyring: true})
+	var le *LockedError
+	switch {
+	case err == nil:
+		fmt.Println("opened")
+	case errors.As(err, &le):
+		fmt.Println("locked")
+	default:
+		fmt.Println("error:", err)
+	}
+	os.Exit(0)
+}
+
+// The key cached by unlock is found by any later process of the user: one
+// with a private session keyring (a systemd service), one started in a new
+// session (setsid, as the warden is). Not in another user namespace,
+// where @u is another keyring: a rootless warden runs in Podman's, which
+// is why a warden gets the key handed over (Key.WriteTo) instead.
+func TestKeyringAcrossProcesses(t *testing.T) {
+	keyringOK(t)
+	dir, _, _ := newVault(t)
+	if _, err := Unlock(context.Background(), dir, KeySource{Prompt: prompt(testPass)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	run := func(prefix []string, env ...string) string {
+		t.Helper()
+		argv := append(prefix, os.Args[0], "-test.run=^TestHelperKeyring$")
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), append(env, "TEROK_VAULT_KEYRING_DIR="+dir)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	if got := run(nil); got != "opened" {
+		t.Fatalf("a child: %s", got)
+	}
+	if got := run(nil, "TEROK_VAULT_NEW_SESSION=1"); got != "opened" {
+		t.Fatalf("a child with a session keyring of its own: %s", got)
+	}
+	if got := run([]string{testenv.Tool(t, "setsid", "util-linux"), "--wait"}); got != "opened" {
+		t.Fatalf("a child in a new session: %s", got)
+	}
+	unshare := testenv.Tool(t, "unshare", "util-linux")
+	if exec.Command(unshare, "--user", "--map-root-user", "true").Run() != nil {
+		t.Log("no user namespaces here; the rootless-warden case is not checked")
+		return
+	}
+	if got := run([]string{unshare, "--user", "--map-root-user"}); got != "locked" {
+		t.Fatalf("a child in another user namespace: %s (the keyring was expected not to reach it)", got)
 	}
 }

@@ -3,6 +3,7 @@ module github.com/terok-ai/terok-go
 go 1.26
 
 require (
+	filippo.io/age v1.3.2
 	github.com/BurntSushi/toml v1.6.0
 	github.com/alecthomas/kong v1.17.0
 	github.com/containers/podman/v5 v5.8.5
@@ -18,10 +19,7 @@ require (
 	golang.org/x/sys v0.47.0
 )
 
-require (
-	filippo.io/age v1.3.2 // indirect
-	filippo.io/hpke v0.4.0 // indirect
-)
+require filippo.io/hpke v0.4.0 // indirect
 
 require (
 	dario.cat/mergo v1.0.2 // indirect

@@ -134,6 +134,9 @@ func Init(dir, passphrase string, opt InitOptions) (recovery string, err error) 
 	if _, err := os.Lstat(filepath.Join(dir, IdentityFile)); err == nil {
 		return "", &ExistsError{Dir: dir}
 	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", err
+	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return "", err

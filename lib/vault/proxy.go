@@ -155,7 +155,7 @@ var credentialHeaders = map[string]bool{
 // side or make it act as a proxy; the transport sets what it needs.
 var dropped = map[string]bool{
 	"Host": true, "Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true,
-	"X-Forwarded-Proto": true, "X-Real-Ip": true, "Via": true, "Expect": true,
+	"X-Forwarded-Proto": true, "X-Real-Ip": true, "Via": true, "Expect": true, "Content-Length": true,
 }
 
 type proxyError struct {

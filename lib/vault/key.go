@@ -447,8 +447,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // Unlock asks for the passphrase (Command, else Prompt; the keyring and a
 // handed-over Key are not consulted), opens the identity and caches it in
-// the kernel keyring for ttl, so that later Opens with Keyring set need no
-// passphrase. It fails with a *KeyringUnavailableError where the keyring
+// the kernel keyring for ttl (0: until Lock or reboot), so that later Opens
+// with Keyring set need no passphrase. It fails with a *KeyringUnavailableError where the keyring
 // cannot be used.
 func Unlock(ctx context.Context, dir string, ks KeySource, ttl time.Duration) (*Store, error) {
 	f, err := readIdentityFile(dir)

@@ -33,10 +33,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task", "terok-shield"} {
-		os.Symlink("terok", filepath.Join(dir, n))
+		if err := os.Symlink("terok", filepath.Join(dir, n)); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir) // a temporary directory; the run's result stands
 	os.Exit(code)
 }
 
@@ -105,9 +108,13 @@ func BenchmarkProjectLs1000(b *testing.B) {
 	for i := 0; i < 1000; i++ {
 		name := fmt.Sprintf("project-%04d", i)
 		dir := filepath.Join(root, "config", "projects", name)
-		os.MkdirAll(dir, 0o700)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			b.Fatal(err)
+		}
 		f := filepath.Join(dir, "project.toml")
-		os.WriteFile(f, []byte(fmt.Sprintf("description = \"benchmark project %d\"\nupstream = \"https://example.com/%s.git\"\nbranch = \"main\"\n\n[image]\nagents = [\"command\", \"claude\"]\n", i, name)), 0o600)
+		if err := os.WriteFile(f, []byte(fmt.Sprintf("description = \"benchmark project %d\"\nupstream = \"https://example.com/%s.git\"\nbranch = \"main\"\n\n[image]\nagents = [\"command\", \"claude\"]\n", i, name)), 0o600); err != nil {
+			b.Fatal(err)
+		}
 		files = append(files, f)
 	}
 	catPath, _ := exec.LookPath("cat")
@@ -128,9 +135,13 @@ func BenchmarkBuildNoop(b *testing.B) {
 	defer os.RemoveAll(root)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run", "TEROK_CACHE_DIR="+root+"/cache")
-	os.MkdirAll(root+"/config", 0o700)
+	if err := os.MkdirAll(root+"/config", 0o700); err != nil {
+		b.Fatal(err)
+	}
 	// A service terok starts itself (no CONTAINER_HOST) does not linger.
-	os.WriteFile(root+"/config/config.toml", []byte("[podman]\nservice_idle = \"30s\"\n"), 0o600)
+	if err := os.WriteFile(root+"/config/config.toml", []byte("[podman]\nservice_idle = \"30s\"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	bin := filepath.Dir(terok)
 	run := func(argv ...string) []byte {
 		cmd := exec.Command(argv[0], argv[1:]...)
@@ -156,5 +167,5 @@ func BenchmarkBuildNoop(b *testing.B) {
 	}
 	pair(b, env, []string{podman, "image", "exists", tag}, []string{filepath.Join(bin, "terok-image"), "build", "bench"})
 	// The project's L2 goes; L0 and L1 stay, shared with other builds.
-	exec.Command(podman, "rmi", tag).Run()
+	_ = exec.Command(podman, "rmi", tag).Run() // tidying; the measurement is done
 }

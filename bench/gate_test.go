@@ -46,7 +46,9 @@ func BenchmarkGatePush50MB(b *testing.B) {
 	for c := 0; c < 5; c++ {
 		for f := 0; f < 10; f++ {
 			rand.Read(buf)
-			os.WriteFile(filepath.Join(src, fmt.Sprintf("blob-%d-%d", c, f)), buf, 0o644)
+			if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("blob-%d-%d", c, f)), buf, 0o644); err != nil {
+				b.Fatal(err)
+			}
 		}
 		run(src, "git", "add", "-A")
 		run(src, "git", "commit", "-q", "-m", fmt.Sprintf("commit %d", c))
@@ -56,7 +58,9 @@ func BenchmarkGatePush50MB(b *testing.B) {
 	run(root, filepath.Join(filepath.Dir(terok), "terok-project"), "new", "bench")
 	run(root, gateBin, "sync", "bench")
 	token := "benchmark-token-0123456789"
-	os.WriteFile(filepath.Join(root, "token"), []byte(token), 0o600)
+	if err := os.WriteFile(filepath.Join(root, "token"), []byte(token), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	serve := exec.Command(gateBin, "serve", "bench", "--listen", "127.0.0.1:0", "--token-file", filepath.Join(root, "token"), "--task", "bench")
 	serve.Env = env
 	var serveErr strings.Builder
@@ -68,10 +72,10 @@ func BenchmarkGatePush50MB(b *testing.B) {
 	if err := serve.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { serve.Process.Kill(); serve.Wait() }()
+	defer func() { _ = serve.Process.Kill(); _ = serve.Wait() }() // killed, so Wait reports that
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() {
-		serve.Wait()
+		_ = serve.Wait() // for its stderr, which the failure shows
 		b.Fatalf("terok-gate serve printed nothing: %s", serveErr.String())
 	}
 	var l struct{ URL string }
@@ -101,12 +105,16 @@ func BenchmarkGatePush50MB(b *testing.B) {
 		b.StopTimer()
 		bare := filepath.Join(root, fmt.Sprintf("plain-%d.git", i))
 		run(root, "git", "init", "-q", "--bare", bare)
-		os.RemoveAll(mirror)
+		if err := os.RemoveAll(mirror); err != nil {
+			b.Fatal(err)
+		}
 		run(root, gateBin, "sync", "bench")
 		b.StartTimer()
 		tb += timed("git", "push", "-q", bare, "main:refs/heads/work")
 		tm += timed("git", "push", "-q", gateURL, "main:refs/heads/work")
-		os.RemoveAll(bare)
+		if err := os.RemoveAll(bare); err != nil {
+			b.Fatal(err)
+		}
 	}
 	n := float64(runs)
 	b.ReportMetric(float64(tb.Microseconds())/n/1000, "base-ms")

@@ -18,9 +18,9 @@ func BenchmarkPanic(b *testing.B) {
 	podman, _ := exec.LookPath("podman")
 	for range 5 {
 		var x struct{ ID string }
-		json.Unmarshal([]byte(tp.run("terok-task", "run", "--detach", "bench", "--agent", "command", "sleep 600")), &x)
-		if x.ID == "" {
-			b.Fatal("no task id")
+		out := tp.run("terok-task", "run", "--detach", "bench", "--agent", "command", "sleep 600")
+		if err := json.Unmarshal([]byte(out), &x); err != nil || x.ID == "" {
+			b.Fatalf("no task id: %v %s", err, out)
 		}
 	}
 	// terok panic reports its phases (TEROK_TRACE=1): where the time goes.

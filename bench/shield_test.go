@@ -48,7 +48,10 @@ func BenchmarkShield(b *testing.B) {
 	run("terok-project", "new", "benchsh", "--agents", "command")
 	run("terok-image", "build", "benchsh")
 	var task struct{ ID, Container, Image string }
-	json.Unmarshal([]byte(run("terok-task", "run", "--detach", "benchsh", "--agent", "command", "sleep 600")), &task)
+	out := run("terok-task", "run", "--detach", "benchsh", "--agent", "command", "sleep 600")
+	if err := json.Unmarshal([]byte(out), &task); err != nil {
+		b.Fatalf("%v: %s", err, out)
+	}
 	b.Cleanup(func() { run("terok-task", "rm", "--force", "--yes", task.ID) })
 
 	conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
@@ -59,7 +62,7 @@ func BenchmarkShield(b *testing.B) {
 	if out, err := exec.Command(podman, "run", "-d", "--rm", "--name", base, "--dns", conf.Servers[0], task.Image, "sleep", "600").CombinedOutput(); err != nil {
 		b.Fatalf("baseline container: %v %s", err, out)
 	}
-	b.Cleanup(func() { exec.Command(podman, "rm", "-f", "-t", "0", base).Run() })
+	b.Cleanup(func() { _ = exec.Command(podman, "rm", "-f", "-t", "0", base).Run() }) // tidying
 
 	py := func(container, code string) string {
 		out, err := exec.Command(podman, "exec", container, "python3", "-c", code).CombinedOutput()
@@ -108,7 +111,9 @@ while True:
 		b.Fatal(err)
 	}
 	buf := make([]byte, 64)
-	stdout.Read(buf) // "polling"
+	if _, err := stdout.Read(buf); err != nil { // "polling"
+		b.Fatal(err)
+	}
 	time.Sleep(100 * time.Millisecond)
 	t0 := time.Now()
 	run("terok-shield", "allow", task.ID, addr)
@@ -120,7 +125,7 @@ while True:
 			break
 		}
 	}
-	poll.Wait()
+	_ = poll.Wait() // its line, read above, is what counts
 	sec, err := strconv.ParseFloat(strings.TrimSpace(string(line)), 64)
 	if err != nil {
 		b.Fatalf("poller said %q", line)

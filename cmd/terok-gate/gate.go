@@ -27,6 +27,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/session"
 )
 
 // Command is terok-gate's entry in the command table.
@@ -56,24 +57,19 @@ type Grammar struct {
 	Prune   PruneCmd   `cmd:"" help:"Remove backups older than gate.backup_max_age."`
 }
 
-// host is everything a handler needs to reach projects and their gates.
+// host is everything a handler needs to reach projects and their gates:
+// the command's session (no engine: the gate needs no Podman).
 type host struct {
-	env      *cli.Env
-	paths    config.Paths
-	global   config.Global
+	*session.Session
 	projects project.Store
 }
 
 func newHost(env *cli.Env) (*host, error) {
-	p, err := config.ResolvePaths(env.Getenv, os.Getuid())
+	s, err := session.Open(env)
 	if err != nil {
-		return nil, cli.NotSetUpf("%v", err)
+		return nil, err
 	}
-	g, err := config.LoadGlobal(p.ConfigFile())
-	if err != nil {
-		return nil, configError(err)
-	}
-	return &host{env: env, paths: p, global: g, projects: project.Store{Paths: p}}, nil
+	return &host{Session: s, projects: s.Projects()}, nil
 }
 
 // mirror describes a project's gate (checking the name and its config).
@@ -85,7 +81,7 @@ func (h *host) mirror(name string) (*gate.Mirror, error) {
 	if err != nil {
 		return nil, mapError(err, name)
 	}
-	m, err := gate.New(h.paths, name, p, h.global, h.env.Getenv)
+	m, err := gate.New(h.Paths, name, p, h.Global, h.Env.Getenv)
 	if err != nil {
 		return nil, mapError(err, name)
 	}
@@ -116,7 +112,7 @@ func (h *host) withGates() ([]string, error) {
 	}
 	var out []string
 	for _, n := range names {
-		if _, err := os.Lstat(h.paths.MirrorDir(n)); err == nil {
+		if _, err := os.Lstat(h.Paths.MirrorDir(n)); err == nil {
 			out = append(out, n)
 		}
 	}
@@ -168,16 +164,6 @@ func (h *host) resolve(ref, projectFlag string) (*gate.Mirror, gate.Target, erro
 	return m, t, err
 }
 
-func configError(err error) error {
-	var fe *config.FileError
-	if errors.As(err, &fe) {
-		e := cli.Failf("%s", fe.Error())
-		e.Hint = fe.Hint
-		return e
-	}
-	return err
-}
-
 // mapError turns library errors into exit codes and hints; what names the
 // thing the error is about.
 func mapError(err error, what string) error {
@@ -189,7 +175,7 @@ func mapError(err error, what string) error {
 	case errors.As(err, &ce):
 		return err
 	case errors.As(err, &fe):
-		return configError(err)
+		return session.ConfigError(err)
 	case errors.Is(err, project.ErrNotFound):
 		return cli.NotFoundf("no project named %q", what).WithHint("'terok-project ls' lists projects")
 	case errors.Is(err, gate.ErrNoMirror):
@@ -216,7 +202,7 @@ func mapError(err error, what string) error {
 
 // SyncCmd is `terok-gate sync`.
 type SyncCmd struct {
-	Projects []string `arg:"" help:"Projects to sync, or - to read them from stdin." completion:"project"`
+	Projects []string `arg:"" name:"project" help:"Projects to sync, or - to read them from stdin." completion:"project"`
 	Apply    bool     `help:"Apply pending changes too (branches upstream deleted or rewrote), each after a backup."`
 }
 
@@ -335,7 +321,7 @@ type refArgs struct {
 
 // targets returns the branches that refs name ("-" reads them from stdin).
 func (a refArgs) targets(h *host, refs []string) ([]*gate.Mirror, []gate.Target, bool, error) {
-	list, fromStdin, err := h.env.Targets(refs, "ref", "id", "task")
+	list, fromStdin, err := h.Env.Targets(refs, "ref", "id", "task")
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -359,13 +345,18 @@ type LogCmd struct {
 	refArgs
 }
 
+// Validate checks -n's range in the grammar.
+func (c *LogCmd) Validate() error {
+	if c.Max < 0 {
+		return errors.New("-n must not be negative")
+	}
+	return nil
+}
+
 func (c *LogCmd) Run(env *cli.Env) error {
 	h, err := newHost(env)
 	if err != nil {
 		return err
-	}
-	if c.Max < 0 {
-		return cli.Usagef("-n must not be negative")
 	}
 	ms, ts, _, err := c.targets(h, []string{c.Ref})
 	if err != nil {

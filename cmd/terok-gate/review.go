@@ -229,7 +229,7 @@ func (c *BackupsCmd) Run(env *cli.Env) error {
 
 // RestoreCmd is `terok-gate restore`.
 type RestoreCmd struct {
-	Backups []string `arg:"" help:"Backup ids (PROJECT/STAMP-XXXXXX), or - to read them from stdin." completion:"backup"`
+	Backups []string `arg:"" name:"backup" help:"Backup ids (PROJECT/STAMP-XXXXXX), or - to read them from stdin." completion:"backup"`
 }
 
 // Restored is the JSON line `restore` prints per backup.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/cli"
@@ -87,16 +86,13 @@ func (c *ServeCmd) Run(env *cli.Env) error {
 		env.Warnf("serving on %s, which is not a loopback address: anyone who reaches it with the token can push", addr)
 	}
 
-	var mu sync.Mutex
-	say := func(v any, text string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if env.JSONLines() {
-			cli.Line(env.Stdout, v)
-		} else {
-			fmt.Fprintln(env.Stdout, text)
-		}
+	// What it serves, then each decision as it is made: a JSON line, or a
+	// line a person reads.
+	out := &cli.Stream[said]{Env: env,
+		JSON: func(s said) any { return s.v },
+		Text: func(env *cli.Env, s said) error { _, err := fmt.Fprintln(env.Stdout, s.text); return err },
 	}
+	say := func(v any, text string) { out.Print(said{v, text}) }
 	url := "http://" + addr.String() + "/" + m.Project + ".git"
 	say(Listening{Type: "listening", Project: m.Project, Task: c.Task, Address: addr.String(), URL: url},
 		fmt.Sprintf("serving the gate of %s for task %s at %s (clone with the token as user: http://TOKEN@%s/%s.git)",
@@ -123,6 +119,12 @@ func (c *ServeCmd) Run(env *cli.Env) error {
 		return cli.Failf("serve: %v", err)
 	}
 	return nil
+}
+
+// said is a line serve prints: v as a JSON line, text on a terminal.
+type said struct {
+	v    any
+	text string
 }
 
 // eventText is an audit entry as a line for a person.

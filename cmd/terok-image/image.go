@@ -17,6 +17,7 @@
 package imagecmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,10 +28,10 @@ import (
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
-	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/image"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/project"
-	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/session"
 )
 
 // Command is terok-image's entry in the command table.
@@ -58,48 +59,6 @@ type Grammar struct {
 	Usage  UsageCmd  `cmd:"" help:"Show the disk used per layer and per project, shared bytes counted once."`
 }
 
-// setup is what every subcommand starts from.
-type setup struct {
-	paths  config.Paths
-	global config.Global
-}
-
-func load(env *cli.Env) (setup, error) {
-	p, err := config.ResolvePaths(env.Getenv, os.Getuid())
-	if err != nil {
-		return setup{}, cli.NotSetUpf("%v", err)
-	}
-	g, err := config.LoadGlobal(p.ConfigFile())
-	if err != nil {
-		return setup{}, configError(err)
-	}
-	return setup{paths: p, global: g}, nil
-}
-
-func (s setup) roster() (*agent.Roster, error) {
-	r, err := agent.Load(s.paths.AgentsDir())
-	if err != nil {
-		return nil, configError(err)
-	}
-	return r, nil
-}
-
-func (s setup) connect(env *cli.Env) (*engine.Engine, error) {
-	return engine.Connect(env.Ctx, engine.OptionsFromConfig(s.paths, s.global, env.Getenv))
-}
-
-// configError turns a problem in a file terok reads into a failure with
-// its hint.
-func configError(err error) error {
-	var fe *config.FileError
-	if errors.As(err, &fe) {
-		e := cli.Failf("%s", fe.Error())
-		e.Hint = fe.Hint
-		return e
-	}
-	return err
-}
-
 // BuildCmd is `terok-image build`.
 type BuildCmd struct {
 	Project       string   `arg:"" optional:"" help:"The project whose image to build; without one, L0 and L1 from the global image settings." completion:"project"`
@@ -112,17 +71,18 @@ type BuildCmd struct {
 }
 
 func (c *BuildCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	roster, err := s.roster()
+	defer s.Close()
+	roster, err := s.Roster()
 	if err != nil {
 		return err
 	}
 	spec := image.Spec{
-		Base: s.global.Image.Base, Family: s.global.Image.Family, Agents: s.global.Image.Agents,
-		HostCertificates: s.global.Image.HostCertificates, NoCache: c.NoCache, RebuildAgents: c.RebuildAgents,
+		Base: s.Global.Image.Base, Family: s.Global.Image.Family, Agents: s.Global.Image.Agents,
+		HostCertificates: s.Global.Image.HostCertificates, NoCache: c.NoCache, RebuildAgents: c.RebuildAgents,
 	}
 	if c.Project != "" {
 		if err := c.projectSpec(s, &spec); err != nil {
@@ -154,13 +114,12 @@ func (c *BuildCmd) Run(env *cli.Env) error {
 			return agentError("--agents", err)
 		}
 	}
-	e, err := s.connect(env)
+	e, err := s.Engine(env.Ctx)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
 	out := newBuildOutput(env, c.Verbose)
-	b := &image.Builder{Engine: e, Paths: s.paths, Roster: roster, Version: cli.Version, Events: out.event}
+	b := &image.Builder{Engine: e, Paths: s.Paths, Roster: roster, Version: cli.Version, Events: out.event}
 	res, err := b.Build(env.Ctx, spec)
 	out.done()
 	if err != nil {
@@ -169,28 +128,30 @@ func (c *BuildCmd) Run(env *cli.Env) error {
 	if res.Project != "" {
 		// The shield's base profile allows the image's package mirrors:
 		// read them now, once, rather than when a task starts.
-		task.ImageMirrors(env.Ctx, e, s.paths, res.Image())
+		policy.ImageMirrors(env.Ctx, s.Paths, res.Image(), func(ctx context.Context, image string, command ...string) (string, int, error) {
+			p, err := e.RunProbe(ctx, image, command...)
+			return p.Output, p.ExitCode, err
+		})
 	}
 	return out.result(res)
 }
 
 // projectSpec fills spec from a project's configuration.
-func (c *BuildCmd) projectSpec(s setup, spec *image.Spec) error {
-	st := project.Store{Paths: s.paths}
+func (c *BuildCmd) projectSpec(s *session.Session, spec *image.Spec) error {
 	if err := config.ValidName(c.Project); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	p, err := st.Load(c.Project)
+	p, err := s.Projects().Load(c.Project)
 	if errors.Is(err, project.ErrNotFound) {
 		return cli.NotFoundf("no project named %q", c.Project).WithHint("'terok-project ls' lists projects")
 	}
 	if err != nil {
-		return configError(err)
+		return session.ConfigError(err)
 	}
-	file := s.paths.ProjectFile(c.Project)
+	file := s.Paths.ProjectFile(c.Project)
 	spec.Project = c.Project
-	spec.Base, spec.Family, spec.Agents = p.EffectiveBase(s.global), p.EffectiveFamily(s.global), p.EffectiveAgents(s.global)
-	roster, err := s.roster()
+	spec.Base, spec.Family, spec.Agents = p.EffectiveBase(s.Global), p.EffectiveFamily(s.Global), p.EffectiveAgents(s.Global)
+	roster, err := s.Roster()
 	if err != nil {
 		return err
 	}
@@ -203,7 +164,7 @@ func (c *BuildCmd) projectSpec(s setup, spec *image.Spec) error {
 		return agentError("image.agents of config.toml", err)
 	}
 	spec.Snippet = image.Snippet{Inline: p.Image.Snippet, InlinePath: file}
-	cf := filepath.Join(s.paths.ProjectDir(c.Project), image.ContainerfileName)
+	cf := filepath.Join(s.Paths.ProjectDir(c.Project), image.ContainerfileName)
 	data, err := readSmall(cf)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -213,7 +174,7 @@ func (c *BuildCmd) projectSpec(s setup, spec *image.Spec) error {
 		spec.Snippet.File, spec.Snippet.FilePath = string(data), cf
 	}
 	if err := spec.Snippet.Check(); err != nil {
-		return configError(err)
+		return session.ConfigError(err)
 	}
 	return nil
 }
@@ -250,13 +211,14 @@ type BaseCmd struct {
 }
 
 func (c *BaseCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	ref := c.Image
 	if ref == "" {
-		ref = s.global.Image.Base
+		ref = s.Global.Image.Base
 	}
 	if err := config.ValidImageRef(ref); err != nil {
 		return cli.Usagef("%v", err)
@@ -270,12 +232,11 @@ func (c *BaseCmd) Run(env *cli.Env) error {
 	if c.Mirror != "" && !strings.HasPrefix(c.Mirror, "http://") && !strings.HasPrefix(c.Mirror, "https://") && !strings.HasPrefix(c.Mirror, "file:/") {
 		return cli.Usagef("--mirror: %q is not an http, https or file URL", c.Mirror)
 	}
-	e, err := s.connect(env)
+	e, err := s.Engine(env.Ctx)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	b := &image.Bases{Engine: e, Paths: s.paths, UID: os.Getuid()}
+	b := &image.Bases{Engine: e, Paths: s.Paths, UID: os.Getuid()}
 	if c.Verbose {
 		b.Log = env.Stderr
 	}
@@ -340,11 +301,12 @@ type AgentInfo struct {
 }
 
 func (c *AgentsCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	roster, err := s.roster()
+	defer s.Close()
+	roster, err := s.Roster()
 	if err != nil {
 		return err
 	}
@@ -365,15 +327,14 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 		if err := config.ValidImageRef(c.Base); err != nil {
 			return cli.Usagef("--base: %v", err)
 		}
-		if c.Base == s.global.Image.Base && s.global.Image.Family != "" {
-			fam = s.global.Image.Family
+		if c.Base == s.Global.Image.Base && s.Global.Image.Family != "" {
+			fam = s.Global.Image.Family
 		} else {
-			e, err := s.connect(env)
+			e, err := s.Engine(env.Ctx)
 			if err != nil {
 				return err
 			}
-			defer e.Close()
-			b := &image.Builder{Engine: e, Paths: s.paths, Roster: roster}
+			b := &image.Builder{Engine: e, Paths: s.Paths, Roster: roster}
 			if fam, err = b.Family(env.Ctx, c.Base); err != nil {
 				return err
 			}
@@ -409,16 +370,16 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 }
 
 // catalog opens the engine and the list of projects.
-func (s setup) catalog(env *cli.Env) (*image.Catalog, func(), error) {
-	names, err := project.Store{Paths: s.paths}.Names()
+func catalog(env *cli.Env, s *session.Session) (*image.Catalog, error) {
+	names, err := s.Projects().Names()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	e, err := s.connect(env)
+	e, err := s.Engine(env.Ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &image.Catalog{Engine: e, Paths: s.paths, Projects: names}, e.Close, nil
+	return &image.Catalog{Engine: e, Paths: s.Paths, Projects: names}, nil
 }
 
 // LsCmd is `terok-image ls`.
@@ -435,15 +396,15 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	default:
 		return cli.Usagef("--layer: %q is none of l0, l1, l2 and base", c.Layer)
 	}
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	cat, closeFn, err := s.catalog(env)
+	defer s.Close()
+	cat, err := catalog(env, s)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
 	all, err := cat.List(env.Ctx, c.All)
 	if err != nil {
 		return err
@@ -501,15 +462,16 @@ func humanBytes(n int64) string {
 
 // RmCmd is `terok-image rm`.
 type RmCmd struct {
-	Images []string `arg:"" help:"Images to remove, by tag or id, or - to read them from stdin (tags, ids, or ls's JSON lines)." completion:"image"`
+	Images []string `arg:"" name:"image" help:"Images to remove, by tag or id, or - to read them from stdin (tags, ids, or ls's JSON lines)." completion:"image"`
 	Yes    bool     `short:"y" help:"Do not ask for confirmation."`
 }
 
 func (c *RmCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	refs, fromStdin, err := env.Targets(c.Images, "tag", "id")
 	if err != nil {
 		return err
@@ -528,11 +490,10 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	if !c.Yes && !env.Interactive() {
 		return env.Confirm("Remove images?", false)
 	}
-	cat, closeFn, err := s.catalog(env)
+	cat, err := catalog(env, s)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
 	// Every name is checked before anything is removed.
 	list, err := cat.Resolve(env.Ctx, refs)
 	if err != nil {
@@ -587,20 +548,20 @@ type PruneCmd struct {
 }
 
 func (c *PruneCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	if !c.DryRun {
 		if err := env.Confirm("Remove every image terok built that nothing uses?", c.Yes); err != nil {
 			return err
 		}
 	}
-	cat, closeFn, err := s.catalog(env)
+	cat, err := catalog(env, s)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
 	out, err := cat.Prune(env.Ctx, c.DryRun)
 	if err != nil {
 		return err
@@ -612,15 +573,15 @@ func (c *PruneCmd) Run(env *cli.Env) error {
 type UsageCmd struct{}
 
 func (c *UsageCmd) Run(env *cli.Env) error {
-	s, err := load(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	cat, closeFn, err := s.catalog(env)
+	defer s.Close()
+	cat, err := catalog(env, s)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
 	rows, err := cat.Usage(env.Ctx)
 	if err != nil {
 		return err

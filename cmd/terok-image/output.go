@@ -55,24 +55,33 @@ type buildOutput struct {
 	verbose bool
 	start   time.Time
 	live    bool // a progress line is on screen, to be overwritten
+	events  *cli.Stream[image.Event]
 }
 
 func newBuildOutput(env *cli.Env, verbose bool) *buildOutput {
-	return &buildOutput{env: env, verbose: verbose, start: time.Now()}
+	o := &buildOutput{env: env, verbose: verbose, start: time.Now()}
+	o.events = &cli.Stream[image.Event]{Env: env, JSON: eventLine, Text: o.text}
+	return o
 }
 
-func (o *buildOutput) event(e image.Event) {
-	if o.env.JSONLines() {
-		switch e := e.(type) {
-		case image.Progress:
-			cli.Line(o.env.Stdout, ProgressLine{"progress", e.Layer, e.Step, e.Of, e.Instruction})
-		case image.Log:
-			cli.Line(o.env.Stdout, LogLine{"log", e.Layer, e.Line})
-		case image.LayerDone:
-			cli.Line(o.env.Stdout, LayerLine{"layer", e.LayerResult})
-		}
-		return
+// event is the builder's Events callback.
+func (o *buildOutput) event(e image.Event) { o.events.Print(e) }
+
+// eventLine is the JSON line of a build event.
+func eventLine(e image.Event) any {
+	switch e := e.(type) {
+	case image.Progress:
+		return ProgressLine{"progress", e.Layer, e.Step, e.Of, e.Instruction}
+	case image.Log:
+		return LogLine{"log", e.Layer, e.Line}
+	case image.LayerDone:
+		return LayerLine{"layer", e.LayerResult}
 	}
+	return nil
+}
+
+// text shows a build event on a terminal.
+func (o *buildOutput) text(env *cli.Env, e image.Event) error {
 	switch e := e.(type) {
 	case image.Progress:
 		if !o.verbose {
@@ -80,7 +89,7 @@ func (o *buildOutput) event(e image.Event) {
 		}
 	case image.Log:
 		if o.verbose {
-			fmt.Fprintf(o.env.Stdout, "%s | %s\n", e.Layer, e.Line)
+			fmt.Fprintf(env.Stdout, "%s | %s\n", e.Layer, e.Line)
 		}
 	case image.LayerDone:
 		what := "exists"
@@ -88,8 +97,9 @@ func (o *buildOutput) event(e image.Event) {
 			what = fmt.Sprintf("built in %.1fs", e.Seconds)
 		}
 		o.clear()
-		fmt.Fprintf(o.env.Stdout, "%s  %s  %s\n", e.Layer, e.Tag, what)
+		fmt.Fprintf(env.Stdout, "%s  %s  %s\n", e.Layer, e.Tag, what)
 	}
+	return nil
 }
 
 // status replaces the live line.
@@ -109,11 +119,9 @@ func (o *buildOutput) clear() {
 	}
 }
 
-func (o *buildOutput) done() {
-	if !o.env.JSONLines() {
-		o.clear()
-	}
-}
+// done clears the live line, if one is on screen (only ever on a
+// terminal).
+func (o *buildOutput) done() { o.clear() }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/session"
 )
 
 // ConfigCmd is `terok-project config`.
@@ -35,10 +36,11 @@ func (SchemaCmd) Run(env *cli.Env) error {
 type PathsCmd struct{}
 
 func (PathsCmd) Run(env *cli.Env) error {
-	p, err := paths(env)
+	s, err := session.OpenPaths(env)
 	if err != nil {
 		return err
 	}
+	p := s.Paths
 	return cli.List(env, p.List(), []cli.Column[config.NamedPath]{
 		{Header: "NAME", Value: func(n config.NamedPath) string { return n.Name }},
 		{Header: "PATH", Value: func(n config.NamedPath) string { return n.Path }},
@@ -57,10 +59,11 @@ type Checked struct {
 }
 
 func (CheckCmd) Run(env *cli.Env) error {
-	p, err := paths(env)
+	s, err := session.OpenPaths(env)
 	if err != nil {
 		return err
 	}
+	p := s.Paths
 	var out []Checked
 	check := func(file string, err error) {
 		c := Checked{File: file, OK: err == nil}

@@ -28,6 +28,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/session"
 )
 
 // Command is terok-project's entry in the command table.
@@ -52,37 +53,6 @@ type Grammar struct {
 	Config ConfigCmd `cmd:"" help:"Show the configuration's schema and paths, or check the files."`
 }
 
-func paths(env *cli.Env) (config.Paths, error) {
-	p, err := config.ResolvePaths(env.Getenv, os.Getuid())
-	if err != nil {
-		return p, cli.NotSetUpf("%v", err)
-	}
-	return p, nil
-}
-
-func stores(env *cli.Env) (project.Store, config.Global, error) {
-	p, err := paths(env)
-	if err != nil {
-		return project.Store{}, config.Global{}, err
-	}
-	g, err := config.LoadGlobal(p.ConfigFile())
-	if err != nil {
-		return project.Store{}, g, configError(err)
-	}
-	return project.Store{Paths: p}, g, nil
-}
-
-// configError turns a config file problem into a failure with its hint.
-func configError(err error) error {
-	var fe *config.FileError
-	if errors.As(err, &fe) {
-		e := cli.Failf("%s", fe.Error())
-		e.Hint = fe.Hint
-		return e
-	}
-	return err
-}
-
 // projectError maps library errors about one project to exit codes.
 func projectError(name string, err error) error {
 	switch {
@@ -95,7 +65,7 @@ func projectError(name string, err error) error {
 	}
 	var fe *config.FileError
 	if errors.As(err, &fe) {
-		return configError(err)
+		return session.ConfigError(err)
 	}
 	if config.ValidName(name) != nil {
 		return cli.Usagef("%v", err)
@@ -114,10 +84,12 @@ type NewCmd struct {
 }
 
 func (c *NewCmd) Run(env *cli.Env) error {
-	st, g, err := stores(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	st, g := s.Projects(), s.Global
 	noFlags := c.Upstream == "" && c.Branch == "" && c.Base == "" && len(c.Agents) == 0 && c.Description == ""
 	if c.Name == "" {
 		if c.Name, err = env.Ask("Project name", "", "NAME"); err != nil {
@@ -156,7 +128,7 @@ func (c *NewCmd) Run(env *cli.Env) error {
 			p.Image.Agents = append(p.Image.Agents, a)
 		}
 	}
-	if err := checkAgents(st.Paths, p.Image.Agents); err != nil {
+	if err := checkAgents(s, p.Image.Agents); err != nil {
 		return err
 	}
 	if strings.ContainsAny(p.Description, "\r\n") {
@@ -175,15 +147,15 @@ func (c *NewCmd) Run(env *cli.Env) error {
 
 // checkAgents refuses agents the roster does not know (the names' syntax
 // and repeats are config's to check, with the rest of the file).
-func checkAgents(paths config.Paths, agents []string) error {
+func checkAgents(s *session.Session, agents []string) error {
 	for _, a := range agents {
 		if config.ValidAgentName(a) != nil {
 			return nil
 		}
 	}
-	r, err := agent.Load(paths.AgentsDir())
+	r, err := s.Roster()
 	if err != nil {
-		return configError(err)
+		return err
 	}
 	for _, a := range agents {
 		if _, ok := r.Get(a); !ok {
@@ -259,10 +231,12 @@ type LsCmd struct {
 }
 
 func (c *LsCmd) Run(env *cli.Env) error {
-	st, g, err := stores(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	st, g := s.Projects(), s.Global
 	names, err := st.Names()
 	if err != nil {
 		return err
@@ -302,10 +276,12 @@ type ShowCmd struct {
 }
 
 func (c *ShowCmd) Run(env *cli.Env) error {
-	st, g, err := stores(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	st, g := s.Projects(), s.Global
 	return show(env, st, g, c.Name)
 }
 
@@ -333,10 +309,12 @@ type EditCmd struct {
 }
 
 func (c *EditCmd) Run(env *cli.Env) error {
-	st, _, err := stores(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	st := s.Projects()
 	if _, err := st.Load(c.Name); err != nil && !isConfigError(err) {
 		return projectError(c.Name, err)
 	}
@@ -372,11 +350,11 @@ func (c *EditCmd) Run(env *cli.Env) error {
 		}
 		if !isConfigError(err) || !env.Interactive() {
 			if isConfigError(err) {
-				return cli.Failf("not saved: %v", configError(err)).WithHint("the file is unchanged; fix the key and edit again")
+				return cli.Failf("not saved: %v", session.ConfigError(err)).WithHint("the file is unchanged; fix the key and edit again")
 			}
 			return cli.Failf("%v", err)
 		}
-		fmt.Fprintf(env.Stderr, "%s: %v\n", env.Prog, configError(err))
+		fmt.Fprintf(env.Stderr, "%s: %v\n", env.Prog, session.ConfigError(err))
 		if err := env.Confirm("The file is invalid and was not saved. Edit it again?", false); err != nil {
 			return cli.Failf("not saved: the file is unchanged")
 		}
@@ -407,7 +385,7 @@ func runEditor(env *cli.Env, path string) error {
 
 // RmCmd is `terok-project rm`.
 type RmCmd struct {
-	Names []string `arg:"" help:"Projects to remove, or - to read them from stdin." completion:"project"`
+	Names []string `arg:"" name:"name" help:"Projects to remove, or - to read them from stdin." completion:"project"`
 	Yes   bool     `short:"y" help:"Do not ask for confirmation."`
 }
 
@@ -419,10 +397,12 @@ type Removed struct {
 }
 
 func (c *RmCmd) Run(env *cli.Env) error {
-	st, _, err := stores(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	st := s.Projects()
 	names, fromStdin, err := env.Targets(c.Names, "name", "project", "id")
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package shieldcmd
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,52 +12,38 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/policy"
+	"github.com/terok-ai/terok-go/lib/session"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 )
 
-// runner is what the live verbs need of terok's state: paths, no engine.
-func runner(env *cli.Env) (*task.Runner, error) {
-	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
+// open is what the live verbs need of terok's state: its paths, and
+// neither config.toml nor the engine (they talk to wardens, and read
+// records and audit logs).
+func open(env *cli.Env) (*session.Session, *task.Runner, error) {
+	s, err := session.OpenPaths(env)
 	if err != nil {
-		return nil, cli.NotSetUpf("%v", err)
+		return nil, nil, err
 	}
-	return &task.Runner{Paths: paths, Getenv: env.Getenv}, nil
+	return s, s.RunnerWithoutEngine(), nil
 }
 
-// resolveTask turns an id or unique prefix into a task id.
-func resolveTask(r *task.Runner, ref string) (string, error) {
-	if err := task.ValidPrefix(ref); err != nil {
-		return "", cli.Usagef("%v", err)
-	}
-	id, err := r.Store().Resolve(ref)
-	switch {
-	case errors.Is(err, task.ErrNotFound):
-		return "", cli.NotFoundf("no task %q", ref).WithHint("'terok-task ls' lists tasks")
-	case errors.Is(err, task.ErrAmbiguous):
-		return "", cli.Usagef("%v", err).WithHint("give more characters of the id")
-	case err != nil:
-		return "", cli.Usagef("%v", err)
-	}
-	return id, nil
-}
-
-// control sends one request to a task's warden.
-func control(env *cli.Env, ref string, req warden.Request) (string, task.ShieldRules, error) {
-	r, err := runner(env)
+// control runs one operation on a task's warden.
+func control(env *cli.Env, ref string, op func(*warden.Client) (warden.Rules, error)) (string, warden.Rules, error) {
+	s, r, err := open(env)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
-	id, err := resolveTask(r, ref)
+	id, err := s.ResolveTask(ref)
 	if err != nil {
-		return "", task.ShieldRules{}, err
+		return "", warden.Rules{}, err
 	}
-	rules, err := r.ShieldControl(env.Ctx, id, req)
+	rules, err := op(r.Warden(id))
 	if errors.Is(err, warden.ErrNoWarden) {
 		return id, rules, cli.Failf("task %s is not running (its warden does not answer)", id).WithHint("'terok-task start %s' starts it", id)
 	}
@@ -68,17 +55,17 @@ func control(env *cli.Env, ref string, req warden.Request) (string, task.ShieldR
 
 // Change is what allow, deny, down, up and quarantine print.
 type Change struct {
-	Task      string    `json:"task"`
-	Op        string    `json:"op"`
-	Targets   []string  `json:"targets,omitempty"`
-	Posture   string    `json:"posture"`
-	DownUntil time.Time `json:"down_until,omitzero"`
+	Task      string         `json:"task"`
+	Op        string         `json:"op"`
+	Targets   []string       `json:"targets,omitempty"`
+	Posture   shield.Posture `json:"posture"`
+	DownUntil time.Time      `json:"down_until,omitzero"`
 }
 
 // AllowCmd is `terok-shield allow`.
 type AllowCmd struct {
 	Task    string   `arg:"" help:"The task (id or unique prefix)."`
-	Targets []string `arg:"" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
+	Targets []string `arg:"" name:"target" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
 }
 
 func (c *AllowCmd) Run(env *cli.Env) error { return change(env, "allow", c.Task, c.Targets) }
@@ -86,12 +73,13 @@ func (c *AllowCmd) Run(env *cli.Env) error { return change(env, "allow", c.Task,
 // DenyCmd is `terok-shield deny`.
 type DenyCmd struct {
 	Task    string   `arg:"" help:"The task (id or unique prefix)."`
-	Targets []string `arg:"" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
+	Targets []string `arg:"" name:"target" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
 }
 
 func (c *DenyCmd) Run(env *cli.Env) error { return change(env, "deny", c.Task, c.Targets) }
 
 func change(env *cli.Env, op, ref string, targets []string) error {
+	var ts []config.Target
 	var canon []string
 	for _, t := range targets {
 		x, err := config.ParseTarget(t)
@@ -101,9 +89,15 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}
+		ts = append(ts, x)
 		canon = append(canon, x.String())
 	}
-	id, rules, err := control(env, ref, warden.Request{Op: op, Targets: canon})
+	id, rules, err := control(env, ref, func(w *warden.Client) (warden.Rules, error) {
+		if op == "allow" {
+			return w.Allow(env.Ctx, ts)
+		}
+		return w.Deny(env.Ctx, ts)
+	})
 	if err != nil {
 		return err
 	}
@@ -112,19 +106,21 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 
 // DownCmd is `terok-shield down`.
 type DownCmd struct {
-	Task string        `arg:"" help:"The task (id or unique prefix)."`
-	For  time.Duration `help:"How long the shield stays down; the kernel raises it again after (default 10m, at most 24h)." placeholder:"DURATION"`
+	Task string          `arg:"" help:"The task (id or unique prefix)."`
+	For  config.Duration `help:"How long the shield stays down; the kernel raises it again after (default 10m, at most 24h)." placeholder:"DURATION"`
+}
+
+// Validate checks --for's range in the grammar (a negative one is not a
+// config.Duration).
+func (c *DownCmd) Validate() error {
+	if c.For.D() > 24*time.Hour {
+		return errors.New("--for: a duration up to 24h")
+	}
+	return nil
 }
 
 func (c *DownCmd) Run(env *cli.Env) error {
-	if c.For < 0 || c.For > 24*time.Hour {
-		return cli.Usagef("--for: a duration up to 24h")
-	}
-	req := warden.Request{Op: "down"}
-	if c.For > 0 {
-		req.Duration = c.For.String()
-	}
-	id, rules, err := control(env, c.Task, req)
+	id, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Down(env.Ctx, c.For.D()) })
 	if err != nil {
 		return err
 	}
@@ -137,17 +133,21 @@ type UpCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *UpCmd) Run(env *cli.Env) error { return posture(env, "up", c.Task) }
+func (c *UpCmd) Run(env *cli.Env) error {
+	return posture(env, "up", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Up(env.Ctx) })
+}
 
 // QuarantineCmd is `terok-shield quarantine`.
 type QuarantineCmd struct {
 	Task string `arg:"" help:"The task (id or unique prefix)."`
 }
 
-func (c *QuarantineCmd) Run(env *cli.Env) error { return posture(env, "quarantine", c.Task) }
+func (c *QuarantineCmd) Run(env *cli.Env) error {
+	return posture(env, "quarantine", c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Quarantine(env.Ctx) })
+}
 
-func posture(env *cli.Env, op, ref string) error {
-	id, rules, err := control(env, ref, warden.Request{Op: op})
+func posture(env *cli.Env, op, ref string, call func(*warden.Client) (warden.Rules, error)) error {
+	id, rules, err := control(env, ref, call)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func printChange(env *cli.Env, c Change) error {
 		until = c.DownUntil.Local().Format(time.DateTime)
 	}
 	return cli.Object(env, c, []cli.Field{{Name: "task", Value: c.Task}, {Name: "change", Value: c.Op},
-		{Name: "targets", Value: strings.Join(c.Targets, " ")}, {Name: "posture", Value: c.Posture}, {Name: "down until", Value: until}})
+		{Name: "targets", Value: strings.Join(c.Targets, " ")}, {Name: "posture", Value: string(c.Posture)}, {Name: "down until", Value: until}})
 }
 
 // Rule is a line of `terok-shield rules`.
@@ -178,7 +178,7 @@ type RulesCmd struct {
 }
 
 func (c *RulesCmd) Run(env *cli.Env) error {
-	_, rules, err := control(env, c.Task, warden.Request{Op: "rules"})
+	_, rules, err := control(env, c.Task, func(w *warden.Client) (warden.Rules, error) { return w.Rules(env.Ctx) })
 	if err != nil {
 		return err
 	}
@@ -209,15 +209,15 @@ func (c *RulesCmd) Run(env *cli.Env) error {
 
 // State is a line of `terok-shield status`.
 type State struct {
-	Task      string    `json:"task"`
-	Project   string    `json:"project"`
-	Running   bool      `json:"running"`
-	Posture   string    `json:"posture"`
-	DownUntil time.Time `json:"down_until,omitzero"`
-	Alive     bool      `json:"alive"`
-	Allow     int       `json:"allow"`
-	Deny      int       `json:"deny"`
-	Learned   int       `json:"learned"`
+	Task      string         `json:"task"`
+	Project   string         `json:"project"`
+	Running   bool           `json:"running"`
+	Posture   shield.Posture `json:"posture"`
+	DownUntil time.Time      `json:"down_until,omitzero"`
+	Alive     bool           `json:"alive"`
+	Allow     int            `json:"allow"`
+	Deny      int            `json:"deny"`
+	Learned   int            `json:"learned"`
 }
 
 // StatusCmd is `terok-shield status`.
@@ -226,7 +226,7 @@ type StatusCmd struct {
 }
 
 func (c *StatusCmd) Run(env *cli.Env) error {
-	r, err := runner(env)
+	s, r, err := open(env)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (c *StatusCmd) Run(env *cli.Env) error {
 		}
 	}
 	for _, ref := range refs {
-		id, err := resolveTask(r, ref)
+		id, err := s.ResolveTask(ref)
 		if err != nil {
 			return err
 		}
@@ -254,20 +254,20 @@ func (c *StatusCmd) Run(env *cli.Env) error {
 			env.Warnf("skipping task %s: %v", id, err)
 			continue
 		}
-		s := State{Task: id, Project: rec.Project}
-		if rules, err := r.ShieldControl(env.Ctx, id, warden.Request{Op: "status"}); err == nil {
-			s.Running, s.Posture, s.DownUntil, s.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
-			s.Allow, s.Deny, s.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
-		} else if st, err := r.LoadShield(id); err == nil {
-			s.Posture, s.Allow, s.Deny = st.PostureAt(time.Now()), len(st.Allow), len(st.Deny)
+		st := State{Task: id, Project: rec.Project}
+		if rules, err := r.Warden(id).Status(env.Ctx); err == nil {
+			st.Running, st.Posture, st.DownUntil, st.Alive = true, rules.Posture, rules.DownUntil, rules.Alive
+			st.Allow, st.Deny, st.Learned = len(rules.Allow), len(rules.Deny), len(rules.Learned)
+		} else if sh, err := r.LoadShield(id); err == nil {
+			st.Posture, st.Allow, st.Deny = sh.PostureAt(time.Now()), len(sh.Allow), len(sh.Deny)
 		}
-		out = append(out, s)
+		out = append(out, st)
 	}
 	return cli.List(env, out, []cli.Column[State]{
 		{Header: "TASK", Value: func(s State) string { return s.Task }},
 		{Header: "PROJECT", Value: func(s State) string { return s.Project }},
 		{Header: "RUNNING", Value: func(s State) string { return yesNo(s.Running) }},
-		{Header: "POSTURE", Value: func(s State) string { return s.Posture }},
+		{Header: "POSTURE", Value: func(s State) string { return string(s.Posture) }},
 		{Header: "OPEN", Value: func(s State) string { return yesNo(s.Alive) }},
 		{Header: "ALLOW", Value: func(s State) string { return fmt.Sprint(s.Allow) }},
 		{Header: "DENY", Value: func(s State) string { return fmt.Sprint(s.Deny) }},
@@ -286,11 +286,11 @@ type ProfileView struct {
 type ProfilesCmd struct{}
 
 func (ProfilesCmd) Run(env *cli.Env) error {
-	r, err := runner(env)
+	s, err := session.OpenPaths(env)
 	if err != nil {
 		return err
 	}
-	all, err := policy.Profiles(r.Paths)
+	all, err := policy.Profiles(s.Paths)
 	if err != nil {
 		return cli.Failf("%v", err)
 	}
@@ -334,46 +334,52 @@ type LogsCmd struct {
 	Tail int    `short:"n" help:"Only the last N events." placeholder:"N"`
 }
 
-func (c *LogsCmd) Run(env *cli.Env) error {
+// Validate checks -n's range in the grammar.
+func (c *LogsCmd) Validate() error {
 	if c.Tail < 0 {
-		return cli.Usagef("-n: a count of events")
+		return errors.New("-n: a count of events")
 	}
-	r, err := runner(env)
+	return nil
+}
+
+func (c *LogsCmd) Run(env *cli.Env) error {
+	s, r, err := open(env)
 	if err != nil {
 		return err
 	}
-	files, err := auditFiles(r, c.Task)
+	files, err := auditFiles(s, r, c.Task)
 	if err != nil {
 		return err
 	}
-	var lines []string
+	var events []auditLine
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		for _, l := range strings.Split(string(b), "\n") {
-			if gjson.Valid(l) && l != "" {
-				lines = append(lines, l)
+			if e, ok := parseAudit(l); ok {
+				events = append(events, e)
 			}
 		}
 	}
-	sort.SliceStable(lines, func(i, j int) bool {
-		return gjson.Get(lines[i], "time").String() < gjson.Get(lines[j], "time").String()
-	})
-	if c.Tail > 0 && len(lines) > c.Tail {
-		lines = lines[len(lines)-c.Tail:]
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
+	if c.Tail > 0 && len(events) > c.Tail {
+		events = events[len(events)-c.Tail:]
 	}
-	for _, l := range lines {
-		printEvent(env, l)
+	out := auditStream(env)
+	for _, e := range events {
+		if err := out.Print(e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // auditFiles are the audit logs of one task, or of all.
-func auditFiles(r *task.Runner, ref string) ([]string, error) {
+func auditFiles(s *session.Session, r *task.Runner, ref string) ([]string, error) {
 	if ref != "" {
-		id, err := resolveTask(r, ref)
+		id, err := s.ResolveTask(ref)
 		if err != nil {
 			return nil, err
 		}
@@ -382,38 +388,57 @@ func auditFiles(r *task.Runner, ref string) ([]string, error) {
 	return filepath.Glob(filepath.Join(filepath.Dir(r.ShieldAuditLog("x")), "*.jsonl"))
 }
 
-// printEvent prints an audit event: as is when piped, as a line on a
-// terminal.
-func printEvent(env *cli.Env, line string) {
-	if env.JSONLines() {
-		io.WriteString(env.Stdout, line+"\n")
-		return
+// auditLine is an event of a task's shield audit log: as written, and
+// read.
+type auditLine struct {
+	raw json.RawMessage
+	shieldsvc.Event
+}
+
+// parseAudit reads one line of an audit log; a line that is not an event
+// (a partial or damaged one) is skipped.
+func parseAudit(line string) (auditLine, bool) {
+	var e auditLine
+	if line == "" || json.Unmarshal([]byte(line), &e.Event) != nil {
+		return e, false
 	}
-	g := gjson.Parse(line)
-	t, _ := time.Parse(time.RFC3339Nano, g.Get("time").String())
-	what := g.Get("event").String()
-	detail := ""
-	switch what {
+	e.raw = json.RawMessage(line)
+	return e, true
+}
+
+// auditStream prints audit events: each line as the warden wrote it when
+// piped, a line a person reads on a terminal.
+func auditStream(env *cli.Env) *cli.Stream[auditLine] {
+	return &cli.Stream[auditLine]{
+		Env:  env,
+		JSON: func(e auditLine) any { return e.raw },
+		Text: func(env *cli.Env, e auditLine) error {
+			_, err := fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", e.Time.Local().Format("15:04:05"), e.Task, e.Event.Event, auditDetail(e.Event))
+			return err
+		},
+	}
+}
+
+// auditDetail is what a person reads of an event after its time, task and
+// kind.
+func auditDetail(e shieldsvc.Event) string {
+	switch e.Event {
 	case "blocked":
-		detail = fmt.Sprintf("%s %s:%d (%s)", g.Get("protocol"), g.Get("dst"), g.Get("port").Int(), g.Get("reason"))
-		if n := g.Get("name").String(); n != "" {
-			detail += " " + n
+		d := fmt.Sprintf("%s %s:%d (%s)", e.Protocol, e.Dst, e.Port, e.Reason)
+		if e.Name != "" {
+			d += " " + e.Name
 		}
+		return d
 	case "refused":
-		detail = fmt.Sprintf("name %s (%s)", g.Get("name"), g.Get("qtype"))
+		return fmt.Sprintf("name %s (%s)", e.Name, e.QType)
 	case "down-connection":
-		detail = fmt.Sprintf("%s %s:%d", g.Get("protocol"), g.Get("dst"), g.Get("port").Int())
-	default:
-		var ts []string
-		for _, x := range g.Get("targets").Array() {
-			ts = append(ts, x.String())
-		}
-		detail = strings.Join(ts, " ")
-		if u := g.Get("until").String(); u != "" {
-			detail += " until " + u
-		}
+		return fmt.Sprintf("%s %s:%d", e.Protocol, e.Dst, e.Port)
 	}
-	fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", t.Local().Format("15:04:05"), g.Get("task"), what, detail)
+	d := strings.Join(e.Targets, " ")
+	if !e.Until.IsZero() {
+		d += " until " + e.Until.Format(time.RFC3339Nano)
+	}
+	return d
 }
 
 // WatchCmd is `terok-shield watch`.
@@ -422,22 +447,23 @@ type WatchCmd struct {
 }
 
 func (c *WatchCmd) Run(env *cli.Env) error {
-	r, err := runner(env)
+	s, r, err := open(env)
 	if err != nil {
 		return err
 	}
 	if c.Task != "" {
-		if _, err := resolveTask(r, c.Task); err != nil {
+		if _, err := s.ResolveTask(c.Task); err != nil {
 			return err
 		}
 	}
+	out := auditStream(env)
 	// Follow each log from its end; new logs (new tasks) from their start.
 	offsets := map[string]int64{}
 	first := true
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		files, err := auditFiles(r, c.Task)
+		files, err := auditFiles(s, r, c.Task)
 		if err != nil {
 			return err
 		}
@@ -454,28 +480,42 @@ func (c *WatchCmd) Run(env *cli.Env) error {
 			if fi.Size() <= off {
 				continue
 			}
-			fh, err := os.Open(f)
-			if err != nil {
-				continue
+			if offsets[f], err = printFrom(f, off, out); err != nil {
+				return err
 			}
-			fh.Seek(off, io.SeekStart)
-			br := bufio.NewReader(fh)
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil {
-					break // a partial line is read again next time
-				}
-				off += int64(len(l))
-				printEvent(env, strings.TrimSuffix(l, "\n"))
-			}
-			fh.Close()
-			offsets[f] = off
 		}
 		first = false
 		select {
 		case <-env.Ctx.Done():
 			return nil
 		case <-tick.C:
+		}
+	}
+}
+
+// printFrom prints the events of an audit log from offset off and returns
+// the offset after the last whole line (a partial line is read again next
+// time). A log that cannot be read now is tried again next time too.
+func printFrom(path string, off int64, out *cli.Stream[auditLine]) (int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return off, nil
+	}
+	defer fh.Close()
+	if _, err := fh.Seek(off, io.SeekStart); err != nil {
+		return off, nil
+	}
+	br := bufio.NewReader(fh)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return off, nil
+		}
+		off += int64(len(l))
+		if e, ok := parseAudit(strings.TrimSuffix(l, "\n")); ok {
+			if err := out.Print(e); err != nil {
+				return off, err
+			}
 		}
 	}
 }

@@ -31,7 +31,6 @@ import (
 	"strings"
 
 	"github.com/terok-ai/terok-go/lib/cli"
-	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
@@ -104,6 +103,14 @@ type VerifyCmd struct {
 	Pid  int      `help:"Verify the network namespace of this process instead of a task's." placeholder:"PID"`
 }
 
+// Validate checks --pid's range in the grammar.
+func (c *VerifyCmd) Validate() error {
+	if c.Pid < 0 {
+		return errors.New("--pid: not a process id")
+	}
+	return nil
+}
+
 // Verdict is the JSON line of verify, one per task.
 type Verdict struct {
 	Task   string `json:"task,omitempty"`
@@ -117,9 +124,6 @@ func (c *VerifyCmd) Run(env *cli.Env) error {
 	if c.Pid != 0 {
 		if len(c.Task) > 0 {
 			return cli.Usagef("give tasks or --pid, not both")
-		}
-		if c.Pid < 0 {
-			return cli.Usagef("--pid: not a process id")
 		}
 		return report(env, []Verdict{verifyPid(c.Pid)})
 	}
@@ -135,14 +139,14 @@ func (c *VerifyCmd) Run(env *cli.Env) error {
 			return cli.Usagef("%v", err)
 		}
 	}
-	run, err := runner(env)
+	s, run, err := open(env)
 	if err != nil {
 		return err
 	}
-	paths := run.Paths
+	defer s.Close()
 	var recs []task.Record
 	for _, r := range refs {
-		id, err := resolveTask(run, r)
+		id, err := s.ResolveTask(r)
 		if err != nil {
 			return err
 		}
@@ -152,15 +156,10 @@ func (c *VerifyCmd) Run(env *cli.Env) error {
 		}
 		recs = append(recs, rec)
 	}
-	g, err := config.LoadGlobal(paths.ConfigFile())
-	if err != nil {
-		return cli.Failf("%v", err)
-	}
-	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(paths, g, env.Getenv))
+	e, err := s.Engine(env.Ctx)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
 	var out []Verdict
 	for _, rec := range recs {
 		v := Verdict{Task: rec.ID}

@@ -5,32 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // RestartCmd is `terok-task restart`.
 type RestartCmd struct {
-	IDs      []string      `arg:"" help:"Tasks, or - to read them from stdin."`
-	Recreate bool          `help:"Replace the container by a new one of the project's current image first (after terok-image build); the workspace, branch and agent's home stay."`
-	Time     time.Duration `help:"Time between SIGTERM and SIGKILL when stopping a running task." default:"10s" placeholder:"DURATION"`
+	IDs      []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	Recreate bool            `help:"Replace the container by a new one of the project's current image first (after terok-image build); the workspace, branch and agent's home stay."`
+	Time     config.Duration `help:"Time between SIGTERM and SIGKILL when stopping a running task." default:"10s" placeholder:"DURATION"`
 }
 
 func (c *RestartCmd) Run(env *cli.Env) error {
-	if c.Time < 0 {
-		return cli.Usagef("--time: negative duration")
-	}
-	s, recs, err := targets(env, c.IDs)
+	s, r, recs, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	var out []View
 	for _, rec := range recs {
-		rec, err := s.r.Restart(env.Ctx, rec, c.Recreate, c.Time)
+		rec, err := r.Restart(env.Ctx, rec, c.Recreate, c.Time.D())
 		if err != nil {
 			cli.List(env, out, restartColumns)
 			return lifecycleError(rec, err)
@@ -47,20 +46,19 @@ var restartColumns = []cli.Column[View]{
 }
 
 // lifecycleError maps lib/task's errors to terok's exit codes and hints.
+// Errors that carry their own code and hint (a missing image: 3) pass as
+// they are.
 func lifecycleError(rec task.Record, err error) error {
-	var im *task.ImageMissingError
 	var ua *agent.UnknownError
 	switch {
 	case errors.Is(err, task.ErrNoContainer):
 		return cli.Failf("task %s's container is gone; it cannot start again", rec.ID).WithHint("'terok-task rm %s' cleans it up", rec.ID)
 	case errors.Is(err, task.ErrRunning):
 		return runningError(rec)
-	case errors.As(err, &im):
-		return cli.NotSetUpf("%v", err).WithHint("%s", im.Hint())
 	case errors.As(err, &ua):
 		return cli.Failf("task %s's agent: %v", rec.ID, err).WithHint("%s", ua.Hint())
 	}
-	return configErr(err)
+	return session.ConfigError(err)
 }
 
 func runningError(rec task.Record) error {
@@ -70,26 +68,24 @@ func runningError(rec task.Record) error {
 
 // FollowupCmd is `terok-task followup`.
 type FollowupCmd struct {
-	ID         string        `arg:"" help:"The task (any unique prefix of its id); it must not be running."`
-	Prompt     string        `arg:"" optional:"" help:"The new prompt (for the command agent, the shell command line), or - to read it from stdin."`
-	PromptFile string        `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
-	Timeout    time.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
-	Detach     bool          `short:"d" help:"Print the task as one JSON line and return at once."`
+	ID         string          `arg:"" name:"task" help:"The task (any unique prefix of its id); it must not be running."`
+	Prompt     string          `arg:"" optional:"" help:"The new prompt (for the command agent, the shell command line), or - to read it from stdin."`
+	PromptFile string          `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
+	Timeout    config.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
+	Detach     bool            `short:"d" help:"Print the task as one JSON line and return at once."`
 }
 
 func (c *FollowupCmd) Run(env *cli.Env) error {
-	if c.Timeout < 0 {
-		return cli.Usagef("--timeout: negative duration")
-	}
 	if c.PromptFile != "" && c.Prompt != "" {
 		return cli.Usagef("give the prompt as an argument or with --prompt-file, not both")
 	}
-	s, rec, err := openResolved(env, c.ID)
+	s, r, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	// Said before the prompt is asked for.
-	if st, err := s.live(env.Ctx, rec); err != nil {
+	if st, err := live(env.Ctx, r, rec); err != nil {
 		return err
 	} else if st != nil && st.Running {
 		return runningError(rec)
@@ -101,26 +97,27 @@ func (c *FollowupCmd) Run(env *cli.Env) error {
 	if strings.TrimSpace(prompt) == "" {
 		return cli.Usagef("the prompt is empty")
 	}
-	req := task.FollowupRequest{Prompt: prompt, Timeout: c.Timeout}
+	req := task.FollowupRequest{Prompt: prompt, Timeout: c.Timeout.D()}
 	// As run does: attached before it starts, so that no output is lost.
+	out := output(env)
 	var streamed chan error
 	if !c.Detach {
 		streamed = make(chan error, 1)
-		req.BeforeStart = func(rec task.Record) error { return attachOutput(env, s, rec, streamed) }
+		req.BeforeStart = func(rec task.Record) error { return attachOutput(env, r, out, rec, streamed) }
 	}
-	rec, err = s.r.Followup(env.Ctx, rec, req)
+	rec, err = r.Followup(env.Ctx, rec, req)
 	if err != nil {
 		return lifecycleError(rec, err)
 	}
 	if c.Detach {
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 	}
-	return follow(env, s, rec, env.Tracer(), streamed)
+	return follow(env, r, out, rec, env.Tracer(), streamed)
 }
 
 // ExecCmd is `terok-task exec`.
 type ExecCmd struct {
-	ID          string   `arg:"" help:"The task; it must be running."`
+	ID          string   `arg:"" name:"task" help:"The task; it must be running."`
 	Command     []string `arg:"" passthrough:"" help:"The command and its arguments, after --." placeholder:"CMD"`
 	TTY         bool     `short:"t" help:"Give the command a terminal."`
 	Interactive bool     `short:"i" help:"Pass this command's standard input to it."`
@@ -134,15 +131,16 @@ func (c *ExecCmd) Run(env *cli.Env) error {
 	if len(argv) == 0 {
 		return cli.Usagef("no command: terok-task exec ID -- CMD [ARG...]")
 	}
-	s, rec, err := openResolved(env, c.ID)
+	s, r, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	x := engine.Exec{Cmd: argv, Stdout: env.Stdout, Stderr: env.Stderr, TTY: c.TTY}
 	if c.Interactive {
 		x.Stdin = env.Stdin
 	}
-	code, err := s.r.Exec(env.Ctx, rec, x)
+	code, err := r.Exec(env.Ctx, rec, x)
 	switch {
 	case errors.Is(err, engine.ErrNotRunning):
 		return cli.Failf("task %s is not running", rec.ID).WithHint("start it: terok-task start %s", rec.ID)
@@ -158,7 +156,7 @@ func (c *ExecCmd) Run(env *cli.Env) error {
 
 // DiffCmd is `terok-task diff`.
 type DiffCmd struct {
-	IDs   []string `arg:"" help:"Tasks, or - to read them from stdin."`
+	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
 	Patch bool     `short:"p" help:"Print a unified patch of the net change from the gate's copy to the working tree instead of the changed files and commits."`
 }
 
@@ -177,15 +175,16 @@ type DiffCommitLine struct {
 }
 
 func (c *DiffCmd) Run(env *cli.Env) error {
-	s, recs, err := targets(env, c.IDs)
+	s, r, recs, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	var files []DiffFileLine
 	var commits []DiffCommitLine
 	var patch bytes.Buffer
 	for _, rec := range recs {
-		d, err := s.r.Diff(env.Ctx, rec, c.Patch)
+		d, err := r.Diff(env.Ctx, rec, c.Patch)
 		switch {
 		case errors.Is(err, task.ErrNoWorkspace):
 			return cli.Failf("task %s: %v", rec.ID, err).WithHint("its entry point clones the project when it first starts")

@@ -4,12 +4,13 @@ import (
 	"fmt"
 
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
 // mode checks run's mode flags and returns the task's mode. Everything
 // here is decided before anything is created.
-func (c *RunCmd) mode(env *cli.Env) (string, error) {
+func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	mode := task.Headless
 	switch {
 	case c.Shell:
@@ -40,15 +41,16 @@ func (c *RunCmd) mode(env *cli.Env) (string, error) {
 
 // LoginCmd is `terok-task login`.
 type LoginCmd struct {
-	ID string `arg:"" help:"The task (any unique prefix of its id)."`
+	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)."`
 }
 
 func (c *LoginCmd) Run(env *cli.Env) error {
-	s, err := openWithoutEngine(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	rec, err := s.resolve(c.ID)
+	defer s.Close()
+	rec, err := resolve(s, c.ID)
 	if err != nil {
 		return err
 	}
@@ -56,10 +58,11 @@ func (c *LoginCmd) Run(env *cli.Env) error {
 		return cli.Failf("task %s runs headless: it has no session to log in to", rec.ID).
 			WithHint("'terok-task logs -f %s' follows its output", rec.ID)
 	}
-	if err := s.connect(env); err != nil {
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
 		return err
 	}
-	st, err := s.live(env.Ctx, rec)
+	st, err := live(env.Ctx, r, rec)
 	if err != nil {
 		return err
 	}
@@ -73,15 +76,15 @@ func (c *LoginCmd) Run(env *cli.Env) error {
 	if !env.Interactive() {
 		return cli.Usagef("login attaches a terminal, and stdin or stdout is not one")
 	}
-	return attach(env, s, rec)
+	return attach(env, r, rec)
 }
 
 // attach attaches the terminal to a running task's session. A detach
 // leaves the task running and says how to come back (exit 0); the end of
 // the session is the end of the task, whose exit code becomes the
 // command's.
-func attach(env *cli.Env, s *session, rec task.Record) error {
-	a, err := s.r.Attach(env.Ctx, rec, env.Getenv("TERM"), env.Stdin, env.Stdout)
+func attach(env *cli.Env, r *task.Runner, rec task.Record) error {
+	a, err := r.Attach(env.Ctx, rec, env.Getenv("TERM"), env.Stdin, env.Stdout)
 	if err != nil && env.Ctx.Err() != nil {
 		return cli.Failf("interrupted; task %s runs on", rec.ID).WithHint("'terok-task login %s' attaches again", rec.ID)
 	}

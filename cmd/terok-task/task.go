@@ -6,20 +6,20 @@
 //	terok-task run PROJECT [PROMPT | -] [--agent A] [--prompt-file F] [--model M] [--timeout D] [--branch B] [--detach]
 //	terok-task run -i PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--detach]
 //	terok-task run --shell PROJECT [--branch B] [--detach]
-//	terok-task login ID
+//	terok-task login TASK
 //	terok-task ls [--project P] [--status S] [--agent A]
-//	terok-task show ID
-//	terok-task logs ID [-f] [--tail N] [--since T]
-//	terok-task wait ID... | -
-//	terok-task stop ID... | - [--time D]
-//	terok-task start ID
-//	terok-task restart ID... | - [--recreate] [--time D]
-//	terok-task followup ID [PROMPT | -] [--prompt-file F] [--timeout D] [--detach]
-//	terok-task diff ID... | - [--patch]
-//	terok-task exec ID [-t] [-i] -- CMD [ARG...]
-//	terok-task rm ID... | - [--force] [--yes]
+//	terok-task show TASK
+//	terok-task logs TASK [-f] [--tail N] [--since T]
+//	terok-task wait TASK... | -
+//	terok-task stop TASK... | - [--time D]
+//	terok-task start TASK
+//	terok-task restart TASK... | - [--recreate] [--time D]
+//	terok-task followup TASK [PROMPT | -] [--prompt-file F] [--timeout D] [--detach]
+//	terok-task diff TASK... | - [--patch]
+//	terok-task exec TASK [-t] [-i] -- CMD [ARG...]
+//	terok-task rm TASK... | - [--force] [--yes]
 //
-// Ids are accepted by any unique prefix.
+// A TASK is a task's id or any unique prefix of one.
 package taskcmd
 
 import (
@@ -37,6 +37,8 @@ import (
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/session"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
@@ -76,92 +78,18 @@ type Grammar struct {
 	Exec     ExecCmd     `cmd:"" help:"Run a command inside a running task, as the agent's user in the workspace."`
 }
 
-// session is what every verb needs: paths, config, the engine and a runner.
-type session struct {
-	r *task.Runner
-}
-
-// open reads the configuration and connects to Podman.
-func open(env *cli.Env) (*session, error) {
-	s, err := openWithoutEngine(env)
-	if err != nil {
-		return nil, err
-	}
-	return s, s.connect(env)
-}
-
-// Runner reads the configuration and connects to Podman: a task runner
-// for verbs outside terok-task (terok uninstall).
-func Runner(env *cli.Env) (*task.Runner, error) {
-	s, err := open(env)
-	if err != nil {
-		return nil, err
-	}
-	return s.r, nil
-}
-
-// RunnerWithoutEngine reads the configuration only, for a verb that must
-// act before Podman answers (terok panic); Connect connects it later.
-func RunnerWithoutEngine(env *cli.Env) (*task.Runner, error) {
-	s, err := openWithoutEngine(env)
-	if err != nil {
-		return nil, err
-	}
-	return s.r, nil
-}
-
-// Connect connects a runner from RunnerWithoutEngine to Podman.
-func Connect(env *cli.Env, r *task.Runner) error { return (&session{r: r}).connect(env) }
-
-// connect connects the session to Podman and loads the agent roster.
-func (s *session) connect(env *cli.Env) error {
-	e, err := engine.Connect(env.Ctx, engine.OptionsFromConfig(s.r.Paths, s.r.Global, env.Getenv))
-	if err != nil {
-		return err
-	}
-	rootless, err := e.Rootless(env.Ctx)
-	if err != nil {
-		return err
-	}
-	roster, err := agent.Load(s.r.Paths.AgentsDir())
-	if err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	s.r.Engine, s.r.Rootless, s.r.Roster, s.r.Exe = e, rootless, roster, exe
-	return nil
-}
-
-func configErr(err error) error {
-	var fe *config.FileError
-	if errors.As(err, &fe) {
-		e := cli.Failf("%s", fe.Error())
-		e.Hint = fe.Hint
-		return e
-	}
-	return err
-}
-
 // resolve turns an id or unique prefix into a record.
-func (s *session) resolve(ref string) (task.Record, error) {
-	id, err := s.r.Store().Resolve(ref)
-	switch {
-	case errors.Is(err, task.ErrNotFound):
-		return task.Record{}, cli.NotFoundf("no task %q", ref).WithHint("'terok-task ls' lists tasks")
-	case errors.Is(err, task.ErrAmbiguous):
-		return task.Record{}, cli.Usagef("%v", err).WithHint("give more characters of the id")
-	case err != nil:
-		return task.Record{}, cli.Usagef("%v", err)
+func resolve(s *session.Session, ref string) (task.Record, error) {
+	id, err := s.ResolveTask(ref)
+	if err != nil {
+		return task.Record{}, err
 	}
-	return s.r.Store().Load(id)
+	return s.RunnerWithoutEngine().Store().Load(id)
 }
 
 // live returns a task's container state, nil when the container is gone.
-func (s *session) live(ctx context.Context, rec task.Record) (*engine.ContainerState, error) {
-	st, err := s.r.Engine.InspectContainer(ctx, rec.Container)
+func live(ctx context.Context, r *task.Runner, rec task.Record) (*engine.ContainerState, error) {
+	st, err := r.Engine.InspectContainer(ctx, rec.Container)
 	if errors.Is(err, engine.ErrNoSuchContainer) {
 		return nil, nil
 	}
@@ -173,14 +101,14 @@ func (s *session) live(ctx context.Context, rec task.Record) (*engine.ContainerS
 
 // RunCmd is `terok-task run`.
 type RunCmd struct {
-	Project    string        `arg:"" help:"The project." completion:"project"`
-	Prompt     string        `arg:"" optional:"" help:"The prompt (for the command agent, the shell command line), or - to read it from stdin."`
-	Agent      string        `help:"The agent (default: the project's first agent)." placeholder:"NAME"`
-	PromptFile string        `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
-	Model      string        `help:"The model, for agents that take one." placeholder:"MODEL"`
-	Timeout    time.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
-	Branch     string        `help:"The branch to start from (default: the project's branch)." placeholder:"BRANCH"`
-	Detach     bool          `short:"d" help:"Print the task as one JSON line and return at once."`
+	Project    string          `arg:"" help:"The project." completion:"project"`
+	Prompt     string          `arg:"" optional:"" help:"The prompt (for the command agent, the shell command line), or - to read it from stdin."`
+	Agent      string          `help:"The agent (default: the project's first agent)." placeholder:"NAME"`
+	PromptFile string          `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
+	Model      string          `help:"The model, for agents that take one." placeholder:"MODEL"`
+	Timeout    config.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
+	Branch     string          `help:"The branch to start from (default: the project's branch)." placeholder:"BRANCH"`
+	Detach     bool            `short:"d" help:"Print the task as one JSON line and return at once."`
 
 	// Interactive runs: see login.go.
 	Interactive bool `short:"i" help:"Run the agent interactively in a tmux session in the container and attach this terminal to it (C-b d detaches)."`
@@ -207,50 +135,50 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	if c.Timeout < 0 {
-		return cli.Usagef("--timeout: negative duration")
-	}
 	if err := config.ValidName(c.Project); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	s, err := openWithoutEngine(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	if _, err := (project.Store{Paths: s.r.Paths}).Load(c.Project); err != nil {
+	defer s.Close()
+	if _, err := s.Projects().Load(c.Project); err != nil {
 		return runError(c.Project, err)
 	}
 	trace("load")
-	if err := s.connect(env); err != nil {
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
 		return err
 	}
 	trace("connect")
-	s.r.Trace = trace
+	r.Trace = trace
 	req := task.Request{
 		Project: c.Project, Agent: c.Agent, Prompt: prompt, Model: c.Model,
-		Timeout: c.Timeout, Mode: mode, Branch: c.Branch,
+		Timeout: c.Timeout.D(), Mode: mode, Branch: c.Branch,
 	}
-	rec, err := s.r.Create(env.Ctx, req)
+	rec, err := r.Create(env.Ctx, req)
 	if im := (*task.ImageMissingError)(nil); errors.As(err, &im) && env.Interactive() {
 		// On a terminal, offer to build it, then carry on.
 		if err := env.Confirm(fmt.Sprintf("Project %s has no image yet. Build it now?", c.Project), false); err != nil {
 			return runError(c.Project, im)
 		}
-		if err := buildImage(env, s.r.Exe, c.Project); err != nil {
+		if err := buildImage(env, r.Exe, c.Project); err != nil {
 			return err
 		}
-		rec, err = s.r.Create(env.Ctx, req)
+		rec, err = r.Create(env.Ctx, req)
 	}
 	if err != nil {
 		return runError(c.Project, err)
 	}
-	if sh, err := s.r.LoadShield(rec.ID); err == nil {
+	if sh, err := r.LoadShield(rec.ID); err == nil {
 		for _, n := range sh.Notes {
 			env.Warnf("egress: %s", n)
 		}
 	}
 	// Attached before it starts, like podman run: no output is lost and the
 	// stream ends when the container does.
+	out := output(env)
 	var (
 		streamed chan error
 		before   func(task.Record) error
@@ -258,14 +186,14 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if !c.Detach && !task.HasSession(mode) {
 		streamed = make(chan error, 1)
 		before = func(rec task.Record) error {
-			if err := attachOutput(env, s, rec, streamed); err != nil {
+			if err := attachOutput(env, r, out, rec, streamed); err != nil {
 				return err
 			}
 			trace("attach")
 			return nil
 		}
 	}
-	if rec, err = s.r.Start(env.Ctx, rec, before); err != nil {
+	if rec, err = r.Start(env.Ctx, rec, before); err != nil {
 		return err
 	}
 	if c.Detach {
@@ -275,18 +203,18 @@ func (c *RunCmd) Run(env *cli.Env) error {
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
 	}
 	if task.HasSession(mode) {
-		return attach(env, s, rec)
+		return attach(env, r, rec)
 	}
-	return follow(env, s, rec, trace, streamed)
+	return follow(env, r, out, rec, trace, streamed)
 }
 
 // attachOutput attaches to a task's output before it starts, like podman
 // run: no output is lost, and streamed gets the stream's end (when the
 // container stops).
-func attachOutput(env *cli.Env, s *session, rec task.Record, streamed chan error) error {
+func attachOutput(env *cli.Env, r *task.Runner, out *cli.Stream[Event], rec task.Record, streamed chan error) error {
 	ready := make(chan bool, 1)
 	go func() {
-		streamed <- s.r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"), ready)
+		streamed <- r.Engine.AttachOutput(env.Ctx, rec.Container, emitter(out, rec.ID, "stdout"), emitter(out, rec.ID, "stderr"), ready)
 	}()
 	select {
 	case <-ready:
@@ -308,7 +236,7 @@ func buildImage(env *cli.Env, exe, project string) error {
 	return nil
 }
 
-func (c *RunCmd) prompt(env *cli.Env, mode string) (string, error) {
+func (c *RunCmd) prompt(env *cli.Env, mode task.Mode) (string, error) {
 	switch {
 	case c.PromptFile != "" && c.Prompt != "":
 		return "", cli.Usagef("give the prompt as an argument or with --prompt-file, not both")
@@ -324,51 +252,72 @@ func (c *RunCmd) prompt(env *cli.Env, mode string) (string, error) {
 	return c.Prompt, nil
 }
 
+// runError maps what run met about its project to exit codes and hints.
+// Errors that carry their own code and hint (a missing image: 3) pass as
+// they are.
 func runError(name string, err error) error {
-	var im *task.ImageMissingError
 	var ua *agent.UnknownError
 	switch {
 	case errors.Is(err, project.ErrNotFound):
 		return cli.NotFoundf("no project named %q", name).WithHint("'terok-project ls' lists projects")
-	case errors.As(err, &im):
-		return cli.NotSetUpf("%v", err).WithHint("%s", im.Hint())
 	case errors.As(err, &ua):
 		return cli.Usagef("%v", err).WithHint("%s", ua.Hint())
 	}
-	return configErr(err)
+	return session.ConfigError(err)
 }
 
-// emitter writes one stream of a task's output: as JSON log lines when
-// piped, else as it comes.
-func emitter(env *cli.Env, id, stream string) func(string) {
-	return func(chunk string) {
-		if env.JSONLines() {
-			for _, l := range strings.SplitAfter(chunk, "\n") {
-				if l = strings.TrimSuffix(l, "\n"); l != "" {
-					cli.Line(env.Stdout, Event{Type: "log", ID: id, Stream: stream, Line: l})
+// output prints a task's events as they come: with JSON lines, a log event
+// per line of its output (blank lines left out) and its exit; on a
+// terminal, its output as it comes, stdout to stdout and stderr to stderr.
+func output(env *cli.Env) *cli.Stream[Event] {
+	return &cli.Stream[Event]{
+		Env: env,
+		JSON: func(e Event) any {
+			if e.Type == "log" {
+				if e.Line = strings.TrimSuffix(e.Line, "\n"); e.Line == "" {
+					return nil
 				}
 			}
-			return
+			return e
+		},
+		Text: func(env *cli.Env, e Event) error {
+			if e.Type != "log" {
+				return nil
+			}
+			w := env.Stdout
+			if e.Stream == "stderr" {
+				w = env.Stderr
+			}
+			_, err := io.WriteString(w, e.Line)
+			return err
+		},
+	}
+}
+
+// emitter turns one stream of a task's output, as the engine hands it
+// over, into log events, one per line (each with its newline, but for a
+// last line without one).
+func emitter(out *cli.Stream[Event], id, stream string) func(string) {
+	return func(chunk string) {
+		for _, l := range strings.SplitAfter(chunk, "\n") {
+			if l != "" {
+				out.Print(Event{Type: "log", ID: id, Stream: stream, Line: l})
+			}
 		}
-		w := env.Stdout
-		if stream == "stderr" {
-			w = env.Stderr
-		}
-		io.WriteString(w, chunk)
 	}
 }
 
 // follow streams a running task's output until it ends and returns its
 // exit code as the command's. streamed, when not nil, is an output stream
 // already attached (see RunCmd); otherwise follow reads the task's log.
-func follow(env *cli.Env, s *session, rec task.Record, trace func(string), streamed chan error) error {
+func follow(env *cli.Env, r *task.Runner, out *cli.Stream[Event], rec task.Record, trace func(string), streamed chan error) error {
 	if streamed == nil {
 		streamed = make(chan error, 1)
 		go func() {
-			streamed <- s.r.Engine.Logs(env.Ctx, rec.Container, true, "", "", emitter(env, rec.ID, "stdout"), emitter(env, rec.ID, "stderr"))
+			streamed <- r.Engine.Logs(env.Ctx, rec.Container, true, "", "", emitter(out, rec.ID, "stdout"), emitter(out, rec.ID, "stderr"))
 		}()
 	}
-	out, err := s.r.Wait(env.Ctx, rec)
+	o, err := r.Wait(env.Ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -378,12 +327,12 @@ func follow(env *cli.Env, s *session, rec task.Record, trace func(string), strea
 	case <-time.After(5 * time.Second):
 	}
 	trace("logs")
-	if env.JSONLines() {
-		code := out.Code
-		cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(out.Status), ExitCode: &code})
+	code := o.Code
+	if err := out.Print(Event{Type: "exit", ID: rec.ID, Status: string(o.Status), ExitCode: &code}); err != nil {
+		return err
 	}
-	if out.Code != 0 {
-		return cli.ExitStatus(out.Code)
+	if o.Code != 0 {
+		return cli.ExitStatus(o.Code)
 	}
 	return nil
 }
@@ -394,7 +343,7 @@ type View struct {
 	Name       string          `json:"name"`
 	Project    string          `json:"project"`
 	Agent      string          `json:"agent"`
-	Mode       string          `json:"mode"`
+	Mode       task.Mode       `json:"mode"`
 	Status     string          `json:"status"`
 	ExitCode   *int            `json:"exit_code"`
 	Branch     string          `json:"branch"`
@@ -406,16 +355,16 @@ type View struct {
 	History    []task.Prompt   `json:"history,omitempty"`
 	Hardening  *task.Hardening `json:"hardening,omitempty"`
 	Warden     *WardenView     `json:"warden,omitempty"`
-	Posture    string          `json:"posture,omitempty"`
+	Posture    shield.Posture  `json:"posture,omitempty"`
 	Shield     *ShieldView     `json:"shield,omitempty"`
 }
 
 // ShieldView is a task's egress policy, as show prints it.
 type ShieldView struct {
-	Posture string   `json:"posture"`
-	Allow   []string `json:"allow"`
-	Deny    []string `json:"deny"`
-	Notes   []string `json:"notes,omitempty"`
+	Posture shield.Posture `json:"posture"`
+	Allow   []string       `json:"allow"`
+	Deny    []string       `json:"deny"`
+	Notes   []string       `json:"notes,omitempty"`
 }
 
 // WardenView is a task's warden, as show prints it.
@@ -439,18 +388,4 @@ func fmtCode(c *int) string {
 		return ""
 	}
 	return fmt.Sprint(*c)
-}
-
-// openWithoutEngine is open for the warden, which needs no Podman: it is
-// given the task's process and serves until it ends.
-func openWithoutEngine(env *cli.Env) (*session, error) {
-	paths, err := config.ResolvePaths(env.Getenv, os.Getuid())
-	if err != nil {
-		return nil, cli.NotSetUpf("%v", err)
-	}
-	g, err := config.LoadGlobal(paths.ConfigFile())
-	if err != nil {
-		return nil, configErr(err)
-	}
-	return &session{r: &task.Runner{Paths: paths, Global: g, Getenv: env.Getenv}}, nil
 }

@@ -11,8 +11,13 @@ import (
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/policy"
+	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/services"
 )
 
 // LsCmd is `terok-task ls`.
@@ -27,15 +32,20 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	if c.Status != "" && !slices.Contains(task.Statuses, task.Status(c.Status)) {
 		return cli.Usagef("--status: unknown status %q", c.Status)
 	}
-	s, err := open(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	ids, err := s.r.Store().IDs()
+	defer s.Close()
+	r, err := s.Runner(env.Ctx)
 	if err != nil {
 		return err
 	}
-	live, err := s.r.Engine.ListContainers(env.Ctx, task.LabelTask)
+	ids, err := r.Store().IDs()
+	if err != nil {
+		return err
+	}
+	live, err := r.Engine.ListContainers(env.Ctx, task.LabelTask)
 	if err != nil {
 		return err
 	}
@@ -46,7 +56,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	var out []View
 	bad := error(nil)
 	for _, id := range ids {
-		rec, err := s.r.Store().Load(id)
+		rec, err := r.Store().Load(id)
 		if err != nil {
 			env.Warnf("skipping task %s: %v", id, err)
 			bad = cli.ExitStatus(cli.ExitFailure)
@@ -61,8 +71,8 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		}
 		v := view(rec, st, code, nil)
 		if st == task.Running {
-			v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
-			if sh, err := s.r.LoadShield(rec.ID); err == nil {
+			v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
+			if sh, err := r.LoadShield(rec.ID); err == nil {
 				v.Posture = sh.PostureAt(time.Now())
 			}
 		}
@@ -82,8 +92,8 @@ func (c *LsCmd) Run(env *cli.Env) error {
 			switch {
 			case v.Warden != nil && !v.Warden.Alive:
 				return v.Status + ", cut off"
-			case v.Posture == task.PostureQuarantine || v.Posture == task.PostureDown:
-				return v.Status + ", shield " + v.Posture
+			case v.Posture == policy.PostureQuarantine || v.Posture == policy.PostureDown:
+				return v.Status + ", shield " + string(v.Posture)
 			}
 			return v.Status
 		}},
@@ -98,22 +108,23 @@ func (c *LsCmd) Run(env *cli.Env) error {
 
 // ShowCmd is `terok-task show`.
 type ShowCmd struct {
-	ID string `arg:"" help:"The task (any unique prefix of its id)."`
+	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)."`
 }
 
 func (c *ShowCmd) Run(env *cli.Env) error {
-	s, rec, err := openResolved(env, c.ID)
+	s, r, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
-	st, err := s.live(env.Ctx, rec)
+	defer s.Close()
+	st, err := live(env.Ctx, r, rec)
 	if err != nil {
 		return err
 	}
 	status, code := task.Derive(rec, st)
 	h := rec.Hardening
 	v := view(rec, status, code, &h)
-	v.Warden = &WardenView{PID: rec.WardenPID, Alive: task.WardenAlive(rec.WardenPID)}
+	v.Warden = &WardenView{PID: rec.WardenPID, Alive: warden.Alive(rec.WardenPID)}
 	v.History = rec.Prompts
 	warden := "not running"
 	if v.Warden.Alive {
@@ -126,7 +137,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		optOuts = "none"
 	}
 	egress := "unknown"
-	if sh, err := s.r.LoadShield(rec.ID); err == nil {
+	if sh, err := r.LoadShield(rec.ID); err == nil {
 		v.Shield = &ShieldView{Posture: sh.PostureAt(time.Now()), Allow: []string{}, Deny: []string{}, Notes: sh.Notes}
 		for _, e := range sh.Allow {
 			v.Shield.Allow = append(v.Shield.Allow, e.Text)
@@ -162,41 +173,28 @@ func orNone(l []string) string {
 
 // LogsCmd is `terok-task logs`.
 type LogsCmd struct {
-	ID     string `arg:"" help:"The task."`
+	ID     string `arg:"" name:"task" help:"The task."`
 	Follow bool   `short:"f" help:"Keep printing until the task ends."`
 	Tail   int    `help:"Only the last N lines." placeholder:"N" default:"-1"`
 	Since  string `help:"Only output since a time (RFC 3339) or a duration ago (10m)." placeholder:"TIME"`
 }
 
 func (c *LogsCmd) Run(env *cli.Env) error {
-	s, rec, err := openResolved(env, c.ID)
+	s, r, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	tail := ""
 	if c.Tail >= 0 {
 		tail = fmt.Sprint(c.Tail)
 	}
-	print := func(stream string) func(string) {
-		return func(chunk string) {
-			if env.JSON {
-				for _, l := range strings.SplitAfter(chunk, "\n") {
-					if l = strings.TrimSuffix(l, "\n"); l != "" {
-						cli.Line(env.Stdout, Event{Type: "log", ID: rec.ID, Stream: stream, Line: l})
-					}
-				}
-				return
-			}
-			if stream == "stderr" {
-				fmt.Fprint(env.Stderr, chunk)
-			} else {
-				fmt.Fprint(env.Stdout, chunk)
-			}
-		}
-	}
-	err = s.r.Engine.Logs(env.Ctx, rec.Container, c.Follow, tail, c.Since, print("stdout"), print("stderr"))
+	// The agent's output as it is, even piped; JSON lines with --json.
+	out := output(env)
+	out.OnRequest = true
+	err = r.Engine.Logs(env.Ctx, rec.Container, c.Follow, tail, c.Since, emitter(out, rec.ID, "stdout"), emitter(out, rec.ID, "stderr"))
 	if errors.Is(err, engine.ErrNoSuchContainer) {
-		arch := filepath.Join(s.r.Paths.ArchiveDir(), "tasks", rec.ID, "container.log")
+		arch := filepath.Join(s.Paths.ArchiveDir(), "tasks", rec.ID, "container.log")
 		if b, e := os.ReadFile(arch); e == nil {
 			_, err = env.Stdout.Write(b)
 			return err
@@ -208,23 +206,28 @@ func (c *LogsCmd) Run(env *cli.Env) error {
 
 // WaitCmd is `terok-task wait`.
 type WaitCmd struct {
-	IDs []string `arg:"" help:"Tasks, or - to read them from stdin."`
+	IDs []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
 }
 
 func (c *WaitCmd) Run(env *cli.Env) error {
-	s, recs, err := targets(env, c.IDs)
+	s, r, recs, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	// Each task's exit as it ends: a JSON line, or a row of one table.
+	out := &cli.Stream[Event]{Env: env, Columns: exitColumns}
 	last := 0
 	for _, rec := range recs {
-		out, err := s.r.Wait(env.Ctx, rec)
+		o, err := r.Wait(env.Ctx, rec)
 		if err != nil {
 			return err
 		}
-		code := out.Code
-		cli.List(env, []Event{{Type: "exit", ID: rec.ID, Status: string(out.Status), ExitCode: &code}}, exitColumns)
-		last = out.Code
+		code := o.Code
+		if err := out.Print(Event{Type: "exit", ID: rec.ID, Status: string(o.Status), ExitCode: &code}); err != nil {
+			return err
+		}
+		last = o.Code
 	}
 	if last != 0 {
 		return cli.ExitStatus(last)
@@ -239,58 +242,64 @@ var exitColumns = []cli.Column[Event]{
 }
 
 // targets resolves id arguments (or - for stdin) to records, all or none,
-// before connecting to Podman.
-func targets(env *cli.Env, args []string) (*session, []task.Record, error) {
+// before connecting to Podman, which it does only when there is a task to
+// act on: the runner is nil when there is none. The caller closes the
+// session.
+func targets(env *cli.Env, args []string) (*session.Session, *task.Runner, []task.Record, error) {
 	ids, _, err := env.Targets(args, "id")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	s, err := openWithoutEngine(env)
+	s, err := session.Open(env)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var recs []task.Record
 	for _, id := range ids {
-		rec, err := s.resolve(id)
+		rec, err := resolve(s, id)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		recs = append(recs, rec)
 	}
-	if len(recs) > 0 {
-		if err := s.connect(env); err != nil {
-			return nil, nil, err
-		}
+	if len(recs) == 0 {
+		return s, nil, nil, nil
 	}
-	return s, recs, nil
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return s, r, recs, nil
 }
 
 // openResolved resolves one id, then connects.
-func openResolved(env *cli.Env, id string) (*session, task.Record, error) {
-	s, recs, err := targets(env, []string{id})
+func openResolved(env *cli.Env, id string) (*session.Session, *task.Runner, task.Record, error) {
+	s, r, recs, err := targets(env, []string{id})
 	if err != nil {
-		return nil, task.Record{}, err
+		return nil, nil, task.Record{}, err
 	}
-	return s, recs[0], nil
+	return s, r, recs[0], nil
 }
 
 // StopCmd is `terok-task stop`.
 type StopCmd struct {
-	IDs  []string      `arg:"" help:"Tasks, or - to read them from stdin."`
-	Time time.Duration `help:"Time between SIGTERM and SIGKILL." default:"10s" placeholder:"DURATION"`
+	IDs  []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	Time config.Duration `help:"Time between SIGTERM and SIGKILL." default:"10s" placeholder:"DURATION"`
 }
 
 func (c *StopCmd) Run(env *cli.Env) error {
-	s, recs, err := targets(env, c.IDs)
+	s, r, recs, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	var out []Event
 	for _, rec := range recs {
-		if err := s.r.Store().Update(rec.ID, func(x *task.Record) error { x.Stopped = true; return nil }); err != nil {
+		if err := r.Store().Update(rec.ID, func(x *task.Record) error { x.Stopped = true; return nil }); err != nil {
 			return err
 		}
-		if err := s.r.Engine.StopContainer(env.Ctx, rec.Container, c.Time); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+		if err := r.Engine.StopContainer(env.Ctx, rec.Container, c.Time.D()); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
 			return err
 		}
 		out = append(out, Event{Type: "stopped", ID: rec.ID, Status: string(task.Stopped)})
@@ -300,15 +309,16 @@ func (c *StopCmd) Run(env *cli.Env) error {
 
 // StartCmd is `terok-task start`.
 type StartCmd struct {
-	ID string `arg:"" help:"The task."`
+	ID string `arg:"" name:"task" help:"The task."`
 }
 
 func (c *StartCmd) Run(env *cli.Env) error {
-	s, rec, err := openResolved(env, c.ID)
+	s, r, rec, err := openResolved(env, c.ID)
 	if err != nil {
 		return err
 	}
-	st, err := s.live(env.Ctx, rec)
+	defer s.Close()
+	st, err := live(env.Ctx, r, rec)
 	if err != nil {
 		return err
 	}
@@ -318,7 +328,7 @@ func (c *StartCmd) Run(env *cli.Env) error {
 	if st.Running {
 		return cli.Failf("task %s is running", rec.ID)
 	}
-	if rec, err = s.r.Start(env.Ctx, rec); err != nil {
+	if rec, err = r.Start(env.Ctx, rec); err != nil {
 		return err
 	}
 	if task.HasSession(rec.Mode) {
@@ -329,7 +339,7 @@ func (c *StartCmd) Run(env *cli.Env) error {
 
 // RmCmd is `terok-task rm`.
 type RmCmd struct {
-	IDs   []string `arg:"" help:"Tasks, or - to read them from stdin."`
+	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
 	Force bool     `help:"Remove running tasks too (they are stopped first)."`
 	Yes   bool     `short:"y" help:"Do not ask for confirmation."`
 }
@@ -343,13 +353,14 @@ type Removed struct {
 
 func (c *RmCmd) Run(env *cli.Env) error {
 	fromStdin := len(c.IDs) == 1 && c.IDs[0] == "-"
-	s, all, err := targets(env, c.IDs)
+	s, r, all, err := targets(env, c.IDs)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	var recs []task.Record
 	for _, rec := range all {
-		st, err := s.live(env.Ctx, rec)
+		st, err := live(env.Ctx, r, rec)
 		if err != nil {
 			return err
 		}
@@ -371,7 +382,7 @@ func (c *RmCmd) Run(env *cli.Env) error {
 	}
 	var out []Removed
 	for _, rec := range recs {
-		arch, err := s.r.Remove(context.WithoutCancel(env.Ctx), rec)
+		arch, err := r.Remove(context.WithoutCancel(env.Ctx), rec)
 		if err != nil {
 			cli.List(env, out, rmColumns)
 			return err
@@ -388,7 +399,7 @@ var rmColumns = []cli.Column[Removed]{
 
 // WardenCmd is the hidden `terok-task warden`: the task's warden process.
 type WardenCmd struct {
-	ID  string `arg:"" help:"The task's full id."`
+	ID  string `arg:"" name:"task" help:"The task's full id."`
 	Pid int    `help:"The container's first process." required:""`
 }
 
@@ -396,9 +407,10 @@ func (c *WardenCmd) Run(env *cli.Env) error {
 	if err := task.ValidID(c.ID); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	s, err := openWithoutEngine(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
-	return task.ServeWarden(env.Ctx, s.r, c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, "ready") })
+	defer s.Close()
+	return services.Serve(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
 }

@@ -170,6 +170,10 @@ func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
 	var d DoctorCmd
 	opts, _ := d.options(env)
 	opts.Only = []string{"task"}
+	before := map[string][]string{}
+	for _, what := range []string{"ps -aq", "volume ls -q"} {
+		before[what] = probeThings(t, what)
+	}
 	build := opts.TaskProbe.Spec
 	probe := func(change func(*specgen.SpecGenerator)) hostcheck.Result {
 		t.Helper()
@@ -195,13 +199,26 @@ func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
 	if r.Status != hostcheck.Fail || !strings.Contains(r.Detail, "no terok ruleset") || !strings.Contains(r.Fix, "terok setup") {
 		t.Errorf("no shield hook: %+v", r)
 	}
-	// Nothing of the probes is left behind: no container, no volume.
-	for _, what := range [][]string{{"ps", "-aq"}, {"volume", "ls", "-q"}} {
-		out, err := exec.Command("podman", append(what, "--filter", "label="+engine.ProbeLabel+"=1")...).Output()
-		if err != nil || strings.TrimSpace(string(out)) != "" {
-			t.Errorf("podman %v after the probes: %q %v", what, out, err)
+	// Nothing of these probes is left behind: no container, no volume
+	// (another run's probes on a shared engine may come and go meanwhile).
+	for what, had := range before {
+		for _, id := range probeThings(t, what) {
+			if !slices.Contains(had, id) {
+				t.Errorf("podman %s after the probes: %s is left", what, id)
+			}
 		}
 	}
+}
+
+// probeThings lists the probe containers ("ps -aq") or volumes ("volume
+// ls -q") in the engine.
+func probeThings(t *testing.T, what string) []string {
+	t.Helper()
+	out, err := exec.Command("podman", append(strings.Fields(what), "--filter", "label="+engine.ProbeLabel+"=1")...).Output()
+	if err != nil {
+		t.Fatalf("podman %s: %v", what, err)
+	}
+	return strings.Fields(string(out))
 }
 
 func TestDoctorOnly(t *testing.T) {

@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
+
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/hostsetup"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -108,9 +111,13 @@ func (c *InstallLinksCmd) Run(env *cli.Env) error {
 	if err != nil || !st.IsDir() {
 		return cli.Usagef("%s is not a directory", c.Dir)
 	}
-	out, _, err := installLinks(c.Dir, target)
-	if err != nil {
+	names := linkNames()
+	if _, err := hostsetup.CheckLinks(c.Dir, target, names).Apply(env.Ctx, env.Warnf); err != nil {
 		return err
+	}
+	out := make([]Link, 0, len(names))
+	for _, n := range names {
+		out = append(out, Link{Link: filepath.Join(c.Dir, n), Target: target})
 	}
 	return cli.List(env, out, []cli.Column[Link]{
 		{Header: "LINK", Value: func(l Link) string { return l.Link }},
@@ -158,6 +165,7 @@ terok install-links prints one object per link:
   3  the host is not set up (the message says what fixes it)
   4  a named thing was not found
   124  a headless agent ran past its timeout
+  130  interrupted (Ctrl-C); 143 when ended by SIGTERM
 
 terok doctor and terok setup exit 0 when every check passed, 1 when the worst was a warning, 2 when one failed. terok setup checks everything it will change before it changes anything: when it refuses (a file that is not a link where a link goes, a directory it cannot write) it exits 1 and has changed nothing.`},
 	{Title: "OUTPUT", Body: `Commands that list or report print one JSON object per line when stdout is not a terminal, or with --json; on a terminal they print an aligned table. Field names are snake_case and stable. An empty list prints nothing and exits 0.

@@ -10,14 +10,14 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C and SIGTERM cancel the command's context; it then exits 130
+	// or 143 (cli.SignalContext).
+	ctx, stop := cli.SignalContext(context.Background())
 	code := Main(ctx, os.Args)
 	stop()
 	os.Exit(code)

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"time"
 
-	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
@@ -13,18 +13,19 @@ import (
 // PanicStop). Cutting off needs no Podman; stopping containers does, and
 // waits for it at most --engine-timeout.
 type PanicCmd struct {
-	Stop          bool          `help:"Stop every running task as well, not only cut it off."`
-	EngineTimeout time.Duration `name:"engine-timeout" default:"10s" help:"How long to wait for Podman to stop containers; the tasks are cut off before it is asked." placeholder:"DURATION"`
+	Stop          bool            `help:"Stop every running task as well, not only cut it off."`
+	EngineTimeout config.Duration `name:"engine-timeout" default:"10s" help:"How long to wait for Podman to stop containers; the tasks are cut off before it is asked." placeholder:"DURATION"`
 }
 
 func (c *PanicCmd) Run(env *cli.Env) error {
 	trace := env.Tracer()
-	r, err := taskcmd.RunnerWithoutEngine(env)
+	s, err := session.Open(env)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	trace("load")
-	out, toStop, err := r.PanicCutOff(env.Ctx)
+	out, toStop, err := s.RunnerWithoutEngine().PanicCutOff(env.Ctx)
 	trace("cutoff")
 	if err != nil {
 		return cli.Failf("%v", err)
@@ -37,18 +38,17 @@ func (c *PanicCmd) Run(env *cli.Env) error {
 	}
 	var engineErr error
 	if len(toStop) > 0 || c.Stop && quarantined > 0 {
-		ctx, cancel := context.WithTimeout(env.Ctx, c.EngineTimeout)
+		ctx, cancel := context.WithTimeout(env.Ctx, c.EngineTimeout.D())
 		defer cancel()
-		benv := *env
-		benv.Ctx = ctx
-		engineErr = taskcmd.Connect(&benv, r)
+		var r *task.Runner
+		r, engineErr = s.Runner(ctx)
 		trace("connect")
 		if engineErr == nil {
 			out = r.PanicStop(ctx, out, toStop, c.Stop)
 			trace("stop")
 		}
 	}
-	auditErr := r.PanicAudit(out)
+	auditErr := s.RunnerWithoutEngine().PanicAudit(out)
 	trace("audit")
 	if err := cli.List(env, out, []cli.Column[task.PanicResult]{
 		{Header: "TASK", Value: func(p task.PanicResult) string { return p.Task }},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	imagecmd "github.com/terok-ai/terok-go/cmd/terok-image"
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
 	shieldcmd "github.com/terok-ai/terok-go/cmd/terok-shield"
+	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 

@@ -159,6 +159,20 @@ func TestTaskRunHeadless(t *testing.T) {
 	if strings.Count(listed, "\n") != 5 {
 		t.Fatalf("ls lists %d tasks, want 5:\n%s", strings.Count(listed, "\n"), listed)
 	}
+	// wait on many tasks prints one table on a terminal: its header once,
+	// then a row per task as it ends.
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(listed), "\n") {
+		var v struct{ ID string }
+		json.Unmarshal([]byte(l), &v)
+		ids = append(ids, v.ID)
+	}
+	tty := &taskEnv{t: t, env: append(append([]string{}, e.env...), "TEROK_FORCE_TTY=1")}
+	out, errs, _ = tty.run("", append([]string{"terok-task", "wait"}, ids...)...)
+	if rows := strings.Split(strings.TrimSpace(out), "\n"); len(rows) != len(ids)+1 || !strings.HasPrefix(rows[0], "ID ") ||
+		strings.Count(out, "STATUS") != 1 || !strings.Contains(out, "timed-out") {
+		t.Fatalf("wait on %d tasks printed, on a terminal:\n%s%s", len(ids), out, errs)
+	}
 	out, errs, code = e.run(listed, "terok-task", "rm", "--yes", "-")
 	if code != 0 {
 		t.Fatalf("rm -: %d\n%s%s", code, out, errs)

@@ -274,7 +274,9 @@ func FuzzRosterFile(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "claude.toml"), data, 0o600)
+		if err := os.WriteFile(filepath.Join(dir, "claude.toml"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		r, err := Load(dir)
 		if err != nil {
 			var fe *config.FileError

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -13,6 +14,9 @@ const (
 	ExitNotSetUp = 3
 	ExitNotFound = 4
 	ExitTimeout  = 124
+	// ExitInterrupted is Ctrl-C's (128 + SIGINT, see SignalContext; SIGTERM
+	// gives 143), and a cancellation's wherever it is met.
+	ExitInterrupted = 130
 )
 
 // Error is an error with an exit code and an optional hint line.
@@ -59,7 +63,12 @@ type ExitStatus int
 
 func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// CodeOf maps an error to the process exit code.
+// CodeOf maps an error to the process exit code, in this one place: a
+// handler's ExitStatus or *Error says it; else a library error that knows
+// its code says it (ExitCode(), e.g. 3 for an engine that is not set up,
+// 4 for a missing image); else a cancellation is ExitInterrupted; else
+// ExitFailure. Commands return library errors that carry a code as they
+// are, rather than wrapping them again.
 func CodeOf(err error) int {
 	if err == nil {
 		return ExitOK
@@ -75,6 +84,9 @@ func CodeOf(err error) int {
 	var c interface{ ExitCode() int }
 	if errors.As(err, &c) {
 		return c.ExitCode()
+	}
+	if errors.Is(err, context.Canceled) {
+		return ExitInterrupted
 	}
 	return ExitFailure
 }

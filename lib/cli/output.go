@@ -24,23 +24,32 @@ func List[T any](e *Env, items []T, cols []Column[T]) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(headers(cols), "\t"))
+	for _, it := range items {
+		fmt.Fprintln(tw, strings.Join(cells(cols, it), "\t"))
+	}
+	return tw.Flush()
+}
+
+func headers[T any](cols []Column[T]) []string {
 	hdr := make([]string, len(cols))
 	for i, c := range cols {
 		hdr[i] = c.Header
 	}
-	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	return hdr
+}
+
+// cells renders one row: each value sanitised, an empty one as "-".
+func cells[T any](cols []Column[T], it T) []string {
 	row := make([]string, len(cols))
-	for _, it := range items {
-		for i, c := range cols {
-			v := c.Value(it)
-			if v == "" {
-				v = "-"
-			}
-			row[i] = sanitize(v)
+	for i, c := range cols {
+		v := c.Value(it)
+		if v == "" {
+			v = "-"
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		row[i] = sanitize(v)
 	}
-	return tw.Flush()
+	return row
 }
 
 func writeJSONLines[T any](w io.Writer, items []T) error {

@@ -33,7 +33,7 @@ func (e *Env) Confirm(question string, yes bool) error {
 		case errors.As(err, &xe) && xe.ExitCode() == 1:
 			return ErrDeclined
 		case errors.As(err, &xe) && xe.ExitCode() == 130:
-			return Failf("aborted")
+			return &Error{Code: ExitInterrupted, Msg: "aborted"}
 		default:
 			return Failf("gum confirm: %v", err)
 		}
@@ -62,7 +62,7 @@ func (e *Env) Ask(label, def, flag string) (string, error) {
 		out, err := cmd.Output()
 		var xe *exec.ExitError
 		if errors.As(err, &xe) && xe.ExitCode() == 130 {
-			return "", Failf("aborted")
+			return "", &Error{Code: ExitInterrupted, Msg: "aborted"}
 		}
 		if err != nil {
 			return "", Failf("gum input: %v", err)

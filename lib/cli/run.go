@@ -80,7 +80,7 @@ func Run(c Command, args []string, env *Env) (code int) {
 		}
 		return Report(env, Usagef("%s", msg).WithHint("run '%s --help' for usage", c.Name))
 	}
-	return Report(env, kctx.Run(env))
+	return Report(env, interrupted(env.Ctx, kctx.Run(env)))
 }
 
 // Report prints err the conventional way and returns its exit code.

@@ -87,7 +87,9 @@ func TestDefaultsAndMissingGlobal(t *testing.T) {
 
 func TestOversizedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "project.toml")
-	os.WriteFile(path, []byte("description = \""+strings.Repeat("x", MaxFileSize)+"\"\n"), 0o600)
+	if err := os.WriteFile(path, []byte("description = \""+strings.Repeat("x", MaxFileSize)+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := LoadProject(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("got %v", err)
 	}

@@ -57,7 +57,7 @@ func (e *Engine) ExecTTY(ctx context.Context, id string, x TTYExec, in io.Reader
 	// covers the return on ctx's end, while the attach still runs.
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		if st, err := term.GetState(fd); err == nil {
-			defer term.Restore(fd, st)
+			defer func() { _ = term.Restore(fd, st) }() // best effort: nothing else can repair the terminal
 		}
 	}
 

@@ -23,14 +23,14 @@ func connectForTest(t *testing.T) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	e, err := Connect(t.Context(), Options{ServiceSocket: filepath.Join(dir, "podman.sock"), ServiceIdle: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if e.StartedService() {
-			e.StopService(context.Background())
+			_ = e.StopService(context.Background())
 		} else {
 			e.Close()
 		}
@@ -54,8 +54,8 @@ func TestExecTTY(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		e.StopContainer(context.Background(), name, 0) // sleep, as PID 1, ignores SIGTERM
-		e.RemoveContainer(context.Background(), name)
+		_ = e.StopContainer(context.Background(), name, 0) // sleep, as PID 1, ignores SIGTERM
+		_ = e.RemoveContainer(context.Background(), name)
 	})
 	if err := e.StartContainer(ctx, name); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/system"
+
 	"github.com/terok-ai/terok-go/lib/config"
 )
 

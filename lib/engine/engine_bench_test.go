@@ -13,7 +13,7 @@ func BenchmarkConnectRunning(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.StopService(context.Background())
+	defer func() { _ = e.StopService(context.Background()) }()
 	for b.Loop() {
 		c, err := Connect(context.Background(), opts)
 		if err != nil {

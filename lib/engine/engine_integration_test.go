@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,7 +17,9 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/specgen"
+
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // These tests run the real Podman. Outside CI they skip, saying why, when
@@ -48,7 +49,7 @@ func privateOptions(t *testing.T) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	t.Setenv("TEROK_RUNTIME_DIR", filepath.Join(dir, "run"))
 	t.Setenv("CONTAINER_HOST", "")
 	paths, err := config.ResolvePaths(os.Getenv, os.Getuid())
@@ -302,7 +303,7 @@ func removeLeftoverProbe(t *testing.T, e *Engine, image string) {
 	if _, err := containers.CreateWithSpec(e.Context(), s, nil); err != nil {
 		t.Fatal(err)
 	}
-	defer e.removeProbe(e.Context(), s.Name)
+	defer func() { _ = e.removeProbe(e.Context(), s.Name) }()
 	if _, err := e.RemoveProbes(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,8 @@ func sleeper(t *testing.T, e *Engine, image, user string, start bool) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		e.StopContainer(context.Background(), id, 0)
-		e.RemoveContainer(context.Background(), id)
+		_ = e.StopContainer(context.Background(), id, 0)
+		_ = e.RemoveContainer(context.Background(), id)
 	})
 	if start {
 		if err := e.StartContainer(ctx, id); err != nil {

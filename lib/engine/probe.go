@@ -115,7 +115,9 @@ func (e *Engine) RunProbeSpec(ctx context.Context, s *specgen.SpecGenerator, run
 		unlock()
 		return fail("creating", err)
 	}
-	defer e.removeProbe(ctx, created.ID)
+	// The result stands whether or not the removal works; a probe left
+	// behind keeps ProbeLabel, and RemoveProbes finds it later.
+	defer func() { _ = e.removeProbe(ctx, created.ID) }()
 	err = containers.Start(ctx, created.ID, nil)
 	unlock()
 	if err != nil {

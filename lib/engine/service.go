@@ -52,7 +52,7 @@ func ensureService(ctx context.Context, podman string, opts Options) (*Service, 
 		return nil, err
 	}
 	if err := svc.waitAnswering(ctx, opts); err != nil {
-		svc.Stop(context.Background())
+		_ = svc.Stop(context.Background()) // as well as it can; why it did not answer is the error to report
 		return nil, err
 	}
 	return svc, nil
@@ -113,10 +113,10 @@ func startService(podman string, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("starting podman system service: %w", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }() // reaps it; how it ended is in its log
 	svc := &Service{PID: cmd.Process.Pid, Socket: opts.ServiceSocket, proc: cmd.Process, exited: exited}
 	if err := store.WriteFileLocked(filepath.Join(dir, PIDFileName), []byte(strconv.Itoa(svc.PID)+"\n"), 0o600); err != nil {
-		svc.Stop(context.Background())
+		_ = svc.Stop(context.Background()) // as well as it can; the PID file's error is the one to report
 		return nil, err
 	}
 	return svc, nil
@@ -181,7 +181,7 @@ func (s *Service) Stop(ctx context.Context) error {
 		if err != nil || !isServiceProcess(s.PID, s.Socket) {
 			return s.cleanFiles()
 		}
-		defer p.Release()
+		defer func() { _ = p.Release() }() // frees a handle; there is nothing to undo
 		proc = p
 	}
 	if err := s.signalAndWait(ctx, proc, syscall.SIGTERM, 5*time.Second); err != nil {

@@ -95,7 +95,7 @@ func Ping(ctx context.Context, path string, timeout time.Duration) error {
 		return pingError(err)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10)) // only the status matters
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("ping answered %s", resp.Status)
 	}

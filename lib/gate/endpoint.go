@@ -175,9 +175,10 @@ func (e *Endpoint) advertise(w http.ResponseWriter, r *http.Request, service str
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-git-"+service+"-advertisement")
-	w.Write(pktString("# service=git-" + service + "\n"))
-	w.Write(flushPkt)
-	w.Write(out)
+	// A failed write is a client gone away: there is no one to tell.
+	_, _ = w.Write(pktString("# service=git-" + service + "\n"))
+	_, _ = w.Write(flushPkt)
+	_, _ = w.Write(out)
 }
 
 // requestBody returns the request's body, gunzipped when the client
@@ -207,8 +208,9 @@ func (e *Endpoint) uploadPack(w http.ResponseWriter, r *http.Request) {
 	cmd.Stdin = io.LimitReader(body, maxUploadRequest)
 	w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
 	cmd.Stdout = flushWriter{w}
-	http.NewResponseController(w).EnableFullDuplex()
-	cmd.Run() // a failure shows to the client as a truncated response
+	// Only HTTP/1 needs full duplex switched on; the others refuse, being it.
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	_ = cmd.Run() // a failure shows to the client as a truncated response
 }
 
 // flushWriter flushes each write to the client: git's progress and the

@@ -27,8 +27,17 @@ func newTestEnv(t testing.TB) *testEnv {
 	te := &testEnv{t: t, root: root, home: filepath.Join(root, "home")}
 	te.paths = config.Paths{Config: filepath.Join(root, "config"), State: filepath.Join(root, "state"),
 		Data: filepath.Join(root, "data"), Runtime: filepath.Join(root, "run")}
-	os.MkdirAll(te.home, 0o700)
+	ok(t, os.MkdirAll(te.home, 0o700))
 	return te
+}
+
+// ok fails the test on a set-up step's error, which would otherwise show
+// later as a puzzling failure.
+func ok(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (te *testEnv) getenv(k string) string {
@@ -96,7 +105,7 @@ func (te *testEnv) upstream(name string) string {
 func (te *testEnv) commit(dir, file, content, msg string) string {
 	te.t.Helper()
 	p := filepath.Join(dir, file)
-	os.MkdirAll(filepath.Dir(p), 0o755)
+	ok(te.t, os.MkdirAll(filepath.Dir(p), 0o755))
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		te.t.Fatal(err)
 	}

@@ -300,16 +300,18 @@ func (m *Mirror) lock(ctx context.Context) (unlock func(), err error) {
 	}
 	for delay := time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		// Closing the file releases the lock; the file holds no data, so
+		// an error closing it loses nothing.
 		if err == nil {
-			return func() { f.Close() }, nil
+			return func() { _ = f.Close() }, nil
 		}
 		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", m.StateDir, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, ErrBusy
 		case <-time.After(delay):
 		}

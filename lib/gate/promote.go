@@ -169,7 +169,7 @@ func (m *Mirror) Promote(ctx context.Context, p *Promotion, force, prompt bool) 
 			}
 		}
 		entry.Reason = msg
-		m.audit(entry)
+		_ = m.audit(entry) // the push's failure is the error to report
 		return &UpstreamError{Op: "push to", Upstream: m.Upstream, Msg: msg}
 	}
 	p.Pushed = true

@@ -101,7 +101,9 @@ func TestPromoteToLocalBareUpstream(t *testing.T) {
 
 	// A project without upstream has nothing to promote to.
 	m2 := te.mirror("solo", "")
-	m2.Sync(ctx, false, false)
+	if _, err := m2.Sync(ctx, false, false); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := m2.PlanPromote(ctx, "main", "", false); !errors.Is(err, ErrNoUpstream) {
 		t.Fatalf("no upstream: %v", err)
 	}

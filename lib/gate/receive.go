@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,22 +24,18 @@ type decision struct {
 // so that the client gets to read the refusal.
 const drainSlack = 1 << 20
 
+// receivePack serves a push. It reads the command list, reads the refs
+// and owners under the mirror's lock, decides every update with planPush,
+// carries the decisions out with receive (backups, then git receive-pack
+// with the allowed commands), settles what git did, and answers with
+// pushResponse. The lock is held until the answer is written.
 func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task string) {
 	m := e.Mirror
 	if err := m.check(); err != nil {
 		http.Error(w, "terok-gate: "+err.Error(), http.StatusNotFound)
 		return
 	}
-	rc := http.NewResponseController(w)
-	rc.EnableFullDuplex()
-	timeout := e.PushTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Minute
-	}
-	deadline := time.Now().Add(timeout)
-	rc.SetReadDeadline(deadline)
-	rc.SetWriteDeadline(deadline)
-	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	ctx, cancel := e.pushDeadline(w, r)
 	defer cancel()
 
 	body, err := requestBody(r)
@@ -57,116 +54,207 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 	if len(req.Updates) == 0 {
 		return // git's probe of a large push, or an empty one
 	}
-	cmdBytes := cr.n - int64(br.Buffered())
-	limit := m.Policy.MaxPushSize
-	drainMax := limit + drainSlack
-	if limit <= 0 {
-		drainMax = 4 << 30
+	announced := int64(0) // the pack's size as the request announces it; 0 unknown
+	if r.ContentLength > 0 {
+		announced = r.ContentLength - (cr.n - int64(br.Buffered()))
 	}
 
-	ds := make([]*decision, len(req.Updates))
-	for i, u := range req.Updates {
-		ds[i] = &decision{u: u}
+	st, unlock := e.lockedPushState(ctx, req.Updates)
+	defer unlock()
+	ds := planPush(task, req, m.Policy, st, announced)
+	report, packBytes := e.receive(ctx, w, req, ds, br)
+	oversize := ""
+	if limit := m.Policy.MaxPushSize; limit > 0 && packBytes > limit {
+		oversize = sizeReason(limit)
 	}
-	refuseAll := func(reason string) {
-		for _, d := range ds {
-			if d.reason == "" {
-				d.reason = reason
-			}
-		}
-	}
+	e.event(m.settle(ctx, task, ds, report, oversize, r.RemoteAddr)...)
+	_, _ = w.Write(pushResponse(req, ds, report)) // a failed write is a client gone away
+}
+
+// pushDeadline bounds a push (PushTimeout, default 30 minutes): the
+// connection's reads and writes, and the context of what it runs.
+func (e *Endpoint) pushDeadline(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc) {
+	// A connection that cannot take full duplex or deadlines (not HTTP/1)
+	// is still bounded: what the push runs ends with the context.
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex()
+	deadline := time.Now().Add(orDefault(e.PushTimeout, 30*time.Minute))
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	return context.WithDeadline(r.Context(), deadline)
+}
+
+// pushState is what a push is decided against, read under the mirror's
+// lock.
+type pushState struct {
+	// current holds each update's ref as it is now ("" absent), in the
+	// request's order; when reading failed part way, only the ones read.
+	current []string
+	owners  Owners
+	// refusal, when the state could not be read (the lock not taken in
+	// time, the mirror or its records unreadable), refuses every update
+	// that has no reason yet.
+	refusal string
+}
+
+// lockedPushState takes the mirror's lock (waiting at most LockWait,
+// default 2 minutes) and reads the refs the updates name and their
+// owners. unlock releases the lock, if it was taken.
+func (e *Endpoint) lockedPushState(ctx context.Context, updates []RefUpdate) (st pushState, unlock func()) {
+	m := e.Mirror
 	lockCtx, lockCancel := context.WithTimeout(ctx, orDefault(e.LockWait, 2*time.Minute))
 	unlock, err := m.lock(lockCtx)
 	lockCancel()
 	if err != nil {
-		refuseAll("gate busy or broken; try again (" + err.Error() + ")")
-	} else {
-		defer unlock()
-		if err := m.decide(task, ds); err != nil {
-			refuseAll("gate error: " + sanitizeLine(err.Error()))
+		return pushState{refusal: "gate busy or broken; try again (" + err.Error() + ")"}, func() {}
+	}
+	st, err = m.pushState(updates)
+	if err != nil {
+		st.refusal = "gate error: " + sanitizeLine(err.Error())
+	}
+	return st, unlock
+}
+
+// pushState reads the refs the updates name, in order, and the gate's
+// owners records. On an error it returns what it read so far.
+func (m *Mirror) pushState(updates []RefUpdate) (pushState, error) {
+	var st pushState
+	r, err := m.open()
+	if err != nil {
+		return st, err
+	}
+	owners, err := records{m.StateDir}.owners()
+	if err != nil {
+		return st, err
+	}
+	st.owners = owners
+	for _, u := range updates {
+		cur, err := r.ref(u.Ref)
+		if err != nil {
+			return st, err
+		}
+		st.current = append(st.current, cur)
+	}
+	return st, nil
+}
+
+// planPush decides every update of a push, touching nothing: first the
+// policy's verdict on each against the refs and owners as they are, then
+// the push's own rules, each refusing what is not refused yet — the
+// state's refusal, when it could not be read; a pack announced (size, 0
+// unknown) as larger than the limit; an atomic push, whole, when one ref
+// is refused; push options, which are not accepted. It returns one
+// decision per update, in the request's order; those without a reason go
+// to git.
+func planPush(task string, req *PushRequest, p Policy, st pushState, announced int64) []*decision {
+	ds := make([]*decision, len(req.Updates))
+	for i, u := range req.Updates {
+		ds[i] = &decision{u: u}
+		if i < len(st.current) {
+			ds[i].cur = st.current[i]
+			ds[i].reason = p.Decide(task, u, ds[i].cur, st.owners)
 		}
 	}
-	if limit > 0 && r.ContentLength > 0 && r.ContentLength-cmdBytes > limit {
-		refuseAll(sizeReason(limit))
+	if st.refusal != "" {
+		refuseAll(ds, st.refusal)
 	}
-	if req.Has("atomic") {
-		for _, d := range ds {
-			if d.reason != "" {
-				refuseAll("atomic push: another ref was refused")
-				break
-			}
-		}
+	if p.MaxPushSize > 0 && announced > p.MaxPushSize {
+		refuseAll(ds, sizeReason(p.MaxPushSize))
+	}
+	if req.Has("atomic") && slices.ContainsFunc(ds, func(d *decision) bool { return d.reason != "" }) {
+		refuseAll(ds, "atomic push: another ref was refused")
 	}
 	if req.Has("push-options") {
-		refuseAll("push options are not accepted")
+		refuseAll(ds, "push options are not accepted")
 	}
+	return ds
+}
 
+// refuseAll refuses, with reason, every update not refused yet.
+func refuseAll(ds []*decision, reason string) {
+	for _, d := range ds {
+		if d.reason == "" {
+			d.reason = reason
+		}
+	}
+}
+
+// allowedUpdates are the updates of ds without a reason, in order.
+func allowedUpdates(ds []*decision) []RefUpdate {
 	var allowed []RefUpdate
 	for _, d := range ds {
 		if d.reason == "" {
 			allowed = append(allowed, d.u)
 		}
 	}
-	var report *Statuses
-	var progress [][]byte
-	packBytes := int64(0)
-	if len(allowed) == 0 {
-		n, _ := drain(br, drainMax)
-		packBytes = n
-		if req.ReportStatus() {
-			report = &Statuses{Unpack: "ok"}
-		}
-	} else {
-		if err := m.backupBefore(ctx, ds); err != nil {
-			refuseAll("gate error: " + sanitizeLine(err.Error()))
-			allowed = nil
-			drain(br, drainMax)
-			report = &Statuses{Unpack: "ok"}
-		} else {
-			report, packBytes = e.runReceivePack(ctx, w, req, allowed, br, drainMax)
-		}
-	}
-	oversize := ""
-	if limit > 0 && packBytes > limit {
-		oversize = sizeReason(limit)
-	}
-	entries := m.settle(ctx, task, ds, report, oversize, r.RemoteAddr)
-	e.event(entries...)
+	return allowed
+}
 
-	// The refusals, readable twice: as "remote:" lines, and as each ref's
-	// "remote rejected (reason)".
-	for _, d := range ds {
-		if d.reason != "" && !strings.HasPrefix(d.reason, "atomic push") {
-			progress = append(progress, []byte("terok-gate: "+d.u.Ref+": "+d.reason+"\n"))
-		}
+// receive carries out a push's decisions. With no update allowed, git is
+// not run and the rest of the body is read (up to the limit and some
+// slack), so that the client reads the answer rather than a broken pipe.
+// Otherwise the tips the allowed updates may overwrite are backed up, and
+// git receive-pack gets the allowed commands and the pack; when the
+// backup fails every update is refused instead. It returns git's report
+// (nil when the client asked for none) and the size of the pack.
+func (e *Endpoint) receive(ctx context.Context, w http.ResponseWriter, req *PushRequest, ds []*decision, pack *bufio.Reader) (*Statuses, int64) {
+	drainMax := int64(4 << 30)
+	if limit := e.Mirror.Policy.MaxPushSize; limit > 0 {
+		drainMax = limit + drainSlack
 	}
+	allowed := allowedUpdates(ds)
+	if len(allowed) == 0 {
+		n, _ := drain(pack, drainMax)
+		if req.ReportStatus() {
+			return &Statuses{Unpack: "ok"}, n
+		}
+		return nil, n
+	}
+	if err := e.Mirror.backupBefore(ctx, ds); err != nil {
+		refuseAll(ds, "gate error: "+sanitizeLine(err.Error()))
+		drain(pack, drainMax)
+		return &Statuses{Unpack: "ok"}, 0
+	}
+	return e.runReceivePack(ctx, w, req, allowed, pack, drainMax)
+}
+
+// pushResponse is the answer to a push after git's report (nil when there
+// is none): every refusal readable twice, as a "remote: terok-gate: ..."
+// progress line (but not the echo of an atomic push's) and as the ref's
+// "ng <ref> <reason>" status, which replaces git's own line for that ref
+// (the client prints "remote rejected (reason)"); in side-band frames when
+// the client asked for them.
+func pushResponse(req *PushRequest, ds []*decision, report *Statuses) []byte {
 	var out bytes.Buffer
-	max := 1000
+	frame := 1000
 	if req.Has("side-band-64k") {
-		max = maxPktLen
+		frame = maxPktLen
 	}
 	if req.Sideband() {
-		for _, p := range progress {
-			out.Write(sideband(2, p, max))
+		for _, d := range ds {
+			if d.reason != "" && !strings.HasPrefix(d.reason, "atomic push") {
+				out.Write(sideband(2, []byte("terok-gate: "+d.u.Ref+": "+d.reason+"\n"), frame))
+			}
 		}
 	}
 	if report != nil && req.ReportStatus() {
+		rep := Statuses{Unpack: report.Unpack, Lines: slices.Clone(report.Lines)}
 		for _, d := range ds {
 			if d.reason != "" {
-				report.drop(d.u.Ref)
-				report.Lines = append(report.Lines, "ng "+d.u.Ref+" "+d.reason)
+				rep.drop(d.u.Ref)
+				rep.Lines = append(rep.Lines, "ng "+d.u.Ref+" "+d.reason)
 			}
 		}
 		if req.Sideband() {
-			out.Write(sideband(1, report.encode(), max))
+			out.Write(sideband(1, rep.encode(), frame))
 		} else {
-			out.Write(report.encode())
+			out.Write(rep.encode())
 		}
 	}
 	if req.Sideband() {
 		out.Write(flushPkt)
 	}
-	w.Write(out.Bytes())
+	return out.Bytes()
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -196,26 +284,6 @@ func (s *Statuses) drop(ref string) {
 		keep = append(keep, l)
 	}
 	s.Lines = keep
-}
-
-// decide applies the policy to every update, against the mirror's refs
-// and owners as they are under the lock.
-func (m *Mirror) decide(task string, ds []*decision) error {
-	r, err := m.open()
-	if err != nil {
-		return err
-	}
-	owners, err := records{m.StateDir}.owners()
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		if d.cur, err = r.ref(d.u.Ref); err != nil {
-			return err
-		}
-		d.reason = m.Policy.Decide(task, d.u, d.cur, owners)
-	}
-	return nil
 }
 
 // backupBefore saves, before git moves anything, the current tip of every
@@ -259,7 +327,8 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 		if err == nil {
 			_, err = io.Copy(stdin, io.LimitReader(cp, drainMax))
 		}
-		stdin.Close()
+		// git read to the end, or stopped reading: err says which.
+		_ = stdin.Close()
 		if err != nil { // git stopped reading (it refused the pack): read the rest
 			drain(cp, drainMax-cp.n)
 		}
@@ -280,7 +349,7 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 				band1.Write(p[1:])
 			case 2, 3:
 				if _, err := w.Write(pkt(p)); err == nil {
-					http.NewResponseController(w).Flush()
+					_ = http.NewResponseController(w).Flush() // progress only; the report follows
 				}
 			}
 		}
@@ -288,7 +357,7 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 	} else if req.ReportStatus() {
 		report, _ = parseReport(br)
 	}
-	io.Copy(io.Discard, br)
+	_, _ = io.Copy(io.Discard, br) // git's output past the report, so that it can exit
 	waitErr := cmd.Wait()
 	n := <-sized
 	if report == nil && req.ReportStatus() {
@@ -325,58 +394,38 @@ func (m *Mirror) settle(ctx context.Context, task string, ds []*decision, report
 	ownersChanged, infoChanged := false, false
 	for _, d := range ds {
 		en := AuditEntry{Time: now, Type: "push", Task: task, Ref: d.u.Ref, Old: d.u.Old, New: d.u.New, Remote: remote}
-		if d.reason == "" && err == nil {
-			after, rerr := r.ref(d.u.Ref)
-			applied := rerr == nil && (d.u.IsDelete() && after == "" || !d.u.IsDelete() && after == d.u.New)
-			if applied {
-				forced := d.u.IsDelete()
-				if !d.u.IsCreate() && !d.u.IsDelete() {
-					ff, aerr := r.isAncestor(d.u.Old, d.u.New)
-					forced = aerr != nil || !ff
-				}
-				en.Accepted, en.Forced = true, forced && !d.u.IsDelete()
-				if d.u.IsDelete() {
-					en.Reason = "deleted"
-				}
-				switch {
-				case d.u.IsCreate():
-					owners[d.u.Ref] = Owner{Task: task, Created: now}
-					ownersChanged = true
-				case d.u.IsDelete():
-					delete(owners, d.u.Ref)
-					ownersChanged = true
-				}
-				if d.backup != "" && forced {
-					reason := "force-push"
-					if d.u.IsDelete() {
-						reason = "delete"
-					}
-					info[d.backup] = BackupInfo{Reason: reason, Task: task}
-					infoChanged = true
-					en.Backup = m.Project + "/" + d.backup
-					d.backup = ""
-				}
-			} else {
-				why := "not applied"
-				if report != nil {
-					if g := report.Reason(d.u.Ref); g != "" && g != "no status" {
-						why = g
-					} else if report.Unpack != "ok" {
-						why = "unpack failed: " + report.Unpack
-					}
-				}
-				if oversize != "" {
-					why = oversize
-				}
-				if rerr != nil {
-					why = "gate error: " + rerr.Error()
-				}
-				d.reason, en.Reason = why, why
-			}
-		} else if d.reason == "" {
-			en.Reason = "gate error: " + err.Error()
-		} else {
+		switch {
+		case d.reason != "":
 			en.Reason = d.reason
+		case err != nil:
+			en.Reason = "gate error: " + err.Error()
+		default:
+			applied, forced, rerr := r.landed(d.u)
+			if !applied {
+				d.reason = notApplied(report, d.u.Ref, oversize, rerr)
+				en.Reason = d.reason
+				break
+			}
+			en.Accepted, en.Forced = true, forced && !d.u.IsDelete()
+			switch {
+			case d.u.IsCreate():
+				owners[d.u.Ref] = Owner{Task: task, Created: now}
+				ownersChanged = true
+			case d.u.IsDelete():
+				en.Reason = "deleted"
+				delete(owners, d.u.Ref)
+				ownersChanged = true
+			}
+			if d.backup != "" && forced {
+				reason := "force-push"
+				if d.u.IsDelete() {
+					reason = "delete"
+				}
+				info[d.backup] = BackupInfo{Reason: reason, Task: task}
+				infoChanged = true
+				en.Backup = m.Project + "/" + d.backup
+				d.backup = ""
+			}
 		}
 		if d.backup != "" {
 			drop.delete(backupRef(d.backup, d.u.Ref), d.cur)
@@ -398,4 +447,45 @@ func (m *Mirror) settle(ctx context.Context, task string, ds []*decision, report
 		entries = append(entries, AuditEntry{Time: now, Type: "error", Task: task, Reason: "settling a push: " + err.Error()})
 	}
 	return entries
+}
+
+// landed says whether git applied u (its ref is now where u moves it),
+// and whether that was forced: a delete, or an update that is not a
+// fast-forward (or whose ancestry cannot be read).
+func (r *repo) landed(u RefUpdate) (applied, forced bool, err error) {
+	after, err := r.ref(u.Ref)
+	switch {
+	case err != nil:
+		return false, false, err
+	case u.IsDelete():
+		return after == "", true, nil
+	case after != u.New:
+		return false, false, nil
+	case u.IsCreate():
+		return true, false, nil
+	}
+	ff, aerr := r.isAncestor(u.Old, u.New)
+	return true, aerr != nil || !ff, nil
+}
+
+// notApplied says why an allowed update of ref did not apply, the first
+// that holds of: its ref could not be read (readErr); the pack was over
+// the size limit (oversize); git's reason for the ref; git's unpack
+// failure; else just that it was not applied.
+func notApplied(report *Statuses, ref, oversize string, readErr error) string {
+	switch {
+	case readErr != nil:
+		return "gate error: " + readErr.Error()
+	case oversize != "":
+		return oversize
+	case report == nil:
+		return "not applied"
+	}
+	if g := report.Reason(ref); g != "" && g != "no status" {
+		return g
+	}
+	if report.Unpack != "ok" {
+		return "unpack failed: " + report.Unpack
+	}
+	return "not applied"
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -169,29 +170,75 @@ func (e *UpstreamError) Hint() string {
 // reconcile compares, per branch, the gate's copy with the upstream as
 // just fetched (refs/terok/remote/) and as last in sync
 // (refs/terok/upstream/), and applies what is safe (or everything, with
-// apply). All applied changes and their backups go in one ref transaction.
+// apply): planSync decides, applySync carries it out.
 func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 	r, err := m.open()
 	if err != nil {
 		return nil, err
 	}
-	gate, err := r.refs(headsPrefix)
+	var refs syncRefs
+	if refs.gate, err = r.refs(headsPrefix); err != nil {
+		return nil, err
+	}
+	if refs.remote, err = r.refs(remotePrefix); err != nil {
+		return nil, err
+	}
+	if refs.synced, err = r.refs(syncedPrefix); err != nil {
+		return nil, err
+	}
+	steps, err := planSync(refs, r, apply)
 	if err != nil {
 		return nil, err
 	}
-	remote, err := r.refs(remotePrefix)
-	if err != nil {
-		return nil, err
-	}
-	synced, err := r.refs(syncedPrefix)
-	if err != nil {
-		return nil, err
-	}
+	return m.applySync(ctx, steps)
+}
+
+// syncRefs are the refs a sync compares, by full name: the gate's
+// branches (refs/heads/), the upstream's as just fetched
+// (refs/terok/remote/) and as each gate branch was last in sync with
+// (refs/terok/upstream/).
+type syncRefs struct {
+	gate, remote, synced map[string]string
+}
+
+// history is what a sync plan asks of the mirror's commits (a *repo).
+type history interface {
+	isAncestor(a, b string) (bool, error)
+	lost(tip, branch string, gate, remote map[string]string) (int, error)
+}
+
+// syncStep is what a sync does about one branch.
+type syncStep struct {
+	branch string
+	// The branch's tips ("" absent): the gate's, the upstream's now, and
+	// the upstream's when the branch was last in sync.
+	gate, up, last string
+	// action is a Change's (created, fast-forward, rewrite, delete), or ""
+	// when the gate's branch stays and only the record of the last sync
+	// moves to up.
+	action string
+	apply  bool // the change applies now; else it is pending
+	lost   int  // a rewrite's or delete's commits that no other branch keeps
+}
+
+// safe says whether the step's change loses nothing, and so applies
+// without being asked to and without a backup.
+func (s syncStep) safe() bool { return s.action == "created" || s.action == "fast-forward" }
+
+// planSync decides, per branch the upstream has or had, in name order,
+// what a sync does, touching nothing. A new upstream branch is created
+// and a fast-forward applies; a branch the upstream deleted or rewrote
+// (or that has commits upstream lacks without containing its tip) is a
+// delete or rewrite, pending unless apply. A gate branch equal to or ahead
+// of the upstream stays, and the record of the last sync follows the
+// upstream. Branches only the gate has are not in the plan; nor are names
+// git would take but terok refuses.
+func planSync(refs syncRefs, h history, apply bool) ([]syncStep, error) {
 	names := map[string]bool{}
-	for n := range remote {
+	for n := range refs.remote {
 		names[strings.TrimPrefix(n, remotePrefix)] = true
 	}
-	for n := range synced {
+	for n := range refs.synced {
 		names[strings.TrimPrefix(n, syncedPrefix)] = true
 	}
 	sorted := make([]string, 0, len(names))
@@ -200,72 +247,86 @@ func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 	}
 	sort.Strings(sorted)
 
-	var tx refTx
-	var changes []Change
-	notes := map[string]BackupInfo{}
+	var steps []syncStep
 	for _, b := range sorted {
 		if ValidBranchName(b) != nil {
 			continue
 		}
-		g, up, last := gate[headsPrefix+b], remote[remotePrefix+b], synced[syncedPrefix+b]
-		c := Change{Project: m.Project, Branch: b, Old: orZero(g), New: orZero(up)}
+		s := syncStep{branch: b, gate: refs.gate[headsPrefix+b], up: refs.remote[remotePrefix+b], last: refs.synced[syncedPrefix+b]}
+		var err error
 		switch {
-		case up == "" && last == "":
+		case s.up == "" && s.last == "":
 			continue
-		case up == "": // upstream deleted it
-			if g == "" {
-				tx.delete(syncedPrefix+b, last)
-				continue
-			}
-			c.Action = "delete"
-			if c.Lost, err = r.lost(g, b, gate, remote); err != nil {
-				return nil, err
-			}
-		case g == "":
-			c.Action = "created"
-		case g == up:
-			if last != up {
-				tx.set(syncedPrefix+b, up, last)
-			}
-			continue
+		case s.up == "" && s.gate == "": // deleted on both sides
+		case s.up == "":
+			s.action = "delete"
+		case s.gate == "":
+			s.action = "created"
+		case s.gate == s.up:
 		default:
-			ff, err := r.isAncestor(g, up)
-			if err != nil {
-				return nil, err
-			}
-			if ff {
-				c.Action = "fast-forward"
-				break
-			}
-			ahead, err := r.isAncestor(up, g)
-			if err != nil {
-				return nil, err
-			}
-			if ahead { // the gate is ahead of upstream: nothing to do
-				if last != up {
-					tx.set(syncedPrefix+b, up, last)
-				}
-				continue
-			}
-			c.Action = "rewrite"
-			if c.Lost, err = r.lost(g, b, gate, remote); err != nil {
+			if s.action, err = divergence(h, s.gate, s.up); err != nil {
 				return nil, err
 			}
 		}
-		safe := c.Action == "created" || c.Action == "fast-forward"
-		if !safe && !apply {
+		if s.action == "" && s.last == s.up {
+			continue // nothing to do
+		}
+		if s.action == "delete" || s.action == "rewrite" {
+			if s.lost, err = h.lost(s.gate, b, refs.gate, refs.remote); err != nil {
+				return nil, err
+			}
+		}
+		s.apply = s.action == "" || s.safe() || apply
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// divergence says what moving a gate branch from gate to the upstream's
+// up would be: a fast-forward, nothing ("", the gate is ahead), or a
+// rewrite.
+func divergence(h history, gate, up string) (string, error) {
+	ff, err := h.isAncestor(gate, up)
+	if err != nil || ff {
+		return "fast-forward", err
+	}
+	ahead, err := h.isAncestor(up, gate)
+	if err != nil || ahead {
+		return "", err
+	}
+	return "rewrite", nil
+}
+
+// applySync carries out a sync's plan. All its ref updates go in one
+// transaction: each applied change moves the gate's branch and the record
+// of the last sync to the upstream's tip, after a backup of the gate's
+// tip when the change is not safe. Then the backups' reasons are noted
+// and the applied changes audited. It returns every change, applied or
+// pending.
+func (m *Mirror) applySync(ctx context.Context, steps []syncStep) ([]Change, error) {
+	var tx refTx
+	var changes []Change
+	notes := map[string]BackupInfo{}
+	for _, s := range steps {
+		b := s.branch
+		if s.action == "" {
+			tx.set(syncedPrefix+b, s.up, s.last)
+			continue
+		}
+		c := Change{Project: m.Project, Branch: b, Action: s.action, Old: orZero(s.gate), New: orZero(s.up), Lost: s.lost}
+		if !s.apply {
 			c.Pending = true
 			changes = append(changes, c)
 			continue
 		}
-		if !safe {
+		if !s.safe() {
 			key := newBackupKey(m.Now())
-			tx.create(backupRef(key, headsPrefix+b), g)
-			notes[key] = BackupInfo{Reason: "sync-" + c.Action}
+			tx.create(backupRef(key, headsPrefix+b), s.gate)
+			notes[key] = BackupInfo{Reason: "sync-" + s.action}
 			c.Backup = m.Project + "/" + key
 		}
-		tx.set(headsPrefix+b, up, g)
-		tx.set(syncedPrefix+b, up, last)
+		tx.set(headsPrefix+b, s.up, s.gate)
+		tx.set(syncedPrefix+b, s.up, s.last)
 		c.Applied = true
 		changes = append(changes, c)
 	}
@@ -278,9 +339,7 @@ func (m *Mirror) reconcile(ctx context.Context, apply bool) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range notes {
-			info[k] = v
-		}
+		maps.Copy(info, notes)
 		if err := rec.setBackups(info); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -151,7 +152,7 @@ func TestSyncFailureLeavesNothing(t *testing.T) {
 func TestMirrorMustBeARealDirectory(t *testing.T) {
 	te := newTestEnv(t)
 	m := te.mirror("demo", "")
-	os.MkdirAll(te.paths.GateDir(), 0o700)
+	ok(t, os.MkdirAll(te.paths.GateDir(), 0o700))
 	other := filepath.Join(te.root, "elsewhere.git")
 	te.git(te.root, "init", "-q", "--bare", other)
 	if err := os.Symlink(other, m.Dir); err != nil {
@@ -163,13 +164,131 @@ func TestMirrorMustBeARealDirectory(t *testing.T) {
 	if _, err := m.List(); err == nil {
 		t.Fatal("ls through a symlink")
 	}
-	os.Remove(m.Dir)
+	ok(t, os.Remove(m.Dir))
 	if _, err := m.Sync(context.Background(), false, false); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700)
-	os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600)
+	ok(t, os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700))
+	ok(t, os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600))
 	if _, err := m.List(); err == nil || !strings.Contains(err.Error(), "alternates") {
 		t.Fatalf("alternates: %v", err)
+	}
+}
+
+// fakeHistory answers planSync's questions from tables.
+type fakeHistory struct {
+	ancestors map[[2]string]bool // {a, b}: a is an ancestor of b
+	lostBy    map[string]int     // by branch
+	err       error
+}
+
+func (h fakeHistory) isAncestor(a, b string) (bool, error) {
+	return h.ancestors[[2]string{a, b}], h.err
+}
+
+func (h fakeHistory) lost(tip, branch string, gate, remote map[string]string) (int, error) {
+	if gate[headsPrefix+branch] != tip {
+		return 0, errors.New("lost asked about another tip")
+	}
+	return h.lostBy[branch], h.err
+}
+
+// TestPlanSync: per branch upstream has or had, what a sync does, with
+// and without --apply; gate-only branches and names terok refuses are
+// left out, and the steps come in name order.
+func TestPlanSync(t *testing.T) {
+	const (
+		old   = "1111111111111111111111111111111111111111"
+		newer = "2222222222222222222222222222222222222222"
+		other = "3333333333333333333333333333333333333333"
+	)
+	hist := fakeHistory{
+		ancestors: map[[2]string]bool{{old, newer}: true}, // newer descends from old; other from neither
+		lostBy:    map[string]int{"b": 2},
+	}
+	type refs struct{ gate, up, last string }
+	for _, tc := range []struct {
+		name  string
+		refs  refs
+		hist  *fakeHistory
+		apply bool
+		want  []syncStep // for branch "b"
+	}{
+		{name: "new upstream branch", refs: refs{up: newer},
+			want: []syncStep{{up: newer, action: "created", apply: true}}},
+		{name: "in sync", refs: refs{gate: newer, up: newer, last: newer}},
+		{name: "equal, record behind", refs: refs{gate: newer, up: newer, last: old},
+			want: []syncStep{{gate: newer, up: newer, last: old, apply: true}}},
+		{name: "fast-forward", refs: refs{gate: old, up: newer, last: old},
+			want: []syncStep{{gate: old, up: newer, last: old, action: "fast-forward", apply: true}}},
+		{name: "gate ahead", refs: refs{gate: newer, up: old, last: old}},
+		{name: "gate ahead, record behind", refs: refs{gate: newer, up: old},
+			want: []syncStep{{gate: newer, up: old, apply: true}}},
+		{name: "rewrite pending", refs: refs{gate: other, up: newer, last: other},
+			want: []syncStep{{gate: other, up: newer, last: other, action: "rewrite", lost: 2}}},
+		{name: "rewrite applied", refs: refs{gate: other, up: newer, last: other}, apply: true,
+			want: []syncStep{{gate: other, up: newer, last: other, action: "rewrite", lost: 2, apply: true}}},
+		{name: "deleted upstream", refs: refs{gate: old, last: old},
+			want: []syncStep{{gate: old, last: old, action: "delete", lost: 2}}},
+		{name: "deleted upstream, applied", refs: refs{gate: old, last: old}, apply: true,
+			want: []syncStep{{gate: old, last: old, action: "delete", lost: 2, apply: true}}},
+		{name: "deleted on both sides", refs: refs{last: old},
+			want: []syncStep{{last: old, apply: true}}},
+		{name: "gate only", refs: refs{gate: old}},
+		{name: "history fails", refs: refs{gate: other, up: newer}, hist: &fakeHistory{err: errors.New("broken")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			branchB := func(prefix, id string) map[string]string {
+				if id == "" {
+					return map[string]string{}
+				}
+				return map[string]string{prefix + "b": id}
+			}
+			rs := syncRefs{gate: branchB(headsPrefix, tc.refs.gate), remote: branchB(remotePrefix, tc.refs.up),
+				synced: branchB(syncedPrefix, tc.refs.last)}
+			h := hist
+			if tc.hist != nil {
+				h = *tc.hist
+			}
+			got, err := planSync(rs, h, tc.apply)
+			if tc.hist != nil {
+				if err == nil {
+					t.Fatalf("no error, plan %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.want {
+				tc.want[i].branch = "b"
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("plan\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPlanSyncBranches: the plan covers upstream's branches (now or at the
+// last sync) in name order, never a gate-only branch nor a name terok
+// refuses.
+func TestPlanSyncBranches(t *testing.T) {
+	const id = "1111111111111111111111111111111111111111"
+	rs := syncRefs{
+		gate:   map[string]string{headsPrefix + "task-work": id},
+		remote: map[string]string{remotePrefix + "zeta": id, remotePrefix + "alpha": id, remotePrefix + "HEAD": id, remotePrefix + "-x": id},
+		synced: map[string]string{syncedPrefix + "mid": id},
+	}
+	got, err := planSync(rs, fakeHistory{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range got {
+		names = append(names, s.branch+":"+s.action)
+	}
+	if want := []string{"alpha:created", "mid:", "zeta:created"}; !slices.Equal(names, want) {
+		t.Errorf("got %q, want %q", names, want)
 	}
 }

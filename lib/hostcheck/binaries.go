@@ -52,12 +52,14 @@ func hostParts(rootful bool) []hostPart {
 	add("runtime", firstFile(append(conf.Engine.OCIRuntimes[rt], findBinary(rt))...),
 		fmt.Sprintf("apt-get install -y %s (or name an installed runtime: [engine] runtime in containers.conf)", rt), rt)
 
+	// The fields, not FindInitBinary: that searches on where Podman 4.3
+	// does not, and this check must fail where a task would.
 	init := DefaultInitPath
 	switch {
-	case conf.Containers.InitPath != "":
-		init = conf.Containers.InitPath
-	case conf.Engine.InitPath != "":
-		init = conf.Engine.InitPath
+	case conf.Containers.InitPath != "": //nolint:staticcheck // SA1019: see above
+		init = conf.Containers.InitPath //nolint:staticcheck // SA1019: see above
+	case conf.Engine.InitPath != "": //nolint:staticcheck // SA1019: see above
+		init = conf.Engine.InitPath //nolint:staticcheck // SA1019: see above
 	}
 	add("init", firstFile(init),
 		fmt.Sprintf("apt-get install -y catatonit (dnf install -y catatonit): tasks run with an init, which Podman looks for at %s", init), "")

@@ -3,7 +3,6 @@ package hostcheck
 import (
 	"bufio"
 	"context"
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // TestDBusRealSessionBus starts a real session bus and checks that the
@@ -20,7 +21,7 @@ func TestDBusRealSessionBus(t *testing.T) {
 	daemon, err := exec.LookPath("dbus-daemon")
 	testenv.Need(t, err == nil, "dbus-daemon is not installed")
 	addr, pid := startSessionBus(t, daemon)
-	defer syscall.Kill(pid, syscall.SIGTERM)
+	defer func() { _ = syscall.Kill(pid, syscall.SIGTERM) }() // the bus may be gone already
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -51,7 +52,7 @@ func startSessionBus(t *testing.T, daemon string) (string, int) {
 	for len(lines) < 2 && sc.Scan() {
 		lines = append(lines, strings.TrimSpace(sc.Text()))
 	}
-	cmd.Wait()
+	_ = cmd.Wait() // --fork: the parent exits at once; what it printed is checked below
 	if len(lines) < 2 {
 		t.Fatalf("dbus-daemon printed %q", lines)
 	}

@@ -115,7 +115,7 @@ func checkContainer(ctx context.Context, opts Options, e *engine.Engine) probeOu
 		return probeOutcome{result: res}
 	}
 	// Probes left behind by a killed run are cleaned before a new one.
-	e.RemoveProbes(ctx, staleProbeAge)
+	_, _ = e.RemoveProbes(ctx, staleProbeAge) // best effort: a probe left now is removed next time
 	p, err := e.RunProbe(ctx, image, "echo", probeWord)
 	switch {
 	case err != nil:

@@ -27,7 +27,7 @@ var problemPatterns = []struct {
 	re      *regexp.Regexp
 }{
 	// crun: "setrlimit `RLIMIT_NOFILE`: Operation not permitted"
-	{RlimitDenied, regexp.MustCompile("(?i)setrlimit\\W+RLIMIT_\\w+\\W*: operation not permitted")},
+	{RlimitDenied, regexp.MustCompile(`(?i)setrlimit\W+RLIMIT_\w+\W*: operation not permitted`)},
 	// runc: "error setting rlimit type 7: operation not permitted"
 	{RlimitDenied, regexp.MustCompile(`(?i)error setting rlimit type \d+: operation not permitted`)},
 	// crun: "cgroups in hybrid mode not supported, drop all controllers from cgroupv2"

@@ -3,6 +3,7 @@ package hostcheck
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -124,7 +125,9 @@ func parseTaskProbe(out string) taskFacts {
 			f.ran = true
 		case !ok:
 		case k == "uid":
-			fmt.Sscanf(v, "%d", &f.uid)
+			if n, err := strconv.Atoi(v); err == nil {
+				f.uid = n
+			}
 		case k == "CapEff":
 			f.capEff = v
 		case k == "NoNewPrivs":

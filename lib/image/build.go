@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
+
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
@@ -320,15 +320,14 @@ func (b *Builder) buildRecipe(ctx context.Context, r Recipe, made map[string]str
 // logWriter turns build output into Log and Progress events, and keeps the
 // last lines for an error.
 type logWriter struct {
-	mu     sync.Mutex
-	layer  string
-	emit   func(Event)
-	buf    []byte
-	last   []string
-	step   int
-	of     int
-	instr  string
-	closed bool
+	mu    sync.Mutex
+	layer string
+	emit  func(Event)
+	buf   []byte
+	last  []string
+	step  int
+	of    int
+	instr string
 }
 
 // tailLines is how many lines of a failed build's output are kept.
@@ -414,10 +413,3 @@ func isNotFound(err error) bool {
 
 // on puts the engine's connection into ctx.
 func (b *Builder) on(ctx context.Context) context.Context { return b.Engine.On(ctx) }
-
-// sortStrings returns a sorted copy.
-func sortStrings(s []string) []string {
-	c := append([]string{}, s...)
-	sort.Strings(c)
-	return c
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
+
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/store"
@@ -57,17 +58,23 @@ type graph struct {
 	records []Record
 }
 
+// listRetry bounds how long load asks again while images vanish under it.
+const listRetry = 10 * time.Second
+
 func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	var list []*types.ImageSummary
 	var err error
 	// Podman lists image by image: one removed meanwhile (by another
-	// command) fails the whole listing. Ask again.
+	// command: a build's intermediate images come and go) fails the whole
+	// listing. Ask again, for up to listRetry; a busy host with several
+	// builds at once was seen to need more than a second.
+	deadline := time.Now().Add(listRetry)
 	for try := 0; ; try++ {
 		list, err = images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
-		if err == nil || try == 4 || !strings.Contains(err.Error(), "image not known") {
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "image not known") {
 			break
 		}
-		time.Sleep(time.Duration(50*(try+1)) * time.Millisecond)
+		time.Sleep(time.Duration(50*min(try+1, 5)) * time.Millisecond)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
@@ -420,7 +427,8 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 }
 
 // tidyRecords drops the records of projects that no longer exist, and the
-// family records of images that are gone.
+// family records of images that are gone. It is tidying, after the images
+// are removed: a record it cannot remove stays for the next prune.
 func (c *Catalog) tidyRecords(g *graph) {
 	live := map[string]bool{}
 	for _, r := range g.records {
@@ -429,7 +437,7 @@ func (c *Catalog) tidyRecords(g *graph) {
 	recs, _, _ := LoadRecords(c.Paths)
 	for _, r := range recs {
 		if !live[r.Name()] {
-			removeRecord(c.Paths, r.Name())
+			_ = removeRecord(c.Paths, r.Name()) // tidying; see above
 		}
 	}
 	dir := filepath.Join(c.Paths.ImagesDir(), "families")
@@ -437,7 +445,7 @@ func (c *Catalog) tidyRecords(g *graph) {
 	for _, e := range ents {
 		id := strings.TrimSuffix(e.Name(), ".json")
 		if _, ok := g.nodes[id]; !ok && validID(id) {
-			os.Remove(filepath.Join(dir, e.Name()))
+			_ = os.Remove(filepath.Join(dir, e.Name())) // tidying; see above
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/specgen"
+
 	"github.com/terok-ai/terok-go/lib/store"
 )
 
@@ -57,7 +58,7 @@ func (b *Builder) family(ctx context.Context, id string) (string, error) {
 	}
 	rec = FamilyRecord{ID: id, Family: fam, OSRelease: osr, Checked: time.Now().UTC()}
 	// Failing to keep it costs only a second reading next time.
-	store.WriteJSON(b.familyFile(id), rec)
+	_ = store.WriteJSON(b.familyFile(id), rec)
 	return fam, nil
 }
 
@@ -104,7 +105,9 @@ func ReadOSRelease(ctx context.Context, image string) (OSRelease, error) {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		containers.Remove(rctx, c.ID, new(containers.RemoveOptions).WithForce(true).WithIgnore(true))
+		// The os-release is read either way; a container left behind
+		// keeps ProbeLabel, by which it can be found.
+		_, _ = containers.Remove(rctx, c.ID, new(containers.RemoveOptions).WithForce(true).WithIgnore(true))
 	}()
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
 		data, err := copyFile(ctx, c.ID, p)

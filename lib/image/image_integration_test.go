@@ -42,7 +42,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	env := map[string]string{
 		"TEROK_CONFIG_DIR": dir + "/config", "TEROK_STATE_DIR": dir + "/state", "TEROK_DATA_DIR": dir + "/data",
 		"TEROK_RUNTIME_DIR": dir + "/run", "TEROK_CACHE_DIR": dir + "/cache", "HOME": dir,
@@ -61,7 +61,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	}
 	t.Cleanup(func() {
 		if e.StartedService() {
-			e.StopService(context.Background())
+			_ = e.StopService(context.Background())
 		} else {
 			e.Close()
 		}
@@ -95,7 +95,7 @@ func (te *testEnv) run(t *testing.T, image string, cmd ...string) string {
 func (te *testEnv) removeAfter(t *testing.T, ids ...string) {
 	t.Cleanup(func() {
 		for i := len(ids) - 1; i >= 0; i-- {
-			exec.Command("podman", "rmi", ids[i]).Run()
+			_ = exec.Command("podman", "rmi", ids[i]).Run()
 		}
 	})
 }

@@ -105,7 +105,7 @@ func TestHashesAreStableAndLayered(t *testing.T) {
 func TestRosterOverrideChangesL1(t *testing.T) {
 	b, _ := agent.Builtin()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "claude.toml"), []byte("[install]\ndeb = [\"npm install -g @anthropic-ai/claude-code@1.0.0\"]\n"), 0o600)
+	writeFile(t, filepath.Join(dir, "claude.toml"), "[install]\ndeb = [\"npm install -g @anthropic-ai/claude-code@1.0.0\"]\n", 0o600)
 	o, err := agent.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestRenderL1(t *testing.T) {
 	}
 	// An agent that names no lines for the family cannot be installed.
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "debonly.toml"), []byte("binary = \"x\"\n[install]\ndeb = []\n[headless]\nargs = [\"{prompt}\"]\n"), 0o600)
+	writeFile(t, filepath.Join(dir, "debonly.toml"), "binary = \"x\"\n[install]\ndeb = []\n[headless]\nargs = [\"{prompt}\"]\n", 0o600)
 	ro2, _ := agent.Load(dir)
 	d, _ := ro2.Get("debonly")
 	if _, err := RenderL1("rpm", "l0id", []*agent.Agent{d}); err == nil || !strings.Contains(err.Error(), "agent debonly cannot be installed on a rpm base (its roster entry installs on: deb)") {
@@ -260,11 +260,7 @@ func TestOSReleaseFamily(t *testing.T) {
 
 func TestAptMirror(t *testing.T) {
 	root := t.TempDir()
-	write := func(p, s string) {
-		p = filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(s), 0o644)
-	}
+	write := func(p, s string) { writeFile(t, filepath.Join(root, p), s, 0o644) }
 	// A vendor's repository sorts first but serves no Debian suite; the
 	// security archive and a disabled stanza are skipped.
 	write("etc/apt/sources.list.d/aaa-vendor.sources", "Types: deb\nURIs: https://vendor.example/apt\nSuites: nodistro\nComponents: main\n")
@@ -296,11 +292,12 @@ func TestAptMirror(t *testing.T) {
 func TestHostCertificates(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-	os.MkdirAll(filepath.Join(a, "corp"), 0o755)
-	os.WriteFile(filepath.Join(a, "corp", "root ca.crt"), []byte(pem), 0o644)
-	os.WriteFile(filepath.Join(a, "README"), []byte("not a certificate"), 0o644)
-	os.WriteFile(filepath.Join(b, "proxy.pem"), []byte(pem), 0o644)
-	os.Symlink(filepath.Join(b, "proxy.pem"), filepath.Join(b, "link.pem"))
+	writeFile(t, filepath.Join(a, "corp", "root ca.crt"), pem, 0o644)
+	writeFile(t, filepath.Join(a, "README"), "not a certificate", 0o644)
+	writeFile(t, filepath.Join(b, "proxy.pem"), pem, 0o644)
+	if err := os.Symlink(filepath.Join(b, "proxy.pem"), filepath.Join(b, "link.pem")); err != nil {
+		t.Fatal(err)
+	}
 	got, err := HostCertificates([]string{a, b, filepath.Join(a, "missing")})
 	if err != nil {
 		t.Fatal(err)
@@ -312,15 +309,33 @@ func TestHostCertificates(t *testing.T) {
 
 func keysOf(m map[string][]byte) []string { return sortedKeys(m) }
 
+// writeFile writes a file the test needs, and its directories, or fails
+// the test.
+func writeFile(t *testing.T, path, content string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLogWriter(t *testing.T) {
 	var evs []Event
 	w := &logWriter{layer: L1, emit: func(e Event) { evs = append(evs, e) }}
-	w.Write([]byte("STEP 1/3: FROM abc\nSTEP 2/3: RUN npm install -g x\npartial"))
-	w.Write([]byte(" line\r\n"))
-	for i := 0; i < 40; i++ {
-		w.Write([]byte("npm output\n"))
+	write := func(s string) {
+		t.Helper()
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	w.Write([]byte("no newline at the end"))
+	write("STEP 1/3: FROM abc\nSTEP 2/3: RUN npm install -g x\npartial")
+	write(" line\r\n")
+	for i := 0; i < 40; i++ {
+		write("npm output\n")
+	}
+	write("no newline at the end")
 	w.flush()
 	if w.step != 2 || w.of != 3 || w.instr != "RUN npm install -g x" {
 		t.Fatalf("step %d/%d %q", w.step, w.of, w.instr)

@@ -1,12 +1,12 @@
 package manual
 
 import (
-	"github.com/terok-ai/terok-go/lib/testenv"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 // A grammar with every shape the generator handles: nested and hidden

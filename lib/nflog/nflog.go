@@ -69,11 +69,13 @@ func Open(group uint16) (*Reader, error) {
 		return nil, fmt.Errorf("nflog: %w", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // the bind's error is the one to report
 		return nil, fmt.Errorf("nflog: %w", err)
 	}
-	// A burst of blocked packets must not be lost to a small buffer.
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// A burst of blocked packets must not be lost to a small buffer. It is
+	// a margin (the kernel caps it at net.core.rmem_max anyway): without it
+	// the reader still works.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	r := &Reader{f: os.NewFile(uintptr(fd), "nflog"), group: group, buf: make([]byte, 1<<16)}
 	mode := make([]byte, 6)
 	binary.BigEndian.PutUint32(mode, copyRange)
@@ -87,7 +89,7 @@ func Open(group uint16) (*Reader, error) {
 		{{Type: cfgTimeout, Data: binary.BigEndian.AppendUint32(nil, 0)}},
 	} {
 		if err := r.config(attrs); err != nil {
-			r.Close()
+			_ = r.Close() // the configuration's error is the one to report
 			return nil, fmt.Errorf("nflog: binding group %d: %w", group, err)
 		}
 	}
@@ -113,8 +115,11 @@ func (r *Reader) config(attrs []netlink.Attribute) error {
 	if _, err := r.f.Write(msg); err != nil {
 		return err
 	}
-	r.f.SetReadDeadline(time.Now().Add(2 * time.Second))
-	defer r.f.SetReadDeadline(time.Time{})
+	// Without the deadline a missing ack would block Open for ever.
+	if err := r.f.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return err
+	}
+	defer func() { _ = r.f.SetReadDeadline(time.Time{}) }() // it was just set, so clearing it works too
 	for {
 		n, err := r.f.Read(r.buf)
 		if err != nil {

@@ -99,7 +99,9 @@ func TestReadInNamespace(t *testing.T) {
 	defer r.Close()
 
 	in("sh", "-c", "bash -c 'echo > /dev/tcp/192.0.2.5/443' 2>/dev/null; bash -c 'echo x > /dev/udp/192.0.2.6/5353' 2>/dev/null; true")
-	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := r.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{"tcp 192.0.2.5:443 terok-test", "udp 192.0.2.6:5353 terok-test"}
 	var seen []string
 	for !(slices.Contains(seen, want[0]) && slices.Contains(seen, want[1])) {
@@ -114,7 +116,7 @@ func TestReadInNamespace(t *testing.T) {
 	// The same group in another namespace is another group: binding it
 	// here (the test's namespace) does not steal the task's events.
 	if other, err := Open(7); err == nil {
-		other.Close()
+		_ = other.Close()
 	} else {
 		t.Errorf("group 7 of the host's namespace is not free: %v", err)
 	}

@@ -69,9 +69,14 @@ func CachedHostLookup(look func(string) ([]string, string), path string, getenv 
 			}
 		}
 		hosts, note := look(source)
-		store.Update(path, func(old []byte) ([]byte, error) {
-			cache := map[string]cachedAnswer{}
-			json.Unmarshal(old, &cache) // a corrupt cache is written afresh
+		// A cache that cannot be written only costs the lookup next time.
+		_ = store.Update(path, func(old []byte) ([]byte, error) {
+			var cache map[string]cachedAnswer
+			// A missing or corrupt cache is written afresh; so is one that
+			// reads `null` (which would leave the map nil).
+			if err := json.Unmarshal(old, &cache); err != nil || cache == nil {
+				cache = map[string]cachedAnswer{}
+			}
 			cache[source] = cachedAnswer{Key: key, Hosts: hosts, Note: note, Time: time.Now().UTC()}
 			return json.Marshal(cache)
 		})

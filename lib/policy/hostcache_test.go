@@ -37,14 +37,17 @@ func TestCachedHostLookup(t *testing.T) {
 	env["NPM_CONFIG_REGISTRY"] = "https://npm.corp.example/"
 	expect("after an environment change", 2)
 	expect("again", 2)
+	write := func(p, s string) { t.Helper(); writeFile(t, p, s) }
 	rc := filepath.Join(home, ".npmrc")
-	os.WriteFile(rc, []byte("registry=https://a.example/\n"), 0o600)
+	write(rc, "registry=https://a.example/\n")
 	expect("after ~/.npmrc appeared", 3)
-	os.WriteFile(rc, []byte("registry=https://bb.example/\n"), 0o600)
-	os.Chtimes(rc, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	write(rc, "registry=https://bb.example/\n")
+	if err := os.Chtimes(rc, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	expect("after ~/.npmrc changed", 4)
 	expect("again", 4)
-	os.WriteFile(path, []byte("{not json"), 0o600)
+	write(path, "{not json")
 	expect("with a corrupt cache", 5)
 	expect("again", 5)
 	// Another source is cached on its own; an unknown one never.
@@ -55,4 +58,8 @@ func TestCachedHostLookup(t *testing.T) {
 	if calls != 8 {
 		t.Fatalf("%d lookups after go-proxy twice and an unknown source twice, want 8", calls)
 	}
+	// JSON's null decodes to a nil map, which the update must not write into.
+	write(path, "null")
+	expect("with a null cache", 9)
+	expect("again", 9)
 }

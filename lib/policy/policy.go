@@ -10,7 +10,12 @@
 // mirrors, the npm registry, pip's index, go's module proxy, cargo's
 // registry) and resolved when the task starts from the host's own
 // configuration, so terok follows a company's internal mirrors with no
-// editing and names no registry itself (DESIGN §9).
+// editing and names no registry itself (DESIGN §9). An image's
+// distribution mirrors are read by probing the image (ImageMirrors).
+//
+// It also owns a task's policy state (State): the policy as its warden
+// enforces it, with every live change and the shield's posture (up, down,
+// quarantined).
 package policy
 
 import (

@@ -15,6 +15,18 @@ func paths(t *testing.T) config.Paths {
 	return config.Paths{Config: d + "/config", State: d + "/state", Data: d + "/data", Runtime: d + "/run"}
 }
 
+// writeFile writes a file the test needs, and its directories, or fails
+// the test.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func texts(es []Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -39,8 +51,7 @@ func TestBuiltinProfiles(t *testing.T) {
 func TestPolicyComposition(t *testing.T) {
 	ps := paths(t)
 	dir := ProfilesDir(ps)
-	os.MkdirAll(dir, 0o700)
-	os.WriteFile(filepath.Join(dir, "corp.toml"), []byte("description = \"c\"\nallow = [\"*.corp.example\", \"10.1.2.3\"]\nfollow = [\"npm-registry\"]\n"), 0o600)
+	writeFile(t, filepath.Join(dir, "corp.toml"), "description = \"c\"\nallow = [\"*.corp.example\", \"10.1.2.3\"]\nfollow = [\"npm-registry\"]\n")
 	g := config.DefaultGlobal()
 	p := config.DefaultProject()
 	p.Upstream = "git@git.corp.example:team/app.git"
@@ -78,7 +89,7 @@ func TestPolicyComposition(t *testing.T) {
 		t.Fatalf("unknown profile: %v", err)
 	}
 	// A broken user profile names its file.
-	os.WriteFile(filepath.Join(dir, "bad.toml"), []byte("allow = [\"not a target\"]\n"), 0o600)
+	writeFile(t, filepath.Join(dir, "bad.toml"), "allow = [\"not a target\"]\n")
 	if _, err := Profiles(ps); err == nil || !strings.Contains(err.Error(), "bad.toml") {
 		t.Fatalf("broken profile: %v", err)
 	}
@@ -122,8 +133,7 @@ func TestHostLookupFollowsEnvironment(t *testing.T) {
 		}
 	}
 	home := t.TempDir()
-	os.MkdirAll(home+"/.cargo", 0o700)
-	os.WriteFile(home+"/.cargo/config.toml", []byte("[source.crates-io]\nreplace-with = \"corp\"\n[source.corp]\nregistry = \"sparse+https://crates.corp.example/index/\"\n"), 0o600)
+	writeFile(t, home+"/.cargo/config.toml", "[source.crates-io]\nreplace-with = \"corp\"\n[source.corp]\nregistry = \"sparse+https://crates.corp.example/index/\"\n")
 	if hosts, note := HostLookup(func(string) string { return "" }, home)("cargo-registry"); !slices.Equal(hosts, []string{"crates.corp.example"}) {
 		t.Errorf("cargo: %v %s", hosts, note)
 	}

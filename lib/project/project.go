@@ -108,7 +108,7 @@ func (s Store) Create(name string, p config.Project) error {
 		return err
 	}
 	if err := store.WriteFileLocked(s.Paths.ProjectFile(name), data, 0o600); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // undo the half-made project; the write's error is the one to report
 		return err
 	}
 	return nil
@@ -174,11 +174,11 @@ func (s Store) Remove(name string, now time.Time) (string, error) {
 		return "", err
 	}
 	if err := copyRegularFiles(dir, tmp); err != nil {
-		os.RemoveAll(tmp)
+		_ = os.RemoveAll(tmp) // the copy's error is the one to report
 		return "", fmt.Errorf("archiving %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, arch); err != nil {
-		os.RemoveAll(tmp)
+		_ = os.RemoveAll(tmp) // the rename's error is the one to report
 		return "", err
 	}
 	// Make the project disappear in one step, then delete at leisure.
@@ -256,6 +256,6 @@ func quote(s string) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(s)
+	_ = enc.Encode(s) // a string always encodes; the builder's Write cannot fail
 	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -134,15 +134,16 @@ func StartHarness(t testing.TB, edit func(*Config)) *Harness {
 		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
 			break
 		}
-		pc.Close()
+		_ = pc.Close() // the port is taken for TCP: another try
 		if try == 20 {
 			t.Fatal(err)
 		}
 	}
 	h.Addr = pc.LocalAddr().String()
-	go r.ServeUDP(pc)
-	go r.ServeTCP(l)
-	t.Cleanup(func() { r.Close() })
+	// Both end at Close; a test that needs them to serve finds out.
+	go func() { _ = r.ServeUDP(pc) }()
+	go func() { _ = r.ServeTCP(l) }()
+	t.Cleanup(func() { _ = r.Close() })
 	return h
 }
 

@@ -40,7 +40,7 @@ func (r *Resolver) untrack(c interface{ Close() error }) {
 // It returns ErrClosed after Close, or the error that broke pc.
 func (r *Resolver) ServeUDP(pc net.PacketConn) error {
 	if !r.track(pc) {
-		pc.Close()
+		_ = pc.Close() // closed already, or about to be: nothing to report
 		return ErrClosed
 	}
 	defer r.untrack(pc)
@@ -69,7 +69,7 @@ func (r *Resolver) ServeUDP(pc net.PacketConn) error {
 			ctx, cancel := context.WithCancel(r.ctx)
 			defer cancel()
 			if out := r.handle(ctx, packet, false); out != nil {
-				pc.WriteTo(out, addr)
+				_, _ = pc.WriteTo(out, addr) // a lost answer is a lost datagram: the client asks again
 			}
 		}()
 	}
@@ -80,7 +80,7 @@ func (r *Resolver) ServeUDP(pc net.PacketConn) error {
 // the error that broke l.
 func (r *Resolver) ServeTCP(l net.Listener) error {
 	if !r.track(l) {
-		l.Close()
+		_ = l.Close() // closed already, or about to be: nothing to report
 		return ErrClosed
 	}
 	defer r.untrack(l)
@@ -102,11 +102,11 @@ func (r *Resolver) ServeTCP(l net.Listener) error {
 		select {
 		case sem <- struct{}{}:
 		default:
-			c.Close() // too many: fail this one fast rather than queue it
+			_ = c.Close() // too many: fail this one fast rather than queue it
 			continue
 		}
 		if !r.track(c) {
-			c.Close()
+			_ = c.Close() // the resolver is closing
 			<-sem
 			continue
 		}
@@ -124,12 +124,16 @@ func (r *Resolver) ServeTCP(l net.Listener) error {
 func (r *Resolver) serveConn(c net.Conn) {
 	var lenBuf [2]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
+		if err := c.SetReadDeadline(time.Now().Add(tcpIdleTimeout)); err != nil {
+			return
+		}
 		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
 			return
 		}
 		packet := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
-		c.SetReadDeadline(time.Now().Add(tcpIOTimeout))
+		if err := c.SetReadDeadline(time.Now().Add(tcpIOTimeout)); err != nil {
+			return
+		}
 		if _, err := io.ReadFull(c, packet); err != nil {
 			return
 		}
@@ -137,7 +141,9 @@ func (r *Resolver) serveConn(c net.Conn) {
 		if out == nil {
 			return
 		}
-		c.SetWriteDeadline(time.Now().Add(tcpIOTimeout))
+		if err := c.SetWriteDeadline(time.Now().Add(tcpIOTimeout)); err != nil {
+			return
+		}
 		msg := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(out)), uint16(len(out)))
 		if _, err := c.Write(append(msg, out...)); err != nil {
 			return
@@ -165,7 +171,7 @@ func (r *Resolver) Close() error {
 	r.closed = true
 	r.cancel()
 	for c := range r.conns {
-		c.Close()
+		_ = c.Close() // stopping; a socket that will not close has nothing more to serve
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

@@ -80,7 +80,7 @@ func (r *Resolver) exchangeOver(ctx context.Context, network, server string, q *
 	defer conn.Close()
 	// Close (or the query's deadline) ends a wait on a silent upstream now,
 	// not when the attempt's own timeout runs out.
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	defer context.AfterFunc(ctx, func() { _ = conn.Close() })() // the query's own error says why
 	m, _, err := c.ExchangeWithConnContext(ctx, q, conn)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -12,13 +12,17 @@ import (
 func TestHostUpstreams(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "resolv.conf")
-	os.WriteFile(conf, []byte("# comment\nsearch example.com\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions timeout:1\n"), 0o644)
+	if err := os.WriteFile(conf, []byte("# comment\nsearch example.com\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions timeout:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got, err := HostUpstreams(conf)
 	if err != nil || !slices.Equal(got, []string{"192.0.2.53:53", "[2001:db8::53]:53"}) {
 		t.Fatalf("HostUpstreams = %v, %v", got, err)
 	}
 	empty := filepath.Join(dir, "empty.conf")
-	os.WriteFile(empty, []byte("search example.com\n"), 0o644)
+	if err := os.WriteFile(empty, []byte("search example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := HostUpstreams(empty); err == nil {
 		t.Fatal("no nameserver accepted")
 	}
@@ -43,5 +47,7 @@ func TestNewChecksConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -90,7 +90,7 @@ func StartUpstream(t testing.TB) *Upstream {
 		m.RecursionAvailable = true
 		if len(req.Question) != 1 {
 			m.Rcode = dns.RcodeFormatError
-			w.WriteMsg(m)
+			_ = w.WriteMsg(m) // a lost answer shows in the test as a timeout
 			return
 		}
 		q := req.Question[0]
@@ -129,7 +129,7 @@ func StartUpstream(t testing.TB) *Upstream {
 		if opt := req.IsEdns0(); opt != nil {
 			m.SetEdns0(opt.UDPSize(), false)
 		}
-		w.WriteMsg(m)
+		_ = w.WriteMsg(m) // a lost answer shows in the test as a timeout
 	})
 	var pc net.PacketConn
 	var l net.Listener
@@ -141,7 +141,7 @@ func StartUpstream(t testing.TB) *Upstream {
 		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
 			break
 		}
-		pc.Close()
+		_ = pc.Close() // the port is taken for TCP: another try
 		if try == 20 {
 			t.Fatal(err)
 		}
@@ -150,9 +150,9 @@ func StartUpstream(t testing.TB) *Upstream {
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: l, Handler: handler}} {
 		started := make(chan struct{})
 		s.NotifyStartedFunc = func() { close(started) }
-		go s.ActivateAndServe()
+		go func() { _ = s.ActivateAndServe() }() // it ends at Shutdown
 		<-started
-		t.Cleanup(func() { s.Shutdown() })
+		t.Cleanup(func() { _ = s.Shutdown() })
 	}
 	return u
 }
@@ -170,7 +170,7 @@ func StartBlackhole(t testing.TB) *Blackhole {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
+	t.Cleanup(func() { _ = pc.Close() })
 	b := &Blackhole{Addr: pc.LocalAddr().String(), Got: make(chan struct{}, 16)}
 	go func() {
 		buf := make([]byte, 65535)

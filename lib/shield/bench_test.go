@@ -24,12 +24,12 @@ func benchConn(b *testing.B) *shield.Conn {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		b.Skipf("ip netns add: %v %s", err, out)
 	}
-	b.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	b.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	c, err := shield.OpenNetNS("/run/netns/" + name)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	return c
 }
 

@@ -23,7 +23,7 @@ func TestFailedBatchLeavesNothing(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	c, err := OpenNetNS("/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestConcurrentAllow(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	var conns [2]*Conn
 	for i := range conns {
 		c, err := OpenNetNS("/run/netns/" + name)

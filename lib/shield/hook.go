@@ -185,7 +185,7 @@ func writeAtomic(path string, b []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // the write's error is the one to report
 	}
 	return err
 }
@@ -221,6 +221,20 @@ func DefaultHookDir(uid int, getenv func(string) string, hooksDirs []string) str
 // dir, unless the same registration is already there, and says whether
 // Podman reads that directory (hooksDirs).
 func InstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
+	out, err := PlanInstallHook(dir, binary, hooksDirs)
+	if err != nil || !out.Changed {
+		return out, err
+	}
+	if _, err := WriteHook(dir, out.Binary); err != nil {
+		out.Changed = false
+		return out, err
+	}
+	return out, nil
+}
+
+// PlanInstallHook says what InstallHook would do, writing nothing: the
+// registration it would leave, with Changed when it would write it.
+func PlanInstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
 	if r, err := filepath.EvalSymlinks(binary); err == nil {
 		binary = r
 	}
@@ -229,16 +243,11 @@ func InstallHook(dir, binary string, hooksDirs []string) (Installed, error) {
 	if err != nil {
 		return out, err
 	}
-	if have, err := os.ReadFile(out.Hook); err == nil && bytes.Equal(have, want) {
-		if err := CheckHookBinary(binary); err != nil {
-			return out, err
-		}
-		return out, nil
-	}
-	if _, err := WriteHook(dir, binary); err != nil {
+	if err := CheckHookBinary(binary); err != nil {
 		return out, err
 	}
-	out.Changed = true
+	have, err := os.ReadFile(out.Hook)
+	out.Changed = err != nil || !bytes.Equal(have, want)
 	return out, nil
 }
 
@@ -262,6 +271,21 @@ func CheckHookBinary(binary string) error {
 // binary (the same file, or one that no longer exists). A registration of
 // another terok binary is left alone and its binary returned.
 func UninstallHook(dir, binary string) (removed bool, other string, err error) {
+	remove, other, err := PlanUninstallHook(dir, binary)
+	if err != nil || !remove {
+		return false, other, err
+	}
+	if err := os.Remove(filepath.Join(dir, HookFile)); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
+}
+
+// PlanUninstallHook says what UninstallHook would do, removing nothing:
+// remove when dir has a registration that runs binary (the same file, or
+// one that no longer exists); other, the binary that another terok's
+// registration there runs.
+func PlanUninstallHook(dir, binary string) (remove bool, other string, err error) {
 	p := filepath.Join(dir, HookFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -278,9 +302,6 @@ func UninstallHook(dir, binary string) (removed bool, other string, err error) {
 	theirs, err2 := os.Stat(h.Hook.Path)
 	if !errors.Is(err2, fs.ErrNotExist) && (err1 != nil || err2 != nil || !os.SameFile(ours, theirs)) {
 		return false, h.Hook.Path, nil
-	}
-	if err := os.Remove(p); err != nil {
-		return false, "", err
 	}
 	return true, "", nil
 }

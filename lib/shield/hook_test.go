@@ -32,11 +32,15 @@ func TestWriteHook(t *testing.T) {
 	if _, err := WriteHook(filepath.Join(dir, "hooks"), bin); err == nil {
 		t.Fatal("a missing binary was accepted")
 	}
-	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o644)
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := WriteHook(filepath.Join(dir, "hooks"), bin); err == nil || !strings.Contains(err.Error(), "not an executable") {
 		t.Fatalf("a file that is not executable: %v", err)
 	}
-	os.Chmod(bin, 0o755)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p, err := WriteHook(filepath.Join(dir, "hooks"), bin)
 	if err != nil || p != filepath.Join(dir, "hooks", HookFile) {
 		t.Fatal(p, err)
@@ -48,7 +52,9 @@ func TestWriteHook(t *testing.T) {
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
 		t.Fatalf("registration mode %v", fi.Mode())
 	}
-	os.Symlink(filepath.Join(dir, "hooks"), filepath.Join(dir, "link"))
+	if err := os.Symlink(filepath.Join(dir, "hooks"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
 	if !HookRegistered(filepath.Join(dir, "link"), []string{"/nope", filepath.Join(dir, "hooks") + "/"}) ||
 		HookRegistered(filepath.Join(dir, "hooks"), []string{"/usr/share/containers/oci/hooks.d"}) {
 		t.Fatal("HookRegistered")

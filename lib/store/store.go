@@ -42,10 +42,12 @@ func Lock(dir string) (unlock func(), err error) {
 		}
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close() // never written; the flock's error is the one to report
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	return func() { f.Close() }, nil
+	// Closing releases the lock; the file was never written, so its close
+	// has nothing to report.
+	return func() { _ = f.Close() }, nil
 }
 
 // WriteFileLocked writes data to path atomically. The caller holds the lock
@@ -60,9 +62,9 @@ func WriteFileLocked(path string, data []byte, perm fs.FileMode) error {
 	name := tmp.Name()
 	ok := false
 	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
+		if !ok { // a step failed, and its error is the one returned
+			_ = tmp.Close()
+			_ = os.Remove(name)
 		}
 	}()
 	if err := tmp.Chmod(perm); err != nil {

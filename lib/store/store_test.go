@@ -133,7 +133,9 @@ func TestConcurrentGoroutines(t *testing.T) {
 
 func TestCorruptRecordIsNamed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rec.json")
-	os.WriteFile(path, []byte(`{"n": 1,`), 0o600)
+	if err := os.WriteFile(path, []byte(`{"n": 1,`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var c counter
 	err := ReadJSON(path, &c)
 	var ce *CorruptError
@@ -160,7 +162,9 @@ func TestUpdateErrorLeavesRecord(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	var c counter
-	ReadJSON(path, &c)
+	if err := ReadJSON(path, &c); err != nil {
+		t.Fatal(err)
+	}
 	if c.N != 7 {
 		t.Fatalf("n=%d after failed update", c.N)
 	}

@@ -86,7 +86,7 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 	gitName, gitEmail := r.gitIdentity()
 	e["TEROK_TASK_ID"] = rec.ID
 	e["TEROK_PROJECT"] = rec.Project
-	e["TEROK_MODE"] = rec.Mode
+	e["TEROK_MODE"] = string(rec.Mode)
 	e["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, rec.Project)
 	e["TEROK_GATE_TOKEN"] = token
 	e["TEROK_BRANCH"] = rec.Branch
@@ -193,15 +193,15 @@ func (r *Runner) currentImage(ctx context.Context, proj string) (string, error) 
 // endWarden ends the warden of a container that stopped, if it lingers:
 // the next start spawns a new one.
 func (r *Runner) endWarden(rec Record) {
-	if !WardenAlive(rec.WardenPID) {
+	if !warden.Alive(rec.WardenPID) {
 		return
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for WardenAlive(rec.WardenPID) && time.Now().Before(deadline) {
+	for warden.Alive(rec.WardenPID) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if WardenAlive(rec.WardenPID) {
-		signalWarden(rec.WardenPID, syscall.SIGTERM)
+	if warden.Alive(rec.WardenPID) {
+		warden.Signal(rec.WardenPID, syscall.SIGTERM)
 	}
 }
 

@@ -60,7 +60,7 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 		} else if rec.Container == "" {
 			continue
 		}
-		if !unreadable && !WardenAlive(rec.WardenPID) {
+		if !unreadable && !warden.Alive(rec.WardenPID) {
 			// Cut off already; its container may still run.
 			mu.Lock()
 			toStop = append(toStop, rec)
@@ -72,7 +72,7 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 			defer wg.Done()
 			res := PanicResult{Task: rec.ID, Project: rec.Project, Action: "quarantined"}
 			qctx, cancel := context.WithTimeout(ctx, panicQuarantineTimeout)
-			_, err := r.ShieldControl(qctx, rec.ID, warden.Request{Op: "quarantine"})
+			_, err := r.Warden(rec.ID).Quarantine(qctx)
 			cancel()
 			if unreadable {
 				mu.Lock()
@@ -86,7 +86,7 @@ func (r *Runner) PanicCutOff(ctx context.Context) ([]PanicResult, []Record, erro
 				return
 			}
 			if err != nil {
-				signalWarden(rec.WardenPID, syscall.SIGKILL)
+				warden.Signal(rec.WardenPID, syscall.SIGKILL)
 				res.Action, res.Detail = "killed", "its warden did not quarantine it ("+err.Error()+"), so it was killed"
 			}
 			mu.Lock()
@@ -181,7 +181,7 @@ func (r *Runner) panicStop(ctx context.Context, rec Record, container string) Pa
 		res.Action, res.Detail = "failed", "stopping its container: "+err.Error()
 	} else if rec.Container == "" {
 		res.Detail = fmt.Sprintf("its record cannot be read (%v)", uerr)
-	} else if !WardenAlive(rec.WardenPID) {
+	} else if !warden.Alive(rec.WardenPID) {
 		res.Detail = "it had no warden (cut off already)"
 	}
 	return res

@@ -27,7 +27,7 @@ type Record struct {
 	Name       string    `json:"name"`
 	Project    string    `json:"project"`
 	Agent      string    `json:"agent"`
-	Mode       string    `json:"mode"` // headless, interactive or shell
+	Mode       Mode      `json:"mode"` // headless, interactive or shell
 	Model      string    `json:"model,omitempty"`
 	Timeout    string    `json:"timeout,omitempty"`
 	Branch     string    `json:"branch"`

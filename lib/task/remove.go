@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/engine"
+	"github.com/terok-ai/terok-go/lib/warden"
 )
 
 // Remove archives a task (its record and its container's output) under
@@ -35,7 +36,7 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 	// The warden's log, and the output of the containers a restart
 	// --recreate or a followup replaced (ID.output-N.log).
 	earlier, _ := filepath.Glob(filepath.Join(r.logDir(), rec.ID+".output-*.log"))
-	for _, path := range append([]string{filepath.Join(r.logDir(), rec.ID+".warden.log")}, earlier...) {
+	for _, path := range append([]string{r.wardenLog(rec.ID)}, earlier...) {
 		if b, err := os.ReadFile(path); err == nil {
 			os.WriteFile(filepath.Join(dir, strings.TrimPrefix(filepath.Base(path), rec.ID+".")), b, 0o600)
 			os.Remove(path)
@@ -54,10 +55,10 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	// A warden outliving its container would still accept the token.
-	if WardenAlive(rec.WardenPID) {
-		signalWarden(rec.WardenPID, syscall.SIGTERM)
+	if warden.Alive(rec.WardenPID) {
+		warden.Signal(rec.WardenPID, syscall.SIGTERM)
 		deadline := time.Now().Add(2 * time.Second)
-		for WardenAlive(rec.WardenPID) && time.Now().Before(deadline) {
+		for warden.Alive(rec.WardenPID) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
@@ -65,12 +66,12 @@ func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
 		return "", fmt.Errorf("removing the workspace: %w", err)
 	}
 	// The shield's policy and audit log go with the record.
-	for src, dst := range map[string]string{r.shieldPath(rec.ID): "shield.json", r.ShieldAuditLog(rec.ID): "shield-audit.jsonl"} {
+	for src, dst := range map[string]string{r.ShieldPath(rec.ID): "shield.json", r.ShieldAuditLog(rec.ID): "shield-audit.jsonl"} {
 		if b, err := os.ReadFile(src); err == nil {
 			os.WriteFile(filepath.Join(dir, dst), b, 0o600)
 		}
 	}
-	os.Remove(r.shieldPath(rec.ID))
+	os.Remove(r.ShieldPath(rec.ID))
 	os.Remove(r.secretPath(rec.ID))
 	if _, err := r.Store().Archive(rec.ID, dir); err != nil {
 		return "", err

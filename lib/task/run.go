@@ -17,15 +17,19 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/image"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/store"
 )
 
+// Mode is how a task runs its program.
+type Mode string
+
 // Modes of a task.
 const (
-	Headless    = "headless"
-	Interactive = "interactive"
-	Shell       = "shell"
+	Headless    Mode = "headless"    // the agent with a prompt and a timeout; its output streams
+	Interactive Mode = "interactive" // the agent in a tmux session a terminal attaches to
+	Shell       Mode = "shell"       // a login shell in that session instead of the agent
 )
 
 // Workspace is where a task's workspace volume is mounted.
@@ -71,7 +75,7 @@ type Request struct {
 	Prompt  string
 	Model   string
 	Timeout time.Duration // 0 for the configured one
-	Mode    string
+	Mode    Mode
 	Branch  string // the branch to start from; "" for the project's default
 }
 
@@ -83,93 +87,136 @@ func (r *Runner) secretPath(id string) string {
 
 // Create makes a task: its record, its gate token, its workspace volume
 // and its container (not started). On failure nothing is left behind.
-func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error) {
-	ps := project.Store{Paths: r.Paths}
-	p, err := ps.Load(req.Project)
+//
+// It plans first (planCreate: what the request and the project's
+// configuration ask for, decided without touching anything), then checks
+// what the task needs from the host (the project's image, its gate, the
+// egress policy's sources: taskNeeds), then makes the task (makeTask).
+func (r *Runner) Create(ctx context.Context, req Request) (Record, error) {
+	p, err := project.Store{Paths: r.Paths}.Load(req.Project)
 	if err != nil {
-		return rec, err
+		return Record{}, err
 	}
+	plan, err := planCreate(req, p, r.Global, r.Roster, r.Rootless)
+	if err != nil {
+		return Record{}, err
+	}
+	needs, err := r.taskNeeds(ctx, req.Project, p)
+	if err != nil {
+		return Record{}, err
+	}
+	r.trace("create.checks")
+	plan.Record.Image = needs.image
+	return r.makeTask(ctx, plan, needs.shield)
+}
+
+// createPlan is a task as Create will make it.
+type createPlan struct {
+	Record Record            // without id, image or creation time
+	Argv   []string          // the agent's command line (or the shell's)
+	Env    map[string]string // the agent's environment
+}
+
+// planCreate decides what a new task of project p is: its agent (the
+// one asked for, else the project's first), the agent's command line for
+// the mode, its timeout (asked, else the project's, else the global one),
+// its base branch and its hardening. It reads nothing and writes nothing.
+func planCreate(req Request, p config.Project, g config.Global, roster *agent.Roster, rootless bool) (createPlan, error) {
+	installed := p.EffectiveAgents(g)
 	name := req.Agent
 	if name == "" {
-		agents := p.EffectiveAgents(r.Global)
-		if len(agents) == 0 {
-			return rec, fmt.Errorf("project %s names no agent; pass --agent", req.Project)
+		if len(installed) == 0 {
+			return createPlan{}, fmt.Errorf("project %s names no agent; pass --agent", req.Project)
 		}
-		name = agents[0]
+		name = installed[0]
 	}
-	ag, ok := r.Roster.Get(name)
+	ag, ok := roster.Get(name)
 	if !ok {
-		return rec, &agent.UnknownError{Name: name}
+		return createPlan{}, &agent.UnknownError{Name: name}
 	}
-	installed := p.EffectiveAgents(r.Global)
 	if !contains(installed, name) {
-		return rec, fmt.Errorf("agent %s is not installed in project %s's image (its agents: %s)", name, req.Project, strings.Join(installed, ", "))
+		return createPlan{}, fmt.Errorf("agent %s is not installed in project %s's image (its agents: %s)", name, req.Project, strings.Join(installed, ", "))
 	}
 	timeout := req.Timeout
 	if timeout == 0 {
 		timeout = p.Run.Timeout.D()
 		if timeout == 0 {
-			timeout = r.Global.Run.Timeout.D()
+			timeout = g.Run.Timeout.D()
 		}
 	}
-	launch := agent.Launch{Headless: req.Mode == Headless, Prompt: req.Prompt, Model: req.Model}
-	if launch.Headless {
-		launch.Timeout = timeout
-	}
-	var argv []string
-	env := map[string]string{}
-	if req.Mode == Shell {
-		argv = []string{"bash", "-l"}
-	} else {
+	plan := createPlan{Argv: []string{"bash", "-l"}, Env: map[string]string{}}
+	if req.Mode != Shell {
+		launch := agent.Launch{Headless: req.Mode == Headless, Prompt: req.Prompt, Model: req.Model}
+		if launch.Headless {
+			launch.Timeout = timeout
+		}
 		cmd, err := ag.Command(launch)
 		if err != nil {
-			return rec, err
+			return createPlan{}, err
 		}
-		argv, env = cmd.Argv, cmd.Env
-	}
-	img, ok, err := image.LoadRecord(r.Paths, req.Project)
-	if err != nil {
-		return rec, err
-	}
-	if !ok {
-		return rec, &ImageMissingError{Project: req.Project}
-	}
-	if found, _ := r.Engine.FirstLocalImage(ctx, img.Image()); found == "" {
-		return rec, &ImageMissingError{Project: req.Project}
-	}
-	m, err := gate.New(r.Paths, req.Project, p, r.Global, r.Getenv)
-	if err != nil {
-		return rec, err
-	}
-	if exists, err := m.Exists(); err != nil {
-		return rec, err
-	} else if !exists {
-		if _, err := m.Sync(ctx, false, false); err != nil {
-			return rec, fmt.Errorf("making the project's gate: %w", err)
-		}
+		plan.Argv, plan.Env = cmd.Argv, cmd.Env
 	}
 	base := req.Branch
 	if base == "" {
 		base = p.Branch
 	}
 	if err := config.ValidBranch(base); err != nil {
-		return rec, err
+		return createPlan{}, err
 	}
-	shieldState, err := r.taskPolicy(ctx, p, img.Image())
-	if err != nil {
-		return rec, err
-	}
-
-	r.trace("create.checks")
-	rec = Record{
+	plan.Record = Record{
 		Project: req.Project, Agent: name, Mode: req.Mode, Model: req.Model,
-		BaseBranch: base, Image: img.Image(), Created: time.Now().UTC(),
-		Hardening: HardeningFor(r.Global, p, r.Rootless),
+		BaseBranch: base, Hardening: HardeningFor(g, p, rootless),
 	}
 	if req.Mode == Headless {
-		rec.Timeout = timeout.String()
-		rec.Prompts = []Prompt{newPrompt(PromptRun, req.Prompt, false)}
+		plan.Record.Timeout = timeout.String()
+		plan.Record.Prompts = []Prompt{newPrompt(PromptRun, req.Prompt, false)}
 	}
+	return plan, nil
+}
+
+// needs is what a new task needs from the host, found by taskNeeds.
+type needs struct {
+	image  string       // the project's image, built
+	shield policy.State // the task's egress policy
+}
+
+// taskNeeds checks that project proj's image is built and makes its gate
+// if it has none, then computes the new task's egress policy.
+func (r *Runner) taskNeeds(ctx context.Context, proj string, p config.Project) (needs, error) {
+	img, ok, err := image.LoadRecord(r.Paths, proj)
+	if err != nil {
+		return needs{}, err
+	}
+	if !ok {
+		return needs{}, &ImageMissingError{Project: proj}
+	}
+	if found, _ := r.Engine.FirstLocalImage(ctx, img.Image()); found == "" {
+		return needs{}, &ImageMissingError{Project: proj}
+	}
+	m, err := gate.New(r.Paths, proj, p, r.Global, r.Getenv)
+	if err != nil {
+		return needs{}, err
+	}
+	if exists, err := m.Exists(); err != nil {
+		return needs{}, err
+	} else if !exists {
+		if _, err := m.Sync(ctx, false, false); err != nil {
+			return needs{}, fmt.Errorf("making the project's gate: %w", err)
+		}
+	}
+	sh, err := r.taskPolicy(ctx, p, img.Image())
+	if err != nil {
+		return needs{}, err
+	}
+	return needs{image: img.Image(), shield: sh}, nil
+}
+
+// makeTask makes a planned task: its record, its token, its policy
+// state, its workspace volume and its container, in that order, undoing
+// what it made when a later step fails.
+func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState policy.State) (rec Record, err error) {
+	rec = plan.Record
+	rec.Created = time.Now().UTC()
 	st := r.Store()
 	if err := st.Create(&rec); err != nil {
 		return rec, err
@@ -194,13 +241,13 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	}
 	cleanup = append(cleanup, func() { os.Remove(r.secretPath(rec.ID)) })
 
-	if err := os.MkdirAll(filepath.Dir(r.shieldPath(rec.ID)), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.ShieldPath(rec.ID)), 0o700); err != nil {
 		return rec, err
 	}
-	if err := store.WriteJSONLocked(r.shieldPath(rec.ID), shieldState); err != nil {
+	if err := shieldState.Save(r.ShieldPath(rec.ID)); err != nil {
 		return rec, err
 	}
-	cleanup = append(cleanup, func() { os.Remove(r.shieldPath(rec.ID)) })
+	cleanup = append(cleanup, func() { os.Remove(r.ShieldPath(rec.ID)) })
 	r.trace("create.record")
 	if err := r.Engine.CreateVolume(ctx, rec.Volume, taskLabels(rec)); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
@@ -208,7 +255,7 @@ func (r *Runner) Create(ctx context.Context, req Request) (rec Record, err error
 	cleanup = append(cleanup, func() { r.Engine.RemoveVolume(context.Background(), rec.Volume) })
 
 	r.trace("create.volume")
-	spec, err := r.containerSpec(rec, argv, env, token)
+	spec, err := r.containerSpec(rec, plan.Argv, plan.Env, token)
 	if err != nil {
 		return rec, err
 	}

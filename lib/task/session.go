@@ -27,7 +27,7 @@ const (
 
 // HasSession reports whether tasks of a mode run in a session that a
 // terminal can attach to.
-func HasSession(mode string) bool { return mode == Interactive || mode == Shell }
+func HasSession(mode Mode) bool { return mode == Interactive || mode == Shell }
 
 // Attached is how an attach to a task's session ended.
 type Attached struct {

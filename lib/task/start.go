@@ -1,27 +1,16 @@
 package task
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/engine"
-	"github.com/terok-ai/terok-go/lib/gate"
-	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/warden"
 )
-
-// WardenReadyTimeout bounds the wait for a new warden to serve.
-const WardenReadyTimeout = 15 * time.Second
 
 func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", "logs") }
 
@@ -82,138 +71,15 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 	return rec, err
 }
 
-// spawnWarden starts `terok task warden ID --pid PID` in a session of its
-// own (it outlives this command, and dies with the task) and waits for its
-// "ready" line. Rootless, it runs in the rootless user namespace.
+// spawnWarden starts task id's warden for the container process pid and
+// waits until it serves (see warden.Spawn).
 func (r *Runner) spawnWarden(ctx context.Context, id string, pid int) (int, error) {
-	if err := os.MkdirAll(r.logDir(), 0o700); err != nil {
-		return 0, err
-	}
-	logf, err := os.OpenFile(filepath.Join(r.logDir(), id+".warden.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	defer logf.Close()
-	env := []string{
-		"PATH=" + r.Getenv("PATH"), "HOME=" + r.Getenv("HOME"),
-		"TEROK_CONFIG_DIR=" + r.Paths.Config, "TEROK_STATE_DIR=" + r.Paths.State,
-		"TEROK_DATA_DIR=" + r.Paths.Data, "TEROK_RUNTIME_DIR=" + r.Paths.Runtime,
-	}
-	if r.Paths.Cache != "" {
-		env = append(env, "TEROK_CACHE_DIR="+r.Paths.Cache)
-	}
-	// The binary answers to its name: terok-task takes the verb, terok the
-	// command and the verb.
-	args := []string{r.Exe, "task", "warden", id, "--pid", strconv.Itoa(pid)}
-	if filepath.Base(r.Exe) == "terok-task" {
-		args = append(args[:1], args[2:]...)
-	}
-	var cmd *exec.Cmd
-	if r.Rootless {
-		// Only the rootless user namespace may enter the task's network
-		// namespace; the roots are explicit because the uid reads 0 there.
-		cmd = exec.Command("podman", append([]string{"unshare", "env"}, append(env, args...)...)...)
-		cmd.Env = append(env, "XDG_RUNTIME_DIR="+r.Getenv("XDG_RUNTIME_DIR"))
-	} else {
-		cmd = exec.Command(args[0], args[1:]...)
-		cmd.Env = env
-	}
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if strings.TrimSpace(line) == "ready" {
-			ready <- nil
-			return
-		}
-		// A warden that could not serve said why on stderr, its log.
-		why := strings.TrimSpace(line)
-		if b, rerr := os.ReadFile(logf.Name()); rerr == nil {
-			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-			why = lines[len(lines)-1]
-		}
-		ready <- fmt.Errorf("the warden did not serve: %s (%v); see %s", why, err, logf.Name())
-	}()
-	select {
-	case err = <-ready:
-	case <-time.After(WardenReadyTimeout):
-		err = fmt.Errorf("the warden did not serve within %s; see %s", WardenReadyTimeout, logf.Name())
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return 0, err
-	}
-	p := cmd.Process.Pid
-	// The warden lives on by itself; reap it if it ends while we wait.
-	go cmd.Wait()
-	return p, nil
+	return warden.Spawn{Exe: r.Exe, Task: id, Pid: pid, Paths: r.Paths, Getenv: r.Getenv,
+		Rootless: r.Rootless, Log: r.wardenLog(id)}.Start(ctx)
 }
 
-// ServeWarden is the warden process of task id: it serves the task's gate
-// inside the task's network namespace until the container's process pid
-// exits. ready is called once it serves.
-func ServeWarden(ctx context.Context, r *Runner, id string, pid int, ready func()) error {
-	rec, err := r.Store().Load(id)
-	if err != nil {
-		return err
-	}
-	token, err := r.Token(id)
-	if err != nil {
-		return fmt.Errorf("reading the task's token: %w", err)
-	}
-	p, err := project.Store{Paths: r.Paths}.Load(rec.Project)
-	if err != nil {
-		return err
-	}
-	m, err := gate.New(r.Paths, rec.Project, p, r.Global, r.Getenv)
-	if err != nil {
-		return err
-	}
-	// The shield first: the agent starts only once the gate answers, and
-	// the gate answers only once the task's policy is applied and verified.
-	sh, err := r.startShield(ctx, id, pid)
-	if err != nil {
-		return fmt.Errorf("the task's shield: %w", err)
-	}
-	defer sh.close()
-	w := &warden.Warden{
-		Pid:   pid,
-		Gate:  sh.guard(&gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}}),
-		Ready: ready,
-	}
-	return w.Run(ctx)
-}
-
-// signalWarden signals a warden's whole process group (it runs in a
-// session of its own): rootless, the recorded pid is podman unshare's and
-// the warden is its child, which a signal to the pid alone would miss.
-func signalWarden(pid int, sig syscall.Signal) {
-	if pid <= 0 {
-		return
-	}
-	syscall.Kill(-pid, sig)
-	syscall.Kill(pid, sig)
-}
-
-// WardenAlive reports whether a task's warden process still runs.
-func WardenAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(b), "warden")
-}
+// wardenLog is where a task's warden writes its stderr.
+func (r *Runner) wardenLog(id string) string { return filepath.Join(r.logDir(), id+".warden.log") }
 
 // Outcome is how a task's run ended.
 type Outcome struct {

@@ -54,7 +54,7 @@ func NetNSHolder(t testing.TB) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) // cleanup: it was killed, so Wait reports that
 	line := make([]byte, 3)
 	if _, err := io.ReadFull(out, line); err != nil || string(line) != "in\n" {
 		t.Fatalf("the namespace holder did not start: %q %v", line, err)

@@ -17,11 +17,13 @@ import (
 // inside the task) speaking one JSON request and one JSON reply per
 // connection. The shield's live verbs (allow, deny, down, up, quarantine,
 // rules, status) go through it, so the warden — the one process that holds
-// the task's firewall and resolver — makes every change.
+// the task's firewall and resolver — makes every change. Callers use
+// Client's typed methods; a running warden and its callers are always the
+// same binary, so the wire format is terok's own.
 
 // Request is a control request.
 type Request struct {
-	Op       string   `json:"op"`
+	Op       Op       `json:"op"`
 	Targets  []string `json:"targets,omitempty"`
 	Duration string   `json:"duration,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 )
 
 // A listener made in a container's network namespace answers the container
@@ -57,10 +58,10 @@ func TestListenInNetNSServesOnlyTheTask(t *testing.T) {
 	}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	w := &warden.Warden{Pid: st.Pid, Ready: func() { close(ready) },
-		Gate: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w := &warden.Warden{ID: id, Pid: st.Pid, Ready: func() { close(ready) },
+		Services: []warden.Service{&gatesvc.Service{Endpoint: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "warden for %s\n", id)
-		})}
+		})}}}
 	go func() { done <- w.Run(ctx) }()
 	select {
 	case <-ready:

@@ -1,0 +1,148 @@
+package warden
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/config"
+)
+
+// ReadyTimeout bounds the wait for a new warden to serve.
+const ReadyTimeout = 15 * time.Second
+
+// ReadyLine is what a warden prints on its stdout once it serves.
+const ReadyLine = "ready"
+
+// Args is the command line of task id's warden, for the container process
+// pid: the hidden verb `terok task warden ID --pid PID` of the terok binary
+// exe. The binary answers to its name: terok-task takes the verb, terok
+// the command and the verb.
+func Args(exe, id string, pid int) []string {
+	args := []string{exe, "task", "warden", id, "--pid", strconv.Itoa(pid)}
+	if filepath.Base(exe) == "terok-task" {
+		args = append(args[:1], args[2:]...)
+	}
+	return args
+}
+
+// Spawn is how a task's warden is started.
+type Spawn struct {
+	Exe  string // the terok binary
+	Task string // the task's id
+	Pid  int    // the container's first process
+	// Paths are handed to the warden explicitly (TEROK_*_DIR): rootless it
+	// runs under podman unshare, where the uid reads 0.
+	Paths  config.Paths
+	Getenv func(string) string
+	// Rootless: the warden runs in the rootless user namespace, the only
+	// one that may enter the task's network namespace.
+	Rootless bool
+	Log      string // the warden's stderr, appended to
+}
+
+// Start starts the warden in a session of its own (it outlives this
+// command, and dies with the task) and waits for its ready line. It
+// returns the warden's pid (rootless, podman unshare's: the warden is its
+// child; see Signal). A warden that does not serve is killed, and the error
+// carries the last line of its log.
+func (s Spawn) Start(ctx context.Context) (int, error) {
+	if err := os.MkdirAll(filepath.Dir(s.Log), 0o700); err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	env := []string{
+		"PATH=" + s.Getenv("PATH"), "HOME=" + s.Getenv("HOME"),
+		"TEROK_CONFIG_DIR=" + s.Paths.Config, "TEROK_STATE_DIR=" + s.Paths.State,
+		"TEROK_DATA_DIR=" + s.Paths.Data, "TEROK_RUNTIME_DIR=" + s.Paths.Runtime,
+	}
+	if s.Paths.Cache != "" {
+		env = append(env, "TEROK_CACHE_DIR="+s.Paths.Cache)
+	}
+	args := Args(s.Exe, s.Task, s.Pid)
+	var cmd *exec.Cmd
+	if s.Rootless {
+		// Only the rootless user namespace may enter the task's network
+		// namespace; the roots are explicit because the uid reads 0 there.
+		cmd = exec.Command("podman", append([]string{"unshare", "env"}, append(env, args...)...)...)
+		cmd.Env = append(env, "XDG_RUNTIME_DIR="+s.Getenv("XDG_RUNTIME_DIR"))
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
+		cmd.Env = env
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if strings.TrimSpace(line) == ReadyLine {
+			ready <- nil
+			return
+		}
+		// A warden that could not serve said why on stderr, its log.
+		why := strings.TrimSpace(line)
+		if b, rerr := os.ReadFile(logf.Name()); rerr == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			why = lines[len(lines)-1]
+		}
+		ready <- fmt.Errorf("the warden did not serve: %s (%v); see %s", why, err, logf.Name())
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(ReadyTimeout):
+		err = fmt.Errorf("the warden did not serve within %s; see %s", ReadyTimeout, logf.Name())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		// It may have ended already; what it said is in err.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+	p := cmd.Process.Pid
+	// The warden lives on by itself; reap it if it ends while we wait
+	// (how it ended is in its log).
+	go func() { _ = cmd.Wait() }()
+	return p, nil
+}
+
+// Signal signals a warden's whole process group (it runs in a session of
+// its own): rootless, the recorded pid is podman unshare's and the warden
+// is its child, which a signal to the pid alone would miss.
+func Signal(pid int, sig syscall.Signal) {
+	if pid <= 0 {
+		return
+	}
+	// Either may have nothing left to signal (rootful, the group is the
+	// warden alone; a warden that ended has neither): nothing to report.
+	_ = syscall.Kill(-pid, sig)
+	_ = syscall.Kill(pid, sig)
+}
+
+// Alive reports whether the warden process pid still runs.
+func Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(b), "warden")
+}

@@ -1,0 +1,453 @@
+package shieldsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/netns"
+	"github.com/terok-ai/terok-go/lib/nflog"
+	"github.com/terok-ai/terok-go/lib/policy"
+	"github.com/terok-ai/terok-go/lib/resolver"
+	"github.com/terok-ai/terok-go/lib/shield"
+	"github.com/terok-ai/terok-go/lib/warden"
+)
+
+// Config is what the shield service of one task is given.
+type Config struct {
+	// State is the task's policy state (policy.State): read when the
+	// service starts, written on every live change.
+	State string
+	// Audit is the task's shield audit log.
+	Audit string
+	// Resolvers are the upstream resolvers (config shield.resolvers);
+	// empty: the host's.
+	Resolvers []string
+}
+
+// Service is the shield's part of a task's warden: the firewall's
+// heartbeat, the resolver, the NFLOG reader, the audit log and the live
+// control of the policy.
+type Service struct {
+	cfg   Config
+	id    string
+	conn  *shield.Conn
+	res   *resolver.Resolver
+	log   *nflog.Reader
+	audit *auditLog
+
+	mu       sync.Mutex
+	state    policy.State
+	names    map[netip.Addr]string
+	stopBeat chan struct{}
+	beatDone chan struct{}
+	closers  []func()
+}
+
+// New is the shield service for one task.
+func New(c Config) *Service { return &Service{cfg: c, names: map[netip.Addr]string{}} }
+
+var _ warden.Controller = (*Service)(nil)
+
+// Start enforces the task's policy in its network namespace: it checks
+// that the hook installed terok's ruleset, applies the task's policy and
+// verifies it, starts the heartbeat, the resolver on the task's
+// 127.0.0.1:53 and the NFLOG reader. On an error the task is left with the
+// hook's ruleset: nothing out.
+func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Close() // it always returns nil
+			err = fmt.Errorf("the task's shield: %w", err)
+		}
+	}()
+	s.id = t.ID
+	st, err := policy.LoadState(s.cfg.State)
+	if err != nil {
+		return fmt.Errorf("the task's egress policy: %w", err)
+	}
+	s.state = st
+	s.audit = openAudit(s.cfg.Audit, t.ID)
+	s.closers = append(s.closers, s.audit.close)
+	c, err := shield.Open(t.Pid)
+	if err != nil {
+		return err
+	}
+	s.conn = c
+	// Closing the netlink socket cannot fail in a way that matters: the
+	// ruleset stays in the namespace, and without heartbeats lets nothing
+	// out.
+	s.closers = append(s.closers, func() { _ = c.Close() })
+	if _, err := c.Verify(); errors.Is(err, shield.ErrNoRuleset) {
+		return errors.New("the shield's OCI hook did not install the task's ruleset: is it registered? (terok setup; terok doctor checks)")
+	} else if err != nil {
+		var ve *shield.VerifyError
+		if !errors.As(err, &ve) {
+			return err
+		}
+	}
+	if err := s.apply(); err != nil {
+		return err
+	}
+	if st.PostureAt(time.Now()) != policy.PostureQuarantine {
+		s.startBeat()
+	}
+
+	var ups []string
+	for _, u := range s.cfg.Resolvers {
+		a, err := config.ResolverAddr(u)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, a)
+	}
+	s.res, err = resolver.New(resolver.Config{Policy: s.resolverPolicy(), Learn: s.learn, Blocked: s.refused, Upstreams: ups})
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { _ = s.res.Close() }) // it always returns nil
+	pc, err := t.ListenPacket(warden.ResolverAddr)
+	if err != nil {
+		return fmt.Errorf("the task's resolver: %w", err)
+	}
+	l, err := t.Listen(warden.ResolverAddr)
+	if err != nil {
+		_ = pc.Close() // never served
+		return fmt.Errorf("the task's resolver: %w", err)
+	}
+	// A socket that breaks leaves the task without DNS (refused, never
+	// forwarded elsewhere); the warden's log says why.
+	serve := func(proto string, fn func() error) {
+		if err := fn(); !errors.Is(err, resolver.ErrClosed) {
+			fmt.Fprintf(os.Stderr, "warden: resolver (%s): %v\n", proto, err)
+		}
+	}
+	go serve("udp", func() error { return s.res.ServeUDP(pc) })
+	go serve("tcp", func() error { return s.res.ServeTCP(l) })
+
+	if err := netns.Do(t.Pid, func() (err error) { s.log, err = nflog.Open(shield.DefaultLogGroup); return err }); err != nil {
+		return fmt.Errorf("the task's firewall log: %w", err)
+	}
+	read := make(chan struct{})
+	// Closing ends the reader's Read; the reader is waited for, so that no
+	// event comes after the audit log is closed.
+	s.closers = append(s.closers, func() { _ = s.log.Close(); <-read })
+	go func() { defer close(read); s.readLog() }()
+
+	s.audit.add(Event{Event: "start", Targets: policy.Texts(st.Allow)})
+	return nil
+}
+
+// Close stops the service; the ruleset stays, and with no heartbeat it
+// lets nothing out. The audit log is written to its end.
+func (s *Service) Close() error {
+	s.stopHeartbeat()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+	return nil
+}
+
+// Quarantined reports whether the task is quarantined: the other services
+// close to a quarantined task (the gate answers 403).
+func (s *Service) Quarantined() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.PostureAt(time.Now()) == policy.PostureQuarantine
+}
+
+// apply installs the state's policy in one batch (the learned sets start
+// empty), renews the heartbeat and verifies the ruleset against it.
+func (s *Service) apply() error {
+	host, err := shield.HostAddresses()
+	if err != nil {
+		return err
+	}
+	p := shield.Policy{Allow: policy.Targets(s.state.Allow), Deny: policy.Targets(s.state.Deny), Host: host}
+	if err := s.conn.Apply(p); err != nil {
+		return err
+	}
+	switch s.state.PostureAt(time.Now()) {
+	case policy.PostureQuarantine:
+		// No heartbeat: nothing but loopback.
+	case policy.PostureDown:
+		// A fresh table has no down element: put back what is left.
+		if err := s.conn.Heartbeat(); err != nil {
+			return err
+		}
+		if err := s.conn.Down(time.Until(s.state.DownUntil)); err != nil {
+			return err
+		}
+	default:
+		if err := s.conn.Heartbeat(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.conn.VerifyPolicy(p); err != nil {
+		return fmt.Errorf("the task's ruleset does not verify: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) startBeat() {
+	if s.stopBeat != nil {
+		return
+	}
+	s.stopBeat, s.beatDone = make(chan struct{}), make(chan struct{})
+	stop, done := s.stopBeat, s.beatDone
+	go func() {
+		defer close(done)
+		if err := s.conn.KeepAlive(stop, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "warden: heartbeat: %v\n", err)
+		}
+	}()
+}
+
+func (s *Service) stopHeartbeat() {
+	if s.stopBeat == nil {
+		return
+	}
+	close(s.stopBeat)
+	<-s.beatDone
+	s.stopBeat, s.beatDone = nil, nil
+}
+
+// resolverPolicy is what the resolver answers in the current posture.
+// While the shield is down it answers every name not denied, until the
+// time the kernel raises the shield again; then only the policy's.
+func (s *Service) resolverPolicy() resolver.Policy {
+	pol := s.state.Policy()
+	switch s.state.Posture {
+	case policy.PostureQuarantine:
+		return resolver.PolicyFunc(func(string) bool { return false })
+	case policy.PostureDown:
+		until := s.state.DownUntil
+		return resolver.PolicyFunc(func(name string) bool {
+			if !time.Now().Before(until) {
+				return pol.Allowed(name)
+			}
+			for _, e := range pol.Deny {
+				if e.Target.Matches(name) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return pol
+}
+
+// learn lets the addresses of an answered name through the firewall. A
+// name the policy does not allow is answered only while the shield is
+// down, where the down rule lets its addresses through: they are not
+// learned, so nothing of the down time outlives it.
+func (s *Service) learn(name string, addrs []netip.Addr, ttl time.Duration) error {
+	s.mu.Lock()
+	allowed := s.state.Policy().Allowed(name)
+	for _, a := range addrs {
+		s.names[a] = name
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return nil
+	}
+	return s.conn.LearnAll(addrs, ttl)
+}
+
+func (s *Service) refused(name string, qtype uint16) {
+	s.audit.add(Event{Event: "refused", Name: name, QType: dns.TypeToString[qtype]})
+}
+
+func (s *Service) readLog() {
+	for {
+		evs, err := s.log.Read()
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			// The kernel's own link-local multicast (IPv6 router
+			// solicitations, MLD reports) is not the task's doing.
+			if ev.Dst.IsLinkLocalMulticast() || ev.Dst.IsInterfaceLocalMulticast() {
+				continue
+			}
+			reason := strings.TrimSuffix(strings.TrimPrefix(ev.Prefix, "terok "), ": ")
+			e := Event{Event: "blocked", Reason: reason, Dst: ev.Dst.String(), Port: ev.DstPort, Protocol: ev.Protocol}
+			if reason == "down" {
+				e.Event, e.Reason = "down-connection", ""
+			}
+			s.mu.Lock()
+			e.Name = s.names[ev.Dst]
+			s.mu.Unlock()
+			s.audit.add(e)
+		}
+	}
+}
+
+// Ops are the shield's control operations.
+func (s *Service) Ops() []warden.Op {
+	return []warden.Op{warden.OpAllow, warden.OpDeny, warden.OpDown, warden.OpUp, warden.OpQuarantine, warden.OpRules, warden.OpStatus}
+}
+
+// Handle answers the shield's control requests (terok-shield's live verbs,
+// terok panic's quarantine) with the rules in force after them.
+func (s *Service) Handle(_ context.Context, req warden.Request) (any, error) {
+	var ts []config.Target
+	for _, t := range req.Targets {
+		x, err := config.ParseTarget(t)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, x)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch req.Op {
+	case warden.OpAllow, warden.OpDeny:
+		if len(ts) == 0 {
+			return nil, errors.New("no target")
+		}
+		if req.Op == warden.OpAllow {
+			for _, t := range ts {
+				if err := config.CheckAllow(t); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := s.change(req.Op, ts); err != nil {
+			return nil, err
+		}
+	case warden.OpDown:
+		d := warden.DefaultDown
+		if req.Duration != "" {
+			x, err := time.ParseDuration(req.Duration)
+			if err != nil || x <= 0 || x > warden.MaxDown {
+				return nil, fmt.Errorf("down: a duration up to 24h, like 10m: %q", req.Duration)
+			}
+			d = x
+		}
+		if s.state.PostureAt(time.Now()) == policy.PostureQuarantine {
+			return nil, errors.New("the task is quarantined: 'terok-shield up' first")
+		}
+		if err := s.conn.Down(d); err != nil {
+			return nil, err
+		}
+		s.state.Posture, s.state.DownUntil = policy.PostureDown, time.Now().Add(d).UTC()
+		s.res.SetPolicy(s.resolverPolicy())
+		s.saveLocked()
+		s.audit.add(Event{Event: "down", Until: s.state.DownUntil})
+	case warden.OpUp:
+		s.state.Posture, s.state.DownUntil = policy.PostureUp, time.Time{}
+		if err := s.apply(); err != nil {
+			return nil, err
+		}
+		s.startBeat()
+		s.res.SetPolicy(s.resolverPolicy())
+		s.saveLocked()
+		s.audit.add(Event{Event: "up"})
+	case warden.OpQuarantine:
+		s.stopHeartbeat()
+		if err := s.conn.Expire(); err != nil {
+			return nil, err
+		}
+		// With the alive element gone the down rule lets nothing through
+		// either, and up (or a new warden) applies a fresh table without
+		// it: a down element left behind is harmless, and failing to remove
+		// it must not stop the quarantine. It is said in the warden's log.
+		if err := s.conn.Up(); err != nil {
+			fmt.Fprintf(os.Stderr, "warden: quarantine: removing the down element: %v\n", err)
+		}
+		s.state.Posture, s.state.DownUntil = policy.PostureQuarantine, time.Time{}
+		s.res.SetPolicy(s.resolverPolicy())
+		s.saveLocked()
+		s.audit.add(Event{Event: "quarantine"})
+	case warden.OpRules, warden.OpStatus:
+	default:
+		return nil, fmt.Errorf("unknown request %q", req.Op)
+	}
+	return s.rulesLocked()
+}
+
+// change allows or denies targets live: the state first, then the sets (one
+// batch each), then the resolver. Deny beats allow, so allowing a target
+// takes it off the deny list and the other way round.
+func (s *Service) change(op warden.Op, ts []config.Target) error {
+	from := "terok-shield " + string(op)
+	add, drop := &s.state.Allow, &s.state.Deny
+	if op == warden.OpDeny {
+		add, drop = drop, add
+	}
+	var addrs []config.Target
+	names := false
+	for _, t := range ts {
+		*drop = slices.DeleteFunc(*drop, func(e policy.Entry) bool { return e.Text == t.String() })
+		if !slices.ContainsFunc(*add, func(e policy.Entry) bool { return e.Text == t.String() }) {
+			*add = append(*add, policy.Entry{Target: t, Text: t.String(), From: from})
+		}
+		if t.Kind == config.TargetAddr || t.Kind == config.TargetRange {
+			addrs = append(addrs, t)
+		} else {
+			names = true
+		}
+	}
+	var err error
+	switch {
+	case op == warden.OpDeny && names:
+		// Addresses learned for a name now denied must go: start the
+		// learned sets afresh (allowed names are learned again on their
+		// next lookup).
+		err = s.apply()
+	case op == warden.OpDeny:
+		if err = s.conn.Unallow(addrs...); err == nil {
+			err = s.conn.Deny(addrs...)
+		}
+	case len(addrs) > 0:
+		if err = s.conn.Undeny(addrs...); err == nil {
+			err = s.conn.Allow(addrs...)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.res.SetPolicy(s.resolverPolicy())
+	s.saveLocked()
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.String())
+	}
+	s.audit.add(Event{Event: string(op), Targets: out})
+	return nil
+}
+
+func (s *Service) saveLocked() {
+	if err := s.state.Save(s.cfg.State); err != nil {
+		fmt.Fprintf(os.Stderr, "warden: saving the shield state: %v\n", err)
+	}
+}
+
+func (s *Service) rulesLocked() (warden.Rules, error) {
+	c, err := s.conn.Contents()
+	if err != nil {
+		return warden.Rules{}, err
+	}
+	posture := s.state.PostureAt(time.Now())
+	var until time.Time
+	if posture == policy.PostureDown {
+		until = s.state.DownUntil
+	}
+	out := warden.Rules{Posture: posture, DownUntil: until, Allow: s.state.Allow, Deny: s.state.Deny,
+		Notes: s.state.Notes, Alive: c.Alive, Learned: []warden.LearnedAddr{}}
+	for _, l := range c.Learned {
+		out.Learned = append(out.Learned, warden.LearnedAddr{Addr: l.Addr.String(), Name: s.names[l.Addr], Expires: time.Now().Add(l.Expires).UTC().Truncate(time.Second)})
+	}
+	return out, nil
+}

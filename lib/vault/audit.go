@@ -144,7 +144,7 @@ func writeLocked(f *os.File, b []byte) error {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		return err
 	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }() // closing the file releases it anyway
 	_, err := f.Write(b)
 	return err
 }
@@ -166,7 +166,7 @@ func ReadAudit(ctx context.Context, path, task string, follow bool, fn func(Audi
 	)
 	defer func() {
 		if f != nil {
-			f.Close()
+			_ = f.Close() // read-only: nothing to flush
 		}
 	}()
 	for {
@@ -213,7 +213,7 @@ func ReadAudit(ctx context.Context, path, task string, follow bool, fn func(Audi
 		case <-time.After(auditPoll):
 		}
 		if f != nil && replaced(f, path, offset) {
-			f.Close()
+			_ = f.Close() // read-only: nothing to flush; the new file is opened next
 			f = nil
 		}
 	}

@@ -31,7 +31,9 @@ func TestAuditOrderAndFields(t *testing.T) {
 		t.Fatalf("mode %v", fi.Mode())
 	}
 	var got []AuditEntry
-	ReadAudit(context.Background(), path, "", false, func(e AuditEntry) error { got = append(got, e); return nil })
+	if err := ReadAudit(context.Background(), path, "", false, func(e AuditEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != n {
 		t.Fatalf("%d lines, want %d", len(got), n)
 	}
@@ -43,14 +45,18 @@ func TestAuditOrderAndFields(t *testing.T) {
 	// The JSON names are the documented ones.
 	raw, _ := os.ReadFile(path)
 	var m map[string]any
-	json.Unmarshal([]byte(strings.SplitN(string(raw), "\n", 2)[0]), &m)
+	if err := json.Unmarshal([]byte(strings.SplitN(string(raw), "\n", 2)[0]), &m); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []string{"time", "task", "method", "path", "status", "bytes_in", "bytes_out", "duration_ms", "outcome"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("field %s missing: %v", k, m)
 		}
 	}
 	var one []AuditEntry
-	ReadAudit(context.Background(), path, "t1", false, func(e AuditEntry) error { one = append(one, e); return nil })
+	if err := ReadAudit(context.Background(), path, "t1", false, func(e AuditEntry) error { one = append(one, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(one) != n/3 {
 		t.Fatalf("filter: %d", len(one))
 	}
@@ -71,7 +77,9 @@ func TestAuditTwoWriters(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				a.Record(AuditEntry{Task: fmt.Sprintf("w%d", w), Path: strings.Repeat("p", 300)})
 			}
-			a.Close()
+			if err := a.Close(); err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Wait()
@@ -117,19 +125,33 @@ func TestAuditFollow(t *testing.T) {
 	fmt.Fprintln(f, `not json`)
 	expect("t1", "/a")
 	// A line written in two parts is read once whole.
-	f.WriteString(`{"task":"t1",`)
+	if _, err := f.WriteString(`{"task":"t1",`); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(40 * time.Millisecond)
-	f.WriteString(`"path":"/b"}` + "\n")
+	if _, err := f.WriteString(`"path":"/b"}` + "\n"); err != nil {
+		t.Fatal(err)
+	}
 	expect("t1", "/b")
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// Replaced (rotated): read from the new file's start.
-	os.Remove(path)
-	os.WriteFile(path, []byte(`{"task":"t1","path":"/c"}`+"\n"), 0o600)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"task":"t1","path":"/c"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	expect("t1", "/c")
 	// Truncated (copytruncate) and written again.
-	os.Truncate(path, 0)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(50 * time.Millisecond)
-	os.WriteFile(path, []byte(`{"task":"t1","path":"/d"}`+"\n"), 0o600)
+	if err := os.WriteFile(path, []byte(`{"task":"t1","path":"/d"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	expect("t1", "/d")
 	cancel()
 	if err := <-done; err != nil {
@@ -159,7 +181,9 @@ func TestAuditHoldsNoSecret(t *testing.T) {
 	rg.do(t, "POST", "/v1/messages?key=querysecret", map[string]string{"x-api-key": rg.tok["anthropic"]}, `{"prompt":"bodysecret"}`)
 	rg.do(t, "POST", "/v1/messages", map[string]string{"x-api-key": rg.other}, `{}`)
 	rg.proxy.Close()
-	a.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
 	raw, _ := os.ReadFile(path)
 	for _, s := range []string{realKey, PhantomPrefix, "querysecret", "bodysecret"} {
 		if strings.Contains(string(raw), s) {
@@ -167,7 +191,9 @@ func TestAuditHoldsNoSecret(t *testing.T) {
 		}
 	}
 	var es []AuditEntry
-	ReadAudit(context.Background(), path, "taskA", false, func(e AuditEntry) error { es = append(es, e); return nil })
+	if err := ReadAudit(context.Background(), path, "taskA", false, func(e AuditEntry) error { es = append(es, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(es) != 2 || es[0].Outcome != OutcomeOK || es[0].Path != "/v1/messages" || es[1].Outcome != OutcomeOtherTask || es[0].DurationMS <= 0 {
 		t.Fatalf("%+v", es)
 	}

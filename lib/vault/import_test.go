@@ -87,12 +87,16 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestReadCredentialFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "auth.json")
-	os.WriteFile(p, []byte(`{"OPENAI_API_KEY":"sk-x"}`), 0o600)
+	if err := os.WriteFile(p, []byte(`{"OPENAI_API_KEY":"sk-x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if prov, c, err := ReadCredentialFile(p); err != nil || prov != "openai" || c.APIKey != "sk-x" {
 		t.Fatalf("%s %v %v", prov, c, err)
 	}
 	big := filepath.Join(dir, "big.json")
-	os.WriteFile(big, make([]byte, maxCredentialFile+10), 0o600)
+	if err := os.WriteFile(big, make([]byte, maxCredentialFile+10), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := ReadCredentialFile(big); err == nil || !strings.Contains(err.Error(), "larger") {
 		t.Fatalf("%v", err)
 	}

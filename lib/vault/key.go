@@ -374,7 +374,7 @@ func findKey(ctx context.Context, dir string, f *identityFile, ks KeySource) (*K
 		return nil, err
 	}
 	if ks.Keyring && ks.CacheTTL > 0 {
-		kr.Put([]byte(key.id.String()), ks.CacheTTL) // a cache: failing to fill it costs only speed
+		_ = kr.Put([]byte(key.id.String()), ks.CacheTTL) // a cache: failing to fill it costs only speed
 	}
 	return key, nil
 }
@@ -386,7 +386,7 @@ func keyFromKeyring(kr Keyring, recipient string) (*Key, error) {
 	}
 	id, err := age.ParseX25519Identity(strings.TrimSpace(string(b)))
 	if err != nil || id.Recipient().String() != recipient {
-		kr.Clear() // not ours, or damaged: forget it
+		_ = kr.Clear() // not ours, or damaged: forget it; failing leaves it to expire
 		return nil, ErrKeyringEmpty
 	}
 	return &Key{id: id}, nil

@@ -20,7 +20,7 @@ import (
 // exit 3, a hint naming both ways out, and never a hang.
 func TestLockedFailsFast(t *testing.T) {
 	dir, _, _ := newVault(t)
-	Lock(dir)
+	_ = Lock(dir) // no keyring, or nothing in it: locked either way, and Open below checks it
 	for _, ks := range []KeySource{{}, {Keyring: true}} {
 		start := time.Now()
 		_, err := Open(context.Background(), dir, ks)
@@ -43,7 +43,9 @@ func TestLockedFailsFast(t *testing.T) {
 func TestPassphraseCommand(t *testing.T) {
 	dir, _, _ := newVault(t)
 	passFile := filepath.Join(t.TempDir(), "pass")
-	os.WriteFile(passFile, []byte(testPass+"\nsecond line ignored\n"), 0o600)
+	if err := os.WriteFile(passFile, []byte(testPass+"\nsecond line ignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		argv []string
@@ -83,7 +85,7 @@ func keyringOK(t *testing.T) {
 	t.Helper()
 	k := Keyring{Desc: "terok-vault-test-probe"}
 	err := k.Put([]byte("x"), 5*time.Second)
-	k.Clear()
+	_ = k.Clear() // the probe expires in seconds anyway
 	testenv.Need(t, err == nil, "the kernel keyring is unavailable here: "+errString(err))
 }
 
@@ -97,7 +99,9 @@ func errString(err error) string {
 func TestUnlockKeyringLock(t *testing.T) {
 	keyringOK(t)
 	dir, _, s := newVault(t)
-	s.Set("anthropic", Credential{Kind: APIKey, APIKey: "k"})
+	if err := s.Set("anthropic", Credential{Kind: APIKey, APIKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if st, _ := GetStatus(dir); !st.Initialized || st.Cached {
 		t.Fatalf("status before unlock: %+v", st)
@@ -165,7 +169,9 @@ func TestKeyringForeignValue(t *testing.T) {
 	dir, _, _ := newVault(t)
 	f, _ := readIdentityFile(dir)
 	kr := keyringFor(f.Recipient)
-	kr.Put([]byte("AGE-SECRET-KEY-1 not really"), time.Minute)
+	if err := kr.Put([]byte("AGE-SECRET-KEY-1 not really"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	var le *LockedError
 	if _, err := Open(context.Background(), dir, KeySource{Keyring: true}); !errors.As(err, &le) {
 		t.Fatalf("Open: %v", err)

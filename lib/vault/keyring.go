@@ -75,12 +75,12 @@ func (k Keyring) Put(secret []byte, ttl time.Duration) error {
 		return keyringErr("add_key", err)
 	}
 	if err := unix.KeyctlSetperm(id, keyPerm); err != nil {
-		k.invalidate(id)
+		_ = k.invalidate(id) // best effort: the set-up error is the one to report
 		return keyringErr("setperm", err)
 	}
 	secs := int((ttl + time.Second - 1) / time.Second)
 	if _, err := unix.KeyctlInt(unix.KEYCTL_SET_TIMEOUT, id, secs, 0, 0); err != nil {
-		k.invalidate(id)
+		_ = k.invalidate(id) // best effort: the set-up error is the one to report
 		return keyringErr("set_timeout", err)
 	}
 	return nil

@@ -542,7 +542,7 @@ func writeError(w http.ResponseWriter, shape string, pe *proxyError) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Terok-Vault", pe.outcome)
 	w.WriteHeader(pe.status)
-	w.Write(append(data, '\n'))
+	_, _ = w.Write(append(data, '\n')) // the client went away: nobody to tell
 }
 
 type countingWriter struct {

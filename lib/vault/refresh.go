@@ -256,7 +256,7 @@ func oauthErrorMessage(data []byte) string {
 		Message string `json:"message"`
 		Code    string `json:"code"`
 	}
-	json.Unmarshal(m.Error, &o)
+	_ = json.Unmarshal(m.Error, &o) // not an object: the fields stay empty and the message says so
 	return truncate(strings.TrimSpace(o.Type+" "+o.Code+" "+o.Message), 200)
 }
 
@@ -307,15 +307,15 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return func() { _ = f.Close() }, nil // closing releases the lock; a lock file has nothing to flush
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
+			_ = f.Close() // lock file, nothing written: the lock error is the one to report
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close() // lock file, nothing written
 			return nil, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}

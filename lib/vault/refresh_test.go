@@ -37,13 +37,13 @@ func newTokenEndpoint(t *testing.T) *tokenEndpoint {
 		time.Sleep(te.delay)
 		fields := map[string]string{}
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			r.ParseForm()
+			_ = r.ParseForm() // a bad form leaves the fields empty, and the test's checks fail
 			for k := range r.PostForm {
 				fields[k] = r.PostForm.Get(k)
 			}
 			te.form = true
 		} else {
-			json.NewDecoder(r.Body).Decode(&fields)
+			_ = json.NewDecoder(r.Body).Decode(&fields) // a bad body leaves the fields empty, and the test's checks fail
 		}
 		te.mu.Lock()
 		te.last = fields
@@ -55,7 +55,7 @@ func newTokenEndpoint(t *testing.T) *tokenEndpoint {
 		}
 		if fields["grant_type"] != "refresh_token" || reused {
 			w.WriteHeader(400)
-			io.WriteString(w, `{"error":"invalid_grant","error_description":"Refresh token not found or invalid"}`)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"Refresh token not found or invalid"}`) // the client checks what arrives
 			return
 		}
 		fmt.Fprintf(w, `{"token_type":"Bearer","access_token":"access-%d","refresh_token":"refresh-%d","expires_in":28800,"scope":"user:inference user:profile"}`, n, n)
@@ -99,7 +99,7 @@ func TestRefreshOnceUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			si, _ := Open(context.Background(), dir, KeySource{Key: s.Key()})
-			si.Get("anthropic") // warm its cache with the old credential
+			_, _ = si.Get("anthropic") // warm its cache with the old credential; a failure shows in the results below
 			r := &Refresher{Store: si, Routes: refreshRoutes(te)}
 			<-start
 			got[i], errs[i] = r.Credential(context.Background(), "anthropic")
@@ -132,8 +132,12 @@ func TestRefreshNotDue(t *testing.T) {
 	te := newTokenEndpoint(t)
 	_, _, s := newVault(t)
 	setExpiring(t, s, time.Hour)
-	s.Set("openai", Credential{Kind: APIKey, APIKey: "k"})
-	s.Set("mistral", Credential{Kind: OAuth, AccessToken: "a"}) // no refresh token: never due
+	if err := s.Set("openai", Credential{Kind: APIKey, APIKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set("mistral", Credential{Kind: OAuth, AccessToken: "a"}); err != nil { // no refresh token: never due
+		t.Fatal(err)
+	}
 	r := &Refresher{Store: s, Routes: refreshRoutes(te)}
 	for _, p := range []string{"anthropic", "openai", "mistral"} {
 		if _, err := r.Credential(context.Background(), p); err != nil {
@@ -160,7 +164,7 @@ func TestRefreshFailure(t *testing.T) {
 	te := newTokenEndpoint(t)
 	te.answer = func(w http.ResponseWriter) bool {
 		w.WriteHeader(400)
-		io.WriteString(w, `{"error":"invalid_grant","error_description":"Refresh token not found or invalid","refresh_token":"should-not-echo"}`)
+		_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"Refresh token not found or invalid","refresh_token":"should-not-echo"}`) // the client checks what arrives
 		return true
 	}
 	_, _, s := newVault(t)
@@ -188,7 +192,11 @@ func TestRefreshFailure(t *testing.T) {
 		{200, `{"access_token":"has space"}`, "cannot be sent"},
 		{500, ``, "no usable answer"},
 	} {
-		te.answer = func(w http.ResponseWriter) bool { w.WriteHeader(tc.status); io.WriteString(w, tc.body); return true }
+		te.answer = func(w http.ResponseWriter) bool {
+			w.WriteHeader(tc.status)
+			_, _ = io.WriteString(w, tc.body) // the client checks what arrives
+			return true
+		}
 		if _, err := r.Refresh(context.Background(), "anthropic", true); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("answer %d %s: %v", tc.status, tc.body, err)
 		}
@@ -211,12 +219,14 @@ func TestRefreshFormAndJWT(t *testing.T) {
 	exp := time.Now().Add(10 * 24 * time.Hour).Unix()
 	access := jwt(map[string]any{"exp": exp})
 	te.answer = func(w http.ResponseWriter) bool {
-		json.NewEncoder(w).Encode(map[string]any{"access_token": access,
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": access, // the client checks what arrives
 			"id_token": jwt(map[string]any{"https://api.openai.com/auth": map[string]any{"chatgpt_account_id": "acct-9"}})})
 		return true
 	}
 	_, _, s := newVault(t)
-	s.Set("openai", Credential{Kind: OAuth, AccessToken: "old", RefreshToken: "r-old", Expiry: time.Now().Add(time.Second), TokenURL: te.URL + "/oauth/token"})
+	if err := s.Set("openai", Credential{Kind: OAuth, AccessToken: "old", RefreshToken: "r-old", Expiry: time.Now().Add(time.Second), TokenURL: te.URL + "/oauth/token"}); err != nil {
+		t.Fatal(err)
+	}
 	rs := DefaultRoutes()
 	rt := rs["openai"]
 	rt.RefreshForm = true

@@ -112,7 +112,9 @@ func TestCredentialNeverPrintsItsSecret(t *testing.T) {
 
 func TestWrongPassphraseChangesNothing(t *testing.T) {
 	dir, _, s := newVault(t)
-	s.Set("anthropic", Credential{Kind: APIKey, APIKey: "k"})
+	if err := s.Set("anthropic", Credential{Kind: APIKey, APIKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
 	before := dirHash(t, dir)
 	for _, p := range []string{"not the passphrase", "", "aaaa-bbbb-cccc-dddd-eeee-ffff-gggg-hhhh"} {
 		_, err := Open(context.Background(), dir, KeySource{Prompt: prompt(p)})
@@ -131,7 +133,9 @@ func TestWrongPassphraseChangesNothing(t *testing.T) {
 
 func TestRecoveryAndChangePassphrase(t *testing.T) {
 	dir, rec, s := newVault(t)
-	s.Set("mistral", Credential{Kind: APIKey, APIKey: "m"})
+	if err := s.Set("mistral", Credential{Kind: APIKey, APIKey: "m"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := normalRecovery(rec); !ok {
 		t.Fatalf("recovery %q does not have its own shape", rec)
 	}
@@ -178,7 +182,9 @@ func TestCorruptFilesChangeNothing(t *testing.T) {
 			}
 			path := filepath.Join(dir, tc.file)
 			b, _ := os.ReadFile(path)
-			os.WriteFile(path, tc.damage(b), 0o600)
+			if err := os.WriteFile(path, tc.damage(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			before := dirHash(t, dir)
 			s2, err := Open(context.Background(), dir, KeySource{Key: s.Key()})
 			if err == nil {
@@ -207,7 +213,9 @@ func TestAnotherVaultsKey(t *testing.T) {
 	}
 	// B's store file copied over A's: A's key does not open it.
 	data, _ := os.ReadFile(filepath.Join(dirB, StoreFile))
-	os.WriteFile(filepath.Join(dirA, StoreFile), data, 0o600)
+	if err := os.WriteFile(filepath.Join(dirA, StoreFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.Get("x"); !errors.As(err, &ke) {
 		t.Fatalf("B's store under A's key: %v", err)
 	}
@@ -322,8 +330,12 @@ func TestConcurrentSetProcesses(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		s.Key().WriteTo(in)
-		in.Close()
+		if _, err := s.Key().WriteTo(in); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Close(); err != nil {
+			t.Fatal(err)
+		}
 		cmds = append(cmds, cmd)
 	}
 	for _, cmd := range cmds {
@@ -337,7 +349,7 @@ func TestConcurrentSetProcesses(t *testing.T) {
 func TestKeyHandOff(t *testing.T) {
 	_, _, s := newVault(t)
 	r, w := io.Pipe()
-	go func() { s.Key().WriteTo(w); w.Close() }()
+	go func() { _, _ = s.Key().WriteTo(w); _ = w.Close() }() // a failure shows as a short read on r
 	k, err := ReadKey(r)
 	if err != nil || k.Recipient() != s.Key().Recipient() {
 		t.Fatalf("ReadKey: %v %v", k, err)

@@ -131,7 +131,9 @@ func TestRevoke(t *testing.T) {
 func TestListMasked(t *testing.T) {
 	tk := newTokens(t)
 	a, _ := tk.Mint("t1", "proj", "anthropic")
-	tk.Mint("t2", "proj", "openai")
+	if _, err := tk.Mint("t2", "proj", "openai"); err != nil {
+		t.Fatal(err)
+	}
 	all, err := tk.List("")
 	if err != nil || len(all) != 2 {
 		t.Fatalf("%v %v", all, err)
@@ -149,7 +151,9 @@ func TestTokensCorrupt(t *testing.T) {
 	tk := newTokens(t)
 	tok, _ := tk.Mint("t1", "proj", "anthropic")
 	for _, content := range []string{"{", `{"version":2,"tokens":[]}`, `{"version":1,"tokens":[{"sha256":"zz"}]}`} {
-		os.WriteFile(tk.Path(), []byte(content), 0o600)
+		if err := os.WriteFile(tk.Path(), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		var ce *store.CorruptError
 		if _, err := tk.Check(tok); !errors.As(err, &ce) {
 			t.Errorf("Check on %q: %v", content, err)

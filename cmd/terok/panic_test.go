@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/testenv"
@@ -80,6 +82,18 @@ func TestPanic(t *testing.T) {
 	// the warden is its child (a warden runs in a session of its own).
 	if err := syscall.Kill(-bw, syscall.SIGKILL); err != nil { // b: no warden
 		t.Fatalf("killing b's warden: %v", err)
+	}
+	// A signal is delivered, not waited for: until the warden is gone its
+	// socket may still take a connection (and then reset it), which panic
+	// rightly counts as a warden that does not answer.
+	for i := 0; syscall.Kill(bw, 0) == nil; i++ {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", bw)); err == nil && strings.Contains(string(b), ") Z ") {
+			break // a zombie: its sockets are closed
+		}
+		if i == 500 {
+			t.Fatalf("b's warden %d did not die", bw)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := syscall.Kill(-cw, syscall.SIGSTOP); err != nil { // c: a warden that never answers
 		t.Fatalf("stopping c's warden: %v", err)

@@ -66,12 +66,13 @@ func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	var err error
 	// Podman lists image by image: one removed meanwhile (by another
 	// command: a build's intermediate images come and go) fails the whole
-	// listing. Ask again, for up to listRetry; a busy host with several
-	// builds at once was seen to need more than a second.
+	// listing. Ask again, at least 8 times and for up to listRetry: a busy
+	// host with several builds at once was seen to need more than a second,
+	// and one listing there can itself take seconds.
 	deadline := time.Now().Add(listRetry)
 	for try := 0; ; try++ {
 		list, err = images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
-		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "image not known") {
+		if err == nil || (try >= 8 && time.Now().After(deadline)) || !strings.Contains(err.Error(), "image not known") {
 			break
 		}
 		time.Sleep(time.Duration(50*min(try+1, 5)) * time.Millisecond)

@@ -192,6 +192,15 @@ func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
 	if r := probe(func(*specgen.SpecGenerator) {}); r.Status != hostcheck.OK || !strings.Contains(r.Detail, "shield's ruleset in force") {
 		t.Fatalf("a healthy task probe: %+v", r)
 	}
+	// Without a verifier (no terok binary found) the probe is still
+	// stopped once it has reported, not left to sleep its 30 s out.
+	verify := opts.TaskProbe.Verify
+	opts.TaskProbe.Verify = nil
+	start := time.Now()
+	if r := probe(func(*specgen.SpecGenerator) {}); r.Status != hostcheck.OK || !strings.Contains(r.Detail, "shield not verified") || time.Since(start) > 25*time.Second {
+		t.Errorf("a task probe without a verifier: %+v after %s", r, time.Since(start))
+	}
+	opts.TaskProbe.Verify = verify
 	r := probe(func(s *specgen.SpecGenerator) { s.InitPath = "/nonexistent/podman/catatonit" })
 	if r.Status != hostcheck.Fail || !strings.Contains(r.Detail, "container-init binary not found") ||
 		!strings.Contains(r.Fix, "apt-get install -y catatonit") {

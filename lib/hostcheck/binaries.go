@@ -3,6 +3,7 @@ package hostcheck
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	podmanconfig "go.podman.io/common/pkg/config"
@@ -125,7 +126,7 @@ func checkBinaries(uid int) Result {
 	for _, p := range parts {
 		if p.path == "" {
 			missing = append(missing, p.what)
-			if p.fix != "" && !contains(fixes, p.fix) {
+			if p.fix != "" && !slices.Contains(fixes, p.fix) {
 				fixes = append(fixes, p.fix)
 			}
 			continue
@@ -142,13 +143,4 @@ func checkBinaries(uid int) Result {
 			Fix:    strings.Join(fixes, "; and ")}
 	}
 	return Result{Check: "binaries", Status: OK, Detail: strings.Join(found, ", ")}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

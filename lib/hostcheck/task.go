@@ -64,9 +64,11 @@ func checkTask(ctx context.Context, opts Options, e *engine.Engine, image string
 		r.Fix = "the engine's seccomp profile comes with Podman's containers-common package: reinstall podman"
 		return r
 	}
-	run := engine.ProbeRun{Lock: tp.Lock, Ready: probeDone}
-	if tp.Verify != nil {
-		run.While = tp.Verify
+	// The probe waits once it has reported; it is stopped then, verified
+	// or not (without While it would sleep its 30 s out).
+	run := engine.ProbeRun{Lock: tp.Lock, Ready: probeDone, While: tp.Verify}
+	if run.While == nil {
+		run.While = func(context.Context, int) error { return nil }
 	}
 	p, err := e.RunProbeSpec(ctx, s, run)
 	if err != nil {

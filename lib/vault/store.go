@@ -146,22 +146,14 @@ func (s *Store) load(fresh bool) (map[string]Credential, error) {
 }
 
 // Get returns provider's credential, or a *NoCredentialError.
-func (s *Store) Get(provider string) (Credential, error) {
-	creds, err := s.load(false)
-	if err != nil {
-		return Credential{}, err
-	}
-	c, ok := creds[provider]
-	if !ok {
-		return Credential{}, &NoCredentialError{Provider: provider}
-	}
-	return c, nil
-}
+func (s *Store) Get(provider string) (Credential, error) { return s.get(provider, false) }
 
-// get is Get read from disk, bypassing the cache (the refresher's re-read
-// under its lock).
-func (s *Store) getFresh(provider string) (Credential, error) {
-	creds, err := s.load(true)
+// getFresh is Get read from disk, bypassing the cache (the refresher's
+// re-read under its lock).
+func (s *Store) getFresh(provider string) (Credential, error) { return s.get(provider, true) }
+
+func (s *Store) get(provider string, fresh bool) (Credential, error) {
+	creds, err := s.load(fresh)
 	if err != nil {
 		return Credential{}, err
 	}

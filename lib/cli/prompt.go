@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // ErrDeclined is returned when a person answers a confirmation with no.
@@ -99,4 +101,38 @@ func (e *Env) readLine(prompt string) (string, error) {
 		return "", Failf("aborted: no answer")
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// AskSecret asks for a secret (a passphrase, an API key) on a terminal,
+// never echoing it: gum's password input, else the terminal with echo
+// off. Without a terminal it fails with a usage error; hint says how to
+// give the secret in scripts.
+func (e *Env) AskSecret(label, hint string) (string, error) {
+	if !e.Interactive() {
+		return "", Usagef("%s needed and no terminal to ask", strings.ToLower(label)).WithHint("%s", hint)
+	}
+	if gum, ok := e.gum(); ok {
+		cmd := exec.CommandContext(e.Ctx, gum, "input", "--password", "--prompt="+label+": ")
+		cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
+		out, err := cmd.Output()
+		var xe *exec.ExitError
+		if errors.As(err, &xe) && xe.ExitCode() == 130 {
+			return "", &Error{Code: ExitInterrupted, Msg: "aborted"}
+		}
+		if err != nil {
+			return "", Failf("gum input: %v", err)
+		}
+		return strings.TrimRight(string(out), "\r\n"), nil
+	}
+	f, ok := e.Stdin.(*os.File)
+	if !ok {
+		return "", Usagef("%s needed and no terminal to ask", strings.ToLower(label)).WithHint("%s", hint)
+	}
+	fmt.Fprint(e.Stderr, label+": ")
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.Stderr)
+	if err != nil {
+		return "", Failf("reading the %s: %v", strings.ToLower(label), err)
+	}
+	return string(b), nil
 }

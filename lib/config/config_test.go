@@ -18,7 +18,7 @@ func TestUnknownKeysNameFileLineAndKey(t *testing.T) {
 		{"in table", "branch = \"main\"\n\n[image]\nbase = \"a\"\nagent = [\"x\"]\n", "image.agent", 5},
 		{"dotted", "description = \"\"\nimage.bsae = \"x\"\n", "image.bsae", 2},
 		{"quoted", "[image]\n\"colour\" = 1\n", "image.colour", 2},
-		{"unknown table", "# c\n[vault]\nallow = []\n", "vault", 2},
+		{"unknown table", "# c\n[clearance]\nallow = []\n", "clearance", 2},
 		{"after multiline", "description = \"\"\"\nnot = a key\n\"\"\"\nnot = 1\n", "not", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -355,5 +355,39 @@ func TestProjectShieldKeys(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Line != 2 {
 			t.Errorf("%q: %v, want a FileError at line 2", bad, err)
 		}
+	}
+}
+
+// The vault's keys: providers are a table of named tables, checked by name
+// and URL; an unknown key inside one is named with its provider.
+func TestVaultKeys(t *testing.T) {
+	g, err := DecodeGlobal("c.toml", []byte("[vault]\npassphrase_command = [\"pass\", \"show\", \"terok\"]\nmax_body = \"1m\"\n\n[vault.providers.anthropic]\nupstream = \"http://127.0.0.1:8080\"\napi_key_prefix = \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Vault.MaxBody != 1<<20 || g.Vault.Providers["anthropic"].Upstream != "http://127.0.0.1:8080" ||
+		g.Vault.Providers["anthropic"].APIKeyPrefix == nil || g.Vault.UnlockTTL != DefaultGlobal().Vault.UnlockTTL {
+		t.Fatalf("%+v", g.Vault)
+	}
+	for _, tc := range []struct{ src, key, msg string }{
+		{"[vault.providers.anthropic]\nupstream = \"ftp://x\"\n", "vault.providers.anthropic.upstream", "not an http(s)"},
+		{"[vault.providers.anthropic]\nupstream = \"https://u:p@x\"\n", "vault.providers.anthropic.upstream", "not an http(s)"},
+		{"[vault.providers.anthropic]\nupstraem = \"https://x\"\n", "vault.providers.anthropic.upstraem", "unknown key"},
+		{"[vault.providers.\"Bad Name\"]\nupstream = \"https://x\"\n", "vault.providers.Bad Name", "invalid provider name"},
+		{"[vault.providers.x]\nerror_shape = \"xml\"\n", "vault.providers.x.error_shape", "not anthropic"},
+		{"[vault]\nmax_body = \"0\"\n", "vault.max_body", "more than 0"},
+		{"[vault]\npassphrase_command = [\"\"]\n", "vault.passphrase_command", "empty"},
+	} {
+		_, err := DecodeGlobal("c.toml", []byte(tc.src))
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Key != tc.key || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("%q: got %#v", tc.src, err)
+		}
+	}
+	if _, err := DecodeProject("p.toml", []byte("[vault]\ndirect = [\"anthropic\"]\nunvaulted = [\"copilot\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeProject("p.toml", []byte("[vault]\ndirect = [\"A B\"]\n")); err == nil {
+		t.Fatal("a bad provider name in vault.direct was taken")
 	}
 }

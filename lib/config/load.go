@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -193,6 +195,47 @@ func (g *Global) validate() (string, error) {
 			return "shield.resolvers", err
 		}
 	}
+	return g.Vault.validate()
+}
+
+func (v *GlobalVault) validate() (string, error) {
+	if len(v.PassphraseCommand) > 0 && v.PassphraseCommand[0] == "" {
+		return "vault.passphrase_command", fmt.Errorf("the program's name is empty")
+	}
+	if v.PassphraseTimeout <= 0 {
+		return "vault.passphrase_timeout", fmt.Errorf("must be more than 0")
+	}
+	if v.UnlockTTL <= 0 {
+		return "vault.unlock_ttl", fmt.Errorf("must be more than 0")
+	}
+	if v.MaxBody <= 0 {
+		return "vault.max_body", fmt.Errorf("must be more than 0")
+	}
+	names := make([]string, 0, len(v.Providers))
+	for n := range v.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		key := "vault.providers." + n
+		if err := ValidAgentName(n); err != nil {
+			return key, fmt.Errorf("invalid provider name %q", n)
+		}
+		p := v.Providers[n]
+		for k, u := range map[string]string{"upstream": p.Upstream, "oauth_upstream": p.OAuthUpstream, "token_url": p.TokenURL} {
+			if u == "" {
+				continue
+			}
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.User != nil {
+				return key + "." + k, fmt.Errorf("not an http(s)://host[:port][/path] URL: %q", u)
+			}
+		}
+		switch p.ErrorShape {
+		case "", "anthropic", "openai", "mistral":
+		default:
+			return key + ".error_shape", fmt.Errorf("not anthropic, openai or mistral: %q", p.ErrorShape)
+		}
+	}
 	return "", nil
 }
 
@@ -253,6 +296,14 @@ func (p *Project) validate() (string, error) {
 	}
 	if err := ValidTargets(p.Shield.Deny); err != nil {
 		return "shield.deny", err
+	}
+	for _, n := range p.Vault.Direct {
+		if err := ValidAgentName(n); err != nil {
+			return "vault.direct", fmt.Errorf("invalid provider name %q", n)
+		}
+	}
+	if err := validAgents(p.Vault.Unvaulted); err != nil {
+		return "vault.unvaulted", err
 	}
 	return "", nil
 }

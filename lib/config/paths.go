@@ -116,6 +116,15 @@ func (p Paths) GateStateDir(name string) string { return filepath.Join(p.State, 
 // AuditDir holds the audit logs, JSON lines that tasks cannot write.
 func (p Paths) AuditDir() string { return filepath.Join(p.State, "audit") }
 
+// VaultDir holds the vault: its wrapped key and its encrypted store.
+func (p Paths) VaultDir() string { return filepath.Join(p.Data, "vault") }
+
+// VaultTokens is the phantom tokens' file (hashes only, not encrypted).
+func (p Paths) VaultTokens() string { return filepath.Join(p.State, "vault", "tokens.json") }
+
+// VaultAudit is the vault proxy's audit log, one JSON line per request.
+func (p Paths) VaultAudit() string { return filepath.Join(p.AuditDir(), "vault.jsonl") }
+
 // NamedPath is one resolved path, as `config paths` prints it.
 type NamedPath struct {
 	Name   string `json:"name"`
@@ -134,6 +143,7 @@ func (p Paths) List() []NamedPath {
 		{Name: "state_dir", Path: p.State, Source: p.Source["state"]},
 		{Name: "archive_dir", Path: p.ArchiveDir()},
 		{Name: "audit_dir", Path: p.AuditDir()},
+		{Name: "vault_dir", Path: p.VaultDir()},
 		{Name: "data_dir", Path: p.Data, Source: p.Source["data"]},
 		{Name: "gate_dir", Path: p.GateDir()},
 		{Name: "runtime_dir", Path: p.Runtime, Source: p.Source["runtime"]},

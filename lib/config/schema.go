@@ -42,6 +42,12 @@ func appendKeys(out []Key, file, prefix string, v reflect.Value) []Key {
 			out = appendKeys(out, file, prefix+name+".", fv)
 			continue
 		}
+		if f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct {
+			// A table of named tables ([vault.providers.NAME]): its keys
+			// are listed once, with NAME standing for any name.
+			out = appendKeys(out, file, prefix+name+".NAME.", reflect.Zero(f.Type.Elem()))
+			continue
+		}
 		def, _ := json.Marshal(defaultValue(fv))
 		out = append(out, Key{
 			Key: prefix + name, File: file, Type: typeName(f.Type),
@@ -58,6 +64,9 @@ func defaultValue(v reflect.Value) any {
 	}
 	if v.Kind() == reflect.Slice && v.IsNil() {
 		return []string{}
+	}
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
 	}
 	return v.Interface()
 }
@@ -77,6 +86,8 @@ func typeName(t reflect.Type) string {
 		return "float"
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem()) + "s"
+	case reflect.Pointer:
+		return typeName(t.Elem())
 	}
 	return t.String()
 }

@@ -19,6 +19,33 @@ type Global struct {
 	Git    GitIdentity `toml:"git"`
 	Gate   GlobalGate  `toml:"gate"`
 	Shield Shield      `toml:"shield"`
+	Vault  GlobalVault `toml:"vault"`
+}
+
+// GlobalVault is how the credential vault is opened and how its proxy
+// reaches the model providers (see terok-vault(1)).
+type GlobalVault struct {
+	PassphraseCommand []string `toml:"passphrase_command" doc:"Command (an argv list, no shell) whose first line of output is the vault's passphrase, e.g. [\"pass\", \"show\", \"terok\"]; tried after the kernel keyring, before a prompt."`
+	PassphraseTimeout Duration `toml:"passphrase_timeout" doc:"How long passphrase_command may take before it is killed."`
+	UnlockTTL         Duration `toml:"unlock_ttl" doc:"How long 'terok-vault unlock' keeps the vault's key in the kernel keyring."`
+	MaxBody           Size     `toml:"max_body" doc:"Largest request body an agent may send through the vault's proxy, like \"64m\"; larger ones get 413."`
+	// Providers override the built-in routes, or add providers, by name
+	// ([vault.providers.NAME]).
+	Providers map[string]VaultProvider `toml:"providers"`
+}
+
+// VaultProvider is one provider's route in config.toml: where the vault's
+// proxy sends its requests and how it presents the credential. An empty
+// key keeps the built-in route's value.
+type VaultProvider struct {
+	Upstream      string   `toml:"upstream" doc:"Base URL the provider's requests go to (https://..., or http:// for a gateway on the host)."`
+	OAuthUpstream string   `toml:"oauth_upstream" doc:"Base URL requests made with an OAuth credential go to instead."`
+	TokenURL      string   `toml:"token_url" doc:"OAuth token endpoint used to refresh the provider's OAuth credentials."`
+	ClientID      string   `toml:"client_id" doc:"OAuth client id sent with a refresh."`
+	APIKeyHeader  string   `toml:"api_key_header" doc:"Header an API key goes in, e.g. \"x-api-key\" or \"Authorization\"."`
+	APIKeyPrefix  *string  `toml:"api_key_prefix" doc:"Text before the API key in its header, e.g. \"Bearer \"."`
+	Paths         []string `toml:"paths" doc:"Path prefixes requests may have; empty: any."`
+	ErrorShape    string   `toml:"error_shape" doc:"Error format the provider's clients print: anthropic, openai or mistral."`
 }
 
 // Shield is the egress policy of every project's tasks.
@@ -79,6 +106,14 @@ type Project struct {
 	Run         ProjectRun    `toml:"run"`
 	Gate        ProjectGate   `toml:"gate"`
 	Shield      ProjectShield `toml:"shield"`
+	Vault       ProjectVault  `toml:"vault"`
+}
+
+// ProjectVault are a project's explicit exceptions to the vault's rules.
+// Both are shown by terok-task show.
+type ProjectVault struct {
+	Direct    []string `toml:"direct" doc:"Providers whose real API and auth hosts this project's tasks may reach directly (denied in every task by default, so a smuggled real key is useless)."`
+	Unvaulted []string `toml:"unvaulted" doc:"Agents that cannot run behind the vault (terok-image agents says which) that this project's tasks may run anyway, with their own login and direct egress."`
 }
 
 // ProjectRun are a project's opt-outs from the hardened defaults and its
@@ -119,6 +154,7 @@ func DefaultGlobal() Global {
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
 		Shield: Shield{Profiles: []string{"base"}},
+		Vault:  GlobalVault{PassphraseTimeout: Duration(30 * time.Second), UnlockTTL: Duration(8 * time.Hour), MaxBody: 64 << 20},
 	}
 }
 

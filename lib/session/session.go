@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
@@ -25,6 +26,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/vault"
 )
 
 // Session is one command's view of terok on this host. It is not safe for
@@ -156,6 +158,37 @@ func (s *Session) Runner(ctx context.Context) (*task.Runner, error) {
 	s.runner = &task.Runner{Engine: e, Paths: s.Paths, Global: s.Global, Roster: roster,
 		Getenv: s.Env.Getenv, Rootless: rootless, Exe: exe}
 	return s.runner, nil
+}
+
+// VaultKeySource is how this session finds the vault's key (see
+// vault.KeySource): the kernel keyring, config's passphrase_command, and a
+// password prompt only when a person is at a terminal. Without a terminal
+// and without those, opening the vault fails at once with a
+// *vault.LockedError (exit 3): cron and systemd timers never hang.
+func (s *Session) VaultKeySource() (vault.KeySource, error) {
+	if err := s.loadConfig(); err != nil {
+		return vault.KeySource{}, err
+	}
+	ks := vault.KeySource{
+		Keyring:        true,
+		Command:        s.Global.Vault.PassphraseCommand,
+		CommandTimeout: time.Duration(s.Global.Vault.PassphraseTimeout),
+	}
+	if s.Env.Interactive() {
+		ks.Prompt = func(context.Context) (string, error) {
+			return s.Env.AskSecret("Vault passphrase", "set vault.passphrase_command, or run 'terok-vault unlock' first")
+		}
+	}
+	return ks, nil
+}
+
+// OpenVault opens the vault's store with VaultKeySource.
+func (s *Session) OpenVault(ctx context.Context) (*vault.Store, error) {
+	ks, err := s.VaultKeySource()
+	if err != nil {
+		return nil, err
+	}
+	return vault.Open(ctx, s.Paths.VaultDir(), ks)
 }
 
 // RunnerWithoutEngine returns a task runner that never reaches Podman, for

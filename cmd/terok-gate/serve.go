@@ -13,6 +13,7 @@ import (
 
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 )
 
 // ServeCmd is `terok-gate serve`.
@@ -49,8 +50,8 @@ func readToken(path string) (string, error) {
 	switch {
 	case len(data) > maxTokenFile:
 		return "", cli.Usagef("--token-file: %s is larger than %d bytes", path, maxTokenFile)
-	case len(tok) < gate.MinTokenLen:
-		return "", cli.Usagef("--token-file: the token in %s is shorter than %d characters", path, gate.MinTokenLen)
+	case len(tok) < endpoint.MinTokenLen:
+		return "", cli.Usagef("--token-file: the token in %s is shorter than %d characters", path, endpoint.MinTokenLen)
 	case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f || r == ':' }):
 		return "", cli.Usagef("--token-file: the token in %s holds spaces, colons or control characters", path)
 	}
@@ -99,9 +100,9 @@ func (c *ServeCmd) Run(env *cli.Env) error {
 	say(Listening{Type: "listening", Project: m.Project, Task: c.Task, Address: addr.String(), URL: url},
 		fmt.Sprintf("serving the gate of %s for task %s at %s (clone with the token as user: http://TOKEN@%s/%s.git)",
 			m.Project, c.Task, url, addr, m.Project))
-	ep := &gate.Endpoint{
+	ep := &endpoint.Endpoint{
 		Mirror: m,
-		Tokens: []gate.Token{{Secret: tok, Task: c.Task}},
+		Tokens: []endpoint.Token{{Secret: tok, Task: c.Task}},
 		OnEvent: func(e gate.AuditEntry) {
 			say(e, eventText(e))
 		},

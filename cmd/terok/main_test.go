@@ -16,6 +16,7 @@ import (
 
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
@@ -125,7 +126,7 @@ func cmdGatePush(ts *testscript.TestScript, neg bool, args []string) {
 	m, err := gate.New(paths, args[0], p, g, ts.Getenv)
 	ts.Check(err)
 	token := "token-of-" + args[1] + "-0123456789"
-	srv := httptest.NewServer(&gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: args[1]}}})
+	srv := httptest.NewServer(&endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: args[1]}}})
 	defer srv.Close()
 	url := strings.Replace(srv.URL, "http://", "http://"+token+":@", 1) + "/" + args[0] + ".git"
 	err = ts.Exec("git", append([]string{"-C", ts.MkAbs(args[2]), "push", "--porcelain", url}, args[3:]...)...)

@@ -205,7 +205,7 @@ func (m *Mirror) Restore(ctx context.Context, key string) (Backup, string, error
 	if saved != "" {
 		saved = m.Project + "/" + saved
 	}
-	err = m.audit(AuditEntry{Time: m.Now().UTC(), Type: "restore", Ref: b.Ref, Old: cur, New: b.Commit,
+	err = m.Audit(AuditEntry{Time: m.Now().UTC(), Type: "restore", Ref: b.Ref, Old: cur, New: b.Commit,
 		Accepted: true, Backup: saved, Reason: "restore " + b.ID})
 	return *b, saved, err
 }
@@ -269,5 +269,5 @@ func (m *Mirror) Prune(ctx context.Context, maxAge time.Duration, dryRun bool) (
 	if err := rec.setBackups(info); err != nil {
 		return nil, err
 	}
-	return old, m.audit(entries...)
+	return old, m.Audit(entries...)
 }

@@ -10,11 +10,13 @@
 //     conservative sync from the upstream (Sync): new branches and
 //     fast-forwards apply, deletions and rewrites wait as pending changes
 //     until applied, each applied one keeping a backup;
-//   - the git endpoint (Endpoint, an http.Handler): smart HTTP for
-//     upload-pack and receive-pack, each request authenticated by a task's
-//     token; the push policy (Policy) decided per ref by terok itself from
-//     the pkt-line command list before git receives anything, with each
-//     refusal reported to the stock git client as "ng <ref> <reason>";
+//   - the push policy (Policy): what a task may push, decided per ref by
+//     terok itself before git receives anything; and the mirror's side of
+//     a task's push (push.go), which the git endpoint asks for: the refs
+//     and owners to decide against, read under the mirror's lock
+//     (LockForPush), backups before git moves a ref (BackupBeforePush),
+//     and the records of what git did (SettlePush); git's upload-pack and
+//     receive-pack as the endpoint runs them (Service);
 //   - terok's namespace refs/terok/ in each mirror, hidden from tasks:
 //     backups (refs/terok/backups/), the upstream as last fetched
 //     (refs/terok/remote/) and as last in sync (refs/terok/upstream/);
@@ -26,6 +28,10 @@
 //     backups, restore and pruning;
 //   - the gate's audit log: one JSON line per ref decision, sync change,
 //     promotion, restore and prune, under the state directory.
+//
+// The git endpoint itself (smart HTTP, tokens, the wire format) is
+// lib/gate/endpoint, so that what only needs the mirror (lib/task makes a
+// task's gate and reads its tips) does not carry the endpoint.
 //
 // What runs on the host: git itself only as a transport and for ref
 // updates (receive-pack, upload-pack, fetch, push, update-ref), always with

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -111,8 +110,9 @@ func (m *Mirror) Exists() (bool, error) {
 	return true, nil
 }
 
-// check fails with ErrNoMirror unless the mirror exists.
-func (m *Mirror) check() error {
+// Check fails with ErrNoMirror unless the mirror exists (and is one terok
+// would use: see Exists).
+func (m *Mirror) Check() error {
 	ok, err := m.Exists()
 	if err != nil {
 		return err
@@ -198,6 +198,41 @@ func (m *Mirror) gateGit(ctx context.Context, args ...string) *exec.Cmd {
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
+
+// Service is git's upload-pack or receive-pack on the mirror, as the
+// gate's git endpoint runs it for a client: stateless RPC (one request,
+// one response), with the mirror's configuration passed again on the
+// command line and the gate's environment (no hooks, fsck on receive,
+// terok's refs hidden). Its Stderr keeps the first 4 KiB git writes, for
+// Failure.
+type Service struct {
+	*exec.Cmd
+	stderr bytes.Buffer
+}
+
+// Service prepares git's name ("upload-pack" or "receive-pack") on the
+// mirror; with advertise, it only advertises the refs. Any other name is
+// an error.
+func (m *Mirror) Service(ctx context.Context, name string, advertise bool) (*Service, error) {
+	if name != "upload-pack" && name != "receive-pack" {
+		return nil, fmt.Errorf("no git service %q", name)
+	}
+	args := []string{name, "--stateless-rpc"}
+	if advertise {
+		args = append(args, "--advertise-refs")
+	}
+	if name == "upload-pack" {
+		args = append(args, "--strict")
+	}
+	s := &Service{Cmd: m.gateGit(ctx, append(args, m.Dir)...)}
+	s.Stderr = &limitedBuffer{max: 4096, b: &s.stderr}
+	return s, nil
+}
+
+// Failure says on one printable line why the service failed, err being
+// what running it returned: git's last "fatal:" or "error:" line, else its
+// last line, else err.
+func (s *Service) Failure(err error) string { return gitError(s.stderr.String(), err) }
 
 // run runs a gate git command with stdin and returns its stdout.
 func (m *Mirror) run(ctx context.Context, stdin string, args ...string) (string, error) {
@@ -321,11 +356,4 @@ func (m *Mirror) lock(ctx context.Context) (unlock func(), err error) {
 // writeConfig (re)writes the mirror's config file atomically.
 func (m *Mirror) writeConfig(dir string) error {
 	return store.WriteFileLocked(filepath.Join(dir, "config"), configFile(m.Policy.MaxPushSize), 0o600)
-}
-
-// drain discards what is left of r, at most max bytes; it reports
-// whether r ended within them.
-func drain(r io.Reader, max int64) (int64, bool) {
-	n, _ := io.Copy(io.Discard, io.LimitReader(r, max+1))
-	return n, n <= max
 }

@@ -68,7 +68,7 @@ func (m *Mirror) PlanPromote(ctx context.Context, branch, to string, prompt bool
 		return nil, nil, &UpstreamError{Op: "read", Upstream: m.Upstream, Msg: gitError(errb.String(), err)}
 	}
 	for _, line := range strings.Split(string(out), "\n") {
-		if id, name, ok := strings.Cut(line, "\t"); ok && name == headsPrefix+to && isOID(id) {
+		if id, name, ok := strings.Cut(line, "\t"); ok && name == headsPrefix+to && IsObjectID(id) {
 			p.Old = id
 		}
 	}
@@ -169,7 +169,7 @@ func (m *Mirror) Promote(ctx context.Context, p *Promotion, force, prompt bool) 
 			}
 		}
 		entry.Reason = msg
-		_ = m.audit(entry) // the push's failure is the error to report
+		_ = m.Audit(entry) // the push's failure is the error to report
 		return &UpstreamError{Op: "push to", Upstream: m.Upstream, Msg: msg}
 	}
 	p.Pushed = true
@@ -180,5 +180,5 @@ func (m *Mirror) Promote(ctx context.Context, p *Promotion, force, prompt bool) 
 	if err := m.commitTx(ctx, &tx, "promoted"); err != nil {
 		return err
 	}
-	return m.audit(entry)
+	return m.Audit(entry)
 }

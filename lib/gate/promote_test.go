@@ -1,10 +1,14 @@
-package gate
+package gate_test
 
 import (
 	"context"
 	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/gate/endpoint"
+	"github.com/terok-ai/terok-go/lib/gate/internal/gatetest"
 )
 
 // TestPromoteToLocalBareUpstream: a new branch, a fast-forward, a refused
@@ -12,38 +16,38 @@ import (
 func TestPromoteToLocalBareUpstream(t *testing.T) {
 	te := newTestEnv(t)
 	ctx := context.Background()
-	upstream := filepath.Join(te.root, "upstream.git")
-	te.git(te.root, "init", "-q", "--bare", "-b", "main", upstream)
-	seed := te.upstream("seed")
-	te.git(seed, "push", "-q", upstream, "main")
+	upstream := filepath.Join(te.Root, "upstream.git")
+	te.Git(te.Root, "init", "-q", "--bare", "-b", "main", upstream)
+	seed := te.Upstream("seed")
+	te.Git(seed, "push", "-q", upstream, "main")
 	m := te.mirror("demo", upstream)
 	if _, err := m.Sync(ctx, false, false); err != nil {
 		t.Fatal(err)
 	}
-	_, base := te.serve(m, Token{tokA, "task-a"})
-	w := filepath.Join(te.root, "w")
-	te.git(te.root, "clone", "-q", url(base, "demo", tokA), w)
-	te.git(w, "checkout", "-q", "-b", "feature")
-	one := te.commit(w, "one", "1\n", "one")
-	te.git(w, "push", "-q", "origin", "feature")
+	_, base := te.serve(m, endpoint.Token{Secret: tokA, Task: "task-a"})
+	w := filepath.Join(te.Root, "w")
+	te.Git(te.Root, "clone", "-q", gatetest.URL(base, "demo", tokA), w)
+	te.Git(w, "checkout", "-q", "-b", "feature")
+	one := te.Commit(w, "one", "1\n", "one")
+	te.Git(w, "push", "-q", "origin", "feature")
 
 	// A new upstream branch.
 	p, commits, err := m.PlanPromote(ctx, "feature", "", false)
-	if err != nil || p.Old != ZeroID || p.Commits != 1 || len(commits) != 1 || !p.FastForward || p.To != "feature" {
+	if err != nil || p.Old != gate.ZeroID || p.Commits != 1 || len(commits) != 1 || !p.FastForward || p.To != "feature" {
 		t.Fatalf("%v %+v", err, p)
 	}
 	if err := m.Promote(ctx, p, false, false); err != nil || !p.Pushed {
 		t.Fatal(err)
 	}
-	if id := te.git(upstream, "rev-parse", "feature"); id != one {
+	if id := te.Git(upstream, "rev-parse", "feature"); id != one {
 		t.Fatal("not pushed")
 	}
 
 	// A fast-forward, to another name.
-	two := te.commit(w, "two", "2\n", "two")
-	te.git(w, "push", "-q", "origin", "feature")
+	two := te.Commit(w, "two", "2\n", "two")
+	te.Git(w, "push", "-q", "origin", "feature")
 	p, _, err = m.PlanPromote(ctx, "feature", "release", false)
-	if err != nil || p.To != "release" || p.Old != ZeroID {
+	if err != nil || p.To != "release" || p.Old != gate.ZeroID {
 		t.Fatalf("%v %+v", err, p)
 	}
 	if err := m.Promote(ctx, p, false, false); err != nil {
@@ -59,33 +63,33 @@ func TestPromoteToLocalBareUpstream(t *testing.T) {
 
 	// Someone else moves upstream's feature: promoting the gate's is no
 	// longer a fast-forward.
-	other := filepath.Join(te.root, "other")
-	te.git(te.root, "clone", "-q", "-b", "feature", upstream, other)
-	theirs := te.commit(other, "theirs", "t\n", "theirs")
-	te.git(other, "push", "-q", "origin", "feature")
-	three := te.commit(w, "three", "3\n", "three")
-	te.git(w, "push", "-q", "origin", "feature")
+	other := filepath.Join(te.Root, "other")
+	te.Git(te.Root, "clone", "-q", "-b", "feature", upstream, other)
+	theirs := te.Commit(other, "theirs", "t\n", "theirs")
+	te.Git(other, "push", "-q", "origin", "feature")
+	three := te.Commit(w, "three", "3\n", "three")
+	te.Git(w, "push", "-q", "origin", "feature")
 	p, _, err = m.PlanPromote(ctx, "feature", "", false)
 	if err != nil || p.FastForward || p.Lost != 1 || p.Old != theirs {
 		t.Fatalf("%v %+v", err, p)
 	}
-	if err := m.Promote(ctx, p, false, false); !errors.Is(err, ErrNotFastForward) {
+	if err := m.Promote(ctx, p, false, false); !errors.Is(err, gate.ErrNotFastForward) {
 		t.Fatalf("non-ff without force: %v", err)
 	}
-	if id := te.git(upstream, "rev-parse", "feature"); id != theirs {
+	if id := te.Git(upstream, "rev-parse", "feature"); id != theirs {
 		t.Fatal("upstream moved")
 	}
 	// The gate's branch moves after the plan: refused.
-	te.commit(w, "four", "4\n", "four")
-	te.git(w, "push", "-q", "origin", "feature")
-	if err := m.Promote(ctx, p, true, false); !errors.Is(err, ErrMoved) {
+	te.Commit(w, "four", "4\n", "four")
+	te.Git(w, "push", "-q", "origin", "feature")
+	if err := m.Promote(ctx, p, true, false); !errors.Is(err, gate.ErrMoved) {
 		t.Fatalf("moved: %v", err)
 	}
-	te.git(w, "push", "-q", "-f", "origin", "HEAD~1:feature")
+	te.Git(w, "push", "-q", "-f", "origin", "HEAD~1:feature")
 	if err := m.Promote(ctx, p, true, false); err != nil || !p.Forced {
 		t.Fatalf("forced: %v %+v", err, p)
 	}
-	if id := te.git(upstream, "rev-parse", "feature"); id != three {
+	if id := te.Git(upstream, "rev-parse", "feature"); id != three {
 		t.Fatal("not forced")
 	}
 	_ = two
@@ -104,7 +108,7 @@ func TestPromoteToLocalBareUpstream(t *testing.T) {
 	if _, err := m2.Sync(ctx, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m2.PlanPromote(ctx, "main", "", false); !errors.Is(err, ErrNoUpstream) {
+	if _, _, err := m2.PlanPromote(ctx, "main", "", false); !errors.Is(err, gate.ErrNoUpstream) {
 		t.Fatalf("no upstream: %v", err)
 	}
 }

@@ -91,9 +91,10 @@ type AuditEntry struct {
 	Upstream string    `json:"upstream,omitempty"`
 }
 
-// audit appends entries to the audit log in one write, under a flock of
-// the log itself (several gates, one log).
-func (m *Mirror) audit(entries ...AuditEntry) error {
+// Audit appends entries to the gate's audit log in one write, under a
+// flock of the log itself (several gates, one log). An entry without a
+// project is the mirror's.
+func (m *Mirror) Audit(entries ...AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}

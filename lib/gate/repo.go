@@ -28,7 +28,7 @@ type repo struct {
 }
 
 func (m *Mirror) open() (*repo, error) {
-	if err := m.check(); err != nil {
+	if err := m.Check(); err != nil {
 		return nil, err
 	}
 	// Exists refused a mirror with an alternates file, so nothing is read

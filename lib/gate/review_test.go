@@ -1,4 +1,4 @@
-package gate
+package gate_test
 
 import (
 	"bytes"
@@ -9,31 +9,35 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/gate/endpoint"
+	"github.com/terok-ai/terok-go/lib/gate/internal/gatetest"
 )
 
 // reviewSetup: a mirror synced from an upstream with main, and a task's
 // branch pushed through the endpoint.
-func reviewSetup(t *testing.T) (*testEnv, *Mirror, string, string) {
+func reviewSetup(t *testing.T) (*testEnv, *gate.Mirror, string, string) {
 	te := newTestEnv(t)
-	up := te.upstream("up")
+	up := te.Upstream("up")
 	m := te.mirror("demo", up)
 	if _, err := m.Sync(context.Background(), false, false); err != nil {
 		t.Fatal(err)
 	}
-	_, base := te.serve(m, Token{tokA, "k3x9p2"})
-	w := filepath.Join(te.root, "w")
-	te.git(te.root, "clone", "-q", url(base, "demo", tokA), w)
+	_, base := te.serve(m, endpoint.Token{Secret: tokA, Task: "k3x9p2"})
+	w := filepath.Join(te.Root, "w")
+	te.Git(te.Root, "clone", "-q", gatetest.URL(base, "demo", tokA), w)
 	return te, m, w, base
 }
 
 func TestListLogDiff(t *testing.T) {
 	te, m, w, _ := reviewSetup(t)
-	te.git(w, "checkout", "-q", "-b", "feature")
-	te.commit(w, "README", "hello\nworld\n", "extend readme")
-	te.commit(w, "src/new.go", "package x\n", "add new.go")
-	ok(t, os.Remove(filepath.Join(w, "README")))
-	tip := te.commit(w, "docs/README", "hello\nworld\n", "move readme")
-	te.git(w, "push", "-q", "origin", "feature")
+	te.Git(w, "checkout", "-q", "-b", "feature")
+	te.Commit(w, "README", "hello\nworld\n", "extend readme")
+	te.Commit(w, "src/new.go", "package x\n", "add new.go")
+	gatetest.Ok(t, os.Remove(filepath.Join(w, "README")))
+	tip := te.Commit(w, "docs/README", "hello\nworld\n", "move readme")
+	te.Git(w, "push", "-q", "origin", "feature")
 
 	ls, err := m.List()
 	if err != nil || len(ls) != 2 {
@@ -63,7 +67,7 @@ func TestListLogDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]FileChange{}
+	got := map[string]gate.FileChange{}
 	for _, f := range res.Files {
 		got[f.Path] = f
 	}
@@ -78,7 +82,7 @@ func TestListLogDiff(t *testing.T) {
 		t.Fatalf("new.go %+v", c)
 	}
 	var patch bytes.Buffer
-	if err := WritePatch(&patch, res); err != nil {
+	if err := gate.WritePatch(&patch, res); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"diff --git a/src/new.go b/src/new.go", "+package x", "--- /dev/null"} {
@@ -86,21 +90,21 @@ func TestListLogDiff(t *testing.T) {
 			t.Fatalf("patch lacks %q:\n%s", want, patch.String())
 		}
 	}
-	if _, err := m.Diff(context.Background(), "nope", "", false); !errors.Is(err, ErrNoRef) {
+	if _, err := m.Diff(context.Background(), "nope", "", false); !errors.Is(err, gate.ErrNoRef) {
 		t.Fatalf("missing branch: %v", err)
 	}
 }
 
 func TestResolve(t *testing.T) {
 	te, m, w, _ := reviewSetup(t)
-	te.git(w, "checkout", "-q", "-b", "feature")
-	te.commit(w, "x", "x\n", "x")
-	te.git(w, "push", "-q", "origin", "feature", "HEAD:other")
+	te.Git(w, "checkout", "-q", "-b", "feature")
+	te.Commit(w, "x", "x\n", "x")
+	te.Git(w, "push", "-q", "origin", "feature", "HEAD:other")
 	m2 := te.mirror("two", "")
 	if _, err := m2.Sync(context.Background(), false, false); err != nil {
 		t.Fatal(err)
 	}
-	open := func(p string) (*Mirror, error) {
+	open := func(p string) (*gate.Mirror, error) {
 		switch p {
 		case "demo":
 			return m, nil
@@ -122,7 +126,7 @@ func TestResolve(t *testing.T) {
 		{"demo/..", "", "", "invalid branch name"},
 		{"", "", "", "empty"},
 	} {
-		got, err := Resolve(open, projects, tc.ref, tc.project)
+		got, err := gate.Resolve(open, projects, tc.ref, tc.project)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%q %q: got %v %v, want %q", tc.ref, tc.project, got, err, tc.err)
@@ -134,8 +138,8 @@ func TestResolve(t *testing.T) {
 		}
 	}
 	// A task with one branch resolves by id prefix.
-	te.git(w, "push", "-q", "origin", ":other")
-	if got, err := Resolve(open, projects, "k3x", ""); err != nil || got.Branch != "feature" {
+	te.Git(w, "push", "-q", "origin", ":other")
+	if got, err := gate.Resolve(open, projects, "k3x", ""); err != nil || got.Branch != "feature" {
 		t.Fatalf("task prefix: %v %v", got, err)
 	}
 }
@@ -148,54 +152,54 @@ func TestResolve(t *testing.T) {
 func TestCanary(t *testing.T) {
 	te := newTestEnv(t)
 	ctx := context.Background()
-	canary := filepath.Join(te.root, "canary")
-	ok(t, os.MkdirAll(canary, 0o700))
+	canary := filepath.Join(te.Root, "canary")
+	gatetest.Ok(t, os.MkdirAll(canary, 0o700))
 	mark := func(name string) string { return "touch " + filepath.Join(canary, name) }
 
-	secret := filepath.Join(te.root, "secret")
-	te.git(te.root, "init", "-q", "-b", "main", secret)
-	te.commit(secret, "key", "secret\n", "secret")
+	secret := filepath.Join(te.Root, "secret")
+	te.Git(te.Root, "init", "-q", "-b", "main", secret)
+	te.Commit(secret, "key", "secret\n", "secret")
 
-	upstream := filepath.Join(te.root, "upstream.git")
-	te.git(te.root, "init", "-q", "--bare", "-b", "main", upstream)
-	seed := te.upstream("seed")
-	te.git(seed, "push", "-q", upstream, "main")
+	upstream := filepath.Join(te.Root, "upstream.git")
+	te.Git(te.Root, "init", "-q", "--bare", "-b", "main", upstream)
+	seed := te.Upstream("seed")
+	te.Git(seed, "push", "-q", upstream, "main")
 	m := te.mirror("demo", upstream)
 	if _, err := m.Sync(ctx, false, false); err != nil {
 		t.Fatal(err)
 	}
 	cfgBefore, _ := os.ReadFile(filepath.Join(m.Dir, "config"))
-	_, base := te.serve(m, Token{tokA, "evil"})
-	w := filepath.Join(te.root, "w")
-	te.git(te.root, "clone", "-q", url(base, "demo", tokA), w)
-	te.git(w, "checkout", "-q", "-b", "evil")
+	_, base := te.serve(m, endpoint.Token{Secret: tokA, Task: "evil"})
+	w := filepath.Join(te.Root, "w")
+	te.Git(te.Root, "clone", "-q", gatetest.URL(base, "demo", tokA), w)
+	te.Git(w, "checkout", "-q", "-b", "evil")
 	hook := "#!/bin/sh\n" + mark("hook-$(basename $0)") + "\n"
 	for _, h := range []string{"pre-receive", "update", "post-receive", "post-update", "reference-transaction", "pre-push", "post-checkout", "post-merge"} {
 		for _, d := range []string{".githooks", "hooks"} {
 			p := filepath.Join(w, d, h)
-			ok(t, os.MkdirAll(filepath.Dir(p), 0o755))
-			ok(t, os.WriteFile(p, []byte(hook), 0o755))
+			gatetest.Ok(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			gatetest.Ok(t, os.WriteFile(p, []byte(hook), 0o755))
 		}
 	}
-	ok(t, os.WriteFile(filepath.Join(w, ".gitattributes"), []byte("* filter=canary diff=canary\n"), 0o644))
-	ok(t, os.WriteFile(filepath.Join(w, ".gitmodules"), []byte(fmt.Sprintf(
+	gatetest.Ok(t, os.WriteFile(filepath.Join(w, ".gitattributes"), []byte("* filter=canary diff=canary\n"), 0o644))
+	gatetest.Ok(t, os.WriteFile(filepath.Join(w, ".gitmodules"), []byte(fmt.Sprintf(
 		"[submodule \"secret\"]\n\tpath = secret\n\turl = %s\n[submodule \"ext\"]\n\tpath = ext\n\turl = ext::sh -c %s\n",
 		secret, strings.ReplaceAll(mark("ext"), " ", "% "))), 0o644))
-	ok(t, os.Symlink("/etc", filepath.Join(w, "etc")))
-	ok(t, os.Symlink("/etc/passwd", filepath.Join(w, "passwd")))
-	ok(t, os.WriteFile(filepath.Join(w, "code.txt"), []byte("plain code\n"), 0o644))
-	te.git(w, "add", "-A")
-	secretHead := te.git(secret, "rev-parse", "HEAD")
-	te.git(w, "update-index", "--add", "--cacheinfo", "160000,"+secretHead+",secret")
-	te.git(w, "commit", "-q", "-m", "evil\x1b]0;pwned\x07 commit")
-	te.git(w, "push", "-q", "origin", "evil")
+	gatetest.Ok(t, os.Symlink("/etc", filepath.Join(w, "etc")))
+	gatetest.Ok(t, os.Symlink("/etc/passwd", filepath.Join(w, "passwd")))
+	gatetest.Ok(t, os.WriteFile(filepath.Join(w, "code.txt"), []byte("plain code\n"), 0o644))
+	te.Git(w, "add", "-A")
+	secretHead := te.Git(secret, "rev-parse", "HEAD")
+	te.Git(w, "update-index", "--add", "--cacheinfo", "160000,"+secretHead+",secret")
+	te.Git(w, "commit", "-q", "-m", "evil\x1b]0;pwned\x07 commit")
+	te.Git(w, "push", "-q", "origin", "evil")
 
 	// The host user's own git would run these if anything checked out,
 	// diffed with textconv or filtered the agent's files.
 	gitconfig := fmt.Sprintf("[filter \"canary\"]\n\tclean = %s\n\tsmudge = %s\n\tprocess = %s\n"+
 		"[diff \"canary\"]\n\ttextconv = %s\n[core]\n\thooksPath = .githooks\n",
 		mark("filter-clean"), mark("filter-smudge"), mark("filter-process"), mark("textconv"))
-	if err := os.WriteFile(filepath.Join(te.home, ".gitconfig"), []byte(gitconfig), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(te.Home, ".gitconfig"), []byte(gitconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Review on the host.
@@ -211,7 +215,7 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var patch bytes.Buffer
-	ok(t, WritePatch(&patch, res))
+	gatetest.Ok(t, gate.WritePatch(&patch, res))
 	for _, want := range []string{"+/etc/passwd", "+Subproject commit " + secretHead, "new file mode 120000", "new file mode 160000"} {
 		if !strings.Contains(patch.String(), want) {
 			t.Fatalf("patch lacks %q:\n%s", want, patch.String())
@@ -248,11 +252,11 @@ func TestCanary(t *testing.T) {
 		t.Fatalf("config changed:\n%s", cfg)
 	}
 	// The secret repository was not touched (no fetch into it, no new refs).
-	if h := te.git(secret, "rev-parse", "HEAD"); h != secretHead {
+	if h := te.Git(secret, "rev-parse", "HEAD"); h != secretHead {
 		t.Fatal("secret moved")
 	}
 	// And the upstream got exactly the commit.
-	if id := te.git(upstream, "rev-parse", "refs/heads/evil"); id != res.Tip {
+	if id := te.Git(upstream, "rev-parse", "refs/heads/evil"); id != res.Tip {
 		t.Fatalf("upstream evil %s", id)
 	}
 
@@ -260,7 +264,7 @@ func TestCanary(t *testing.T) {
 	// them, so the canaries above were live.
 	// Whether the clone itself succeeds does not matter: the canaries say
 	// what ran.
-	_, _ = te.gitMay(te.root, "clone", "-q", "-b", "evil", upstream, filepath.Join(te.root, "control"))
+	_, _ = te.GitMay(te.Root, "clone", "-q", "-b", "evil", upstream, filepath.Join(te.Root, "control"))
 	if ran, _ := os.ReadDir(canary); len(ran) == 0 {
 		t.Fatal("the control checkout ran no canary: the test proves nothing")
 	}

@@ -352,7 +352,7 @@ func (m *Mirror) applySync(ctx context.Context, steps []syncStep) ([]Change, err
 				Backup: c.Backup, Upstream: m.Upstream})
 		}
 	}
-	return changes, m.audit(entries...)
+	return changes, m.Audit(entries...)
 }
 
 // lost counts the commits of the gate's branch b (at tip) that no other

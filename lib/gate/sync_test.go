@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/terok-ai/terok-go/lib/gate/internal/gatetest"
 )
 
 // changes indexes sync results by branch.
@@ -25,12 +27,12 @@ func changesByBranch(cs []Change) map[string]Change {
 func TestSyncFromLocalUpstream(t *testing.T) {
 	te := newTestEnv(t)
 	ctx := context.Background()
-	up := te.upstream("up")
-	te.git(up, "checkout", "-q", "-b", "dev")
-	devOld := te.commit(up, "dev.txt", "dev\n", "dev work")
-	te.git(up, "checkout", "-q", "-b", "gone", "main")
-	goneTip := te.commit(up, "gone.txt", "gone\n", "soon gone")
-	te.git(up, "checkout", "-q", "main")
+	up := te.Upstream("up")
+	te.Git(up, "checkout", "-q", "-b", "dev")
+	devOld := te.Commit(up, "dev.txt", "dev\n", "dev work")
+	te.Git(up, "checkout", "-q", "-b", "gone", "main")
+	goneTip := te.Commit(up, "gone.txt", "gone\n", "soon gone")
+	te.Git(up, "checkout", "-q", "main")
 
 	m := te.mirror("demo", up)
 	cs, err := m.Sync(ctx, false, false)
@@ -55,15 +57,15 @@ func TestSyncFromLocalUpstream(t *testing.T) {
 	}
 
 	// Upstream gains a branch, fast-forwards main, rewrites dev, deletes gone.
-	te.git(up, "checkout", "-q", "-b", "new")
-	newTip := te.commit(up, "new.txt", "new\n", "new branch")
-	te.git(up, "checkout", "-q", "main")
-	mainTip := te.commit(up, "main2.txt", "more\n", "main moves on")
-	te.git(up, "checkout", "-q", "dev")
-	te.git(up, "reset", "-q", "--hard", "main")
-	devNew := te.commit(up, "dev2.txt", "dev again\n", "dev rewritten")
-	te.git(up, "checkout", "-q", "main")
-	te.git(up, "branch", "-q", "-D", "gone")
+	te.Git(up, "checkout", "-q", "-b", "new")
+	newTip := te.Commit(up, "new.txt", "new\n", "new branch")
+	te.Git(up, "checkout", "-q", "main")
+	mainTip := te.Commit(up, "main2.txt", "more\n", "main moves on")
+	te.Git(up, "checkout", "-q", "dev")
+	te.Git(up, "reset", "-q", "--hard", "main")
+	devNew := te.Commit(up, "dev2.txt", "dev again\n", "dev rewritten")
+	te.Git(up, "checkout", "-q", "main")
+	te.Git(up, "branch", "-q", "-D", "gone")
 
 	for round := 0; round < 2; round++ { // pending changes stay pending
 		cs, err = m.Sync(ctx, false, false)
@@ -137,13 +139,13 @@ func TestSyncFromLocalUpstream(t *testing.T) {
 
 func TestSyncFailureLeavesNothing(t *testing.T) {
 	te := newTestEnv(t)
-	m := te.mirror("demo", filepath.Join(te.root, "nowhere"))
+	m := te.mirror("demo", filepath.Join(te.Root, "nowhere"))
 	_, err := m.Sync(context.Background(), false, false)
 	var ue *UpstreamError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "nowhere") || ue.Hint() == "" {
 		t.Fatalf("got %v", err)
 	}
-	ents, _ := os.ReadDir(te.paths.GateDir())
+	ents, _ := os.ReadDir(te.Paths.GateDir())
 	if len(ents) != 0 {
 		t.Fatalf("left behind: %v", ents)
 	}
@@ -152,9 +154,9 @@ func TestSyncFailureLeavesNothing(t *testing.T) {
 func TestMirrorMustBeARealDirectory(t *testing.T) {
 	te := newTestEnv(t)
 	m := te.mirror("demo", "")
-	ok(t, os.MkdirAll(te.paths.GateDir(), 0o700))
-	other := filepath.Join(te.root, "elsewhere.git")
-	te.git(te.root, "init", "-q", "--bare", other)
+	gatetest.Ok(t, os.MkdirAll(te.Paths.GateDir(), 0o700))
+	other := filepath.Join(te.Root, "elsewhere.git")
+	te.Git(te.Root, "init", "-q", "--bare", other)
 	if err := os.Symlink(other, m.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +166,12 @@ func TestMirrorMustBeARealDirectory(t *testing.T) {
 	if _, err := m.List(); err == nil {
 		t.Fatal("ls through a symlink")
 	}
-	ok(t, os.Remove(m.Dir))
+	gatetest.Ok(t, os.Remove(m.Dir))
 	if _, err := m.Sync(context.Background(), false, false); err != nil {
 		t.Fatal(err)
 	}
-	ok(t, os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700))
-	ok(t, os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600))
+	gatetest.Ok(t, os.MkdirAll(filepath.Join(m.Dir, "objects", "info"), 0o700))
+	gatetest.Ok(t, os.WriteFile(filepath.Join(m.Dir, "objects", "info", "alternates"), []byte(other+"/objects\n"), 0o600))
 	if _, err := m.List(); err == nil || !strings.Contains(err.Error(), "alternates") {
 		t.Fatalf("alternates: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/terok-ai/terok-go/lib/gate"
+	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/warden"
@@ -40,7 +41,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, ready func()
 		// answers only once the task's policy is applied and verified.
 		Services: []warden.Service{
 			shield,
-			&gatesvc.Service{Endpoint: &gate.Endpoint{Mirror: m, Tokens: []gate.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
+			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
 		},
 	}
 	return w.Run(ctx)

@@ -1,4 +1,4 @@
-package gate
+package endpoint
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/terok-ai/terok-go/lib/gate"
 )
 
 // Token is one task's credential at the endpoint.
@@ -36,7 +38,7 @@ const MinTokenLen = 16
 //
 // Anything else is 404; dumb HTTP is not served.
 type Endpoint struct {
-	Mirror *Mirror
+	Mirror *gate.Mirror
 	Tokens []Token
 
 	// PushTimeout bounds one push from its first byte (default 30 min);
@@ -47,7 +49,7 @@ type Endpoint struct {
 
 	// OnEvent, if set, is called with every audit entry the endpoint
 	// writes (serve prints them).
-	OnEvent func(AuditEntry)
+	OnEvent func(gate.AuditEntry)
 }
 
 // maxUploadRequest bounds a fetch negotiation request.
@@ -120,9 +122,9 @@ func (e *Endpoint) authenticate(r *http.Request) (task string, presented, ok boo
 	return task, true, task != ""
 }
 
-func (e *Endpoint) event(entries ...AuditEntry) {
-	if err := e.Mirror.audit(entries...); err != nil && e.OnEvent != nil {
-		e.OnEvent(AuditEntry{Time: time.Now().UTC(), Type: "error", Project: e.Mirror.Project, Reason: err.Error()})
+func (e *Endpoint) event(entries ...gate.AuditEntry) {
+	if err := e.Mirror.Audit(entries...); err != nil && e.OnEvent != nil {
+		e.OnEvent(gate.AuditEntry{Time: time.Now().UTC(), Type: "error", Project: e.Mirror.Project, Reason: err.Error()})
 	}
 	if e.OnEvent != nil {
 		for _, en := range entries {
@@ -140,7 +142,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	task, presented, ok := e.authenticate(r)
 	if !ok {
 		if presented {
-			e.event(AuditEntry{Time: time.Now().UTC(), Type: "auth", Reason: "wrong token", Remote: r.RemoteAddr})
+			e.event(gate.AuditEntry{Time: time.Now().UTC(), Type: "auth", Reason: "wrong token", Remote: r.RemoteAddr})
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="terok-gate"`)
 		http.Error(w, "terok-gate: a task token is needed", http.StatusUnauthorized)
@@ -160,16 +162,15 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Endpoint) advertise(w http.ResponseWriter, r *http.Request, service string) {
-	m := e.Mirror
-	if err := m.check(); err != nil {
+	if err := e.Mirror.Check(); err != nil {
 		http.Error(w, "terok-gate: "+err.Error(), http.StatusNotFound)
 		return
 	}
-	args := []string{service, "--stateless-rpc", "--advertise-refs"}
-	if service == "upload-pack" {
-		args = append(args, "--strict")
+	var out []byte
+	svc, err := e.Mirror.Service(r.Context(), service, true)
+	if err == nil {
+		out, err = svc.Output()
 	}
-	out, err := m.gateGit(r.Context(), append(args, m.Dir)...).Output()
 	if err != nil {
 		http.Error(w, "terok-gate: "+service+" failed", http.StatusInternalServerError)
 		return
@@ -194,8 +195,7 @@ func requestBody(r *http.Request) (io.Reader, error) {
 }
 
 func (e *Endpoint) uploadPack(w http.ResponseWriter, r *http.Request) {
-	m := e.Mirror
-	if err := m.check(); err != nil {
+	if err := e.Mirror.Check(); err != nil {
 		http.Error(w, "terok-gate: "+err.Error(), http.StatusNotFound)
 		return
 	}
@@ -204,7 +204,11 @@ func (e *Endpoint) uploadPack(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "terok-gate: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	cmd := m.gateGit(r.Context(), "upload-pack", "--stateless-rpc", "--strict", m.Dir)
+	cmd, err := e.Mirror.Service(r.Context(), "upload-pack", false)
+	if err != nil {
+		http.Error(w, "terok-gate: upload-pack failed", http.StatusInternalServerError)
+		return
+	}
 	cmd.Stdin = io.LimitReader(body, maxUploadRequest)
 	w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
 	cmd.Stdout = flushWriter{w}

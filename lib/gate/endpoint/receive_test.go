@@ -1,4 +1,4 @@
-package gate
+package endpoint
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/terok-ai/terok-go/lib/gate"
 )
 
 // TestPlanPush: the policy's verdict per ref, then the push's own rules
@@ -16,10 +18,10 @@ import (
 // refusing only what is not refused yet.
 func TestPlanPush(t *testing.T) {
 	const task = "a"
-	create := RefUpdate{Old: ZeroID, New: oidA, Ref: "refs/heads/new"}
-	mine := RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/mine"}
-	main := RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/main"}
-	owners := Owners{"refs/heads/mine": {Task: task}}
+	create := gate.RefUpdate{Old: gate.ZeroID, New: oidA, Ref: "refs/heads/new"}
+	mine := gate.RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/mine"}
+	main := gate.RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/main"}
+	owners := gate.Owners{"refs/heads/mine": {Task: task}}
 	const (
 		protected = "protected branch (the project's default branch); push to a new branch"
 		atomic    = "atomic push: another ref was refused"
@@ -29,7 +31,7 @@ func TestPlanPush(t *testing.T) {
 	size := sizeReason(100)
 	for _, tc := range []struct {
 		name      string
-		updates   []RefUpdate
+		updates   []gate.RefUpdate
 		caps      []string
 		current   []string
 		refusal   string
@@ -37,45 +39,45 @@ func TestPlanPush(t *testing.T) {
 		announced int64
 		want      []string // the reasons, "" allowed
 	}{
-		{name: "policy per ref", updates: []RefUpdate{create, mine, main}, current: []string{"", oidA, oidA},
+		{name: "policy per ref", updates: []gate.RefUpdate{create, mine, main}, current: []string{"", oidA, oidA},
 			want: []string{"", "", protected}},
-		{name: "stale", updates: []RefUpdate{mine}, current: []string{oidB},
+		{name: "stale", updates: []gate.RefUpdate{mine}, current: []string{oidB},
 			want: []string{"stale info: the gate's branch is at 222222222222; fetch first"}},
-		{name: "atomic, one refused", updates: []RefUpdate{create, main}, caps: []string{"report-status", "atomic"},
+		{name: "atomic, one refused", updates: []gate.RefUpdate{create, main}, caps: []string{"report-status", "atomic"},
 			current: []string{"", oidA}, want: []string{atomic, protected}},
-		{name: "atomic, none refused", updates: []RefUpdate{create, mine}, caps: []string{"atomic"},
+		{name: "atomic, none refused", updates: []gate.RefUpdate{create, mine}, caps: []string{"atomic"},
 			current: []string{"", oidA}, want: []string{"", ""}},
-		{name: "push options", updates: []RefUpdate{create, main}, caps: []string{"push-options"},
+		{name: "push options", updates: []gate.RefUpdate{create, main}, caps: []string{"push-options"},
 			current: []string{"", oidA}, want: []string{options, protected}},
-		{name: "announced over the limit", updates: []RefUpdate{create, main}, current: []string{"", oidA},
+		{name: "announced over the limit", updates: []gate.RefUpdate{create, main}, current: []string{"", oidA},
 			limit: 100, announced: 101, want: []string{size, protected}},
-		{name: "announced at the limit", updates: []RefUpdate{create}, current: []string{""},
+		{name: "announced at the limit", updates: []gate.RefUpdate{create}, current: []string{""},
 			limit: 100, announced: 100, want: []string{""}},
-		{name: "no limit", updates: []RefUpdate{create}, current: []string{""}, announced: 1 << 40, want: []string{""}},
-		{name: "size before atomic", updates: []RefUpdate{create, mine}, caps: []string{"atomic"},
+		{name: "no limit", updates: []gate.RefUpdate{create}, current: []string{""}, announced: 1 << 40, want: []string{""}},
+		{name: "size before atomic", updates: []gate.RefUpdate{create, mine}, caps: []string{"atomic"},
 			current: []string{"", oidA}, limit: 100, announced: 200, want: []string{size, size}},
-		{name: "lock not taken", updates: []RefUpdate{create, mine}, refusal: busy, want: []string{busy, busy}},
-		{name: "read failed part way", updates: []RefUpdate{main, create}, current: []string{oidA},
+		{name: "lock not taken", updates: []gate.RefUpdate{create, mine}, refusal: busy, want: []string{busy, busy}},
+		{name: "read failed part way", updates: []gate.RefUpdate{main, create}, current: []string{oidA},
 			refusal: "gate error: broken", want: []string{protected, "gate error: broken"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := Policy{DefaultBranch: "main", MaxPushSize: tc.limit}
-			st := pushState{current: tc.current, owners: owners, refusal: tc.refusal}
+			p := gate.Policy{DefaultBranch: "main", MaxPushSize: tc.limit}
+			st := gate.PushState{Current: tc.current, Owners: owners, Refusal: tc.refusal}
 			ds := planPush(task, &PushRequest{Updates: tc.updates, Caps: tc.caps}, p, st, tc.announced)
 			var got []string
 			for i, d := range ds {
-				got = append(got, d.reason)
-				if d.u != tc.updates[i] {
-					t.Errorf("decision %d is for %+v, not %+v", i, d.u, tc.updates[i])
+				got = append(got, d.Reason)
+				if d.Update != tc.updates[i] {
+					t.Errorf("decision %d is for %+v, not %+v", i, d.Update, tc.updates[i])
 				}
-				if i < len(tc.current) && d.cur != tc.current[i] {
-					t.Errorf("decision %d: cur %q, want %q", i, d.cur, tc.current[i])
+				if i < len(tc.current) && d.Current != tc.current[i] {
+					t.Errorf("decision %d: cur %q, want %q", i, d.Current, tc.current[i])
 				}
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("reasons\n got %q\nwant %q", got, tc.want)
 			}
-			var wantAllowed []RefUpdate
+			var wantAllowed []gate.RefUpdate
 			for i, r := range tc.want {
 				if r == "" {
 					wantAllowed = append(wantAllowed, tc.updates[i])
@@ -133,47 +135,47 @@ func readPkts(t *testing.T, b []byte, sidebands bool) []string {
 // TestPushResponse: every refusal as a progress line (side-band only, not
 // an atomic echo) and as its ref's ng status, replacing git's line.
 func TestPushResponse(t *testing.T) {
-	refused := func(ref, reason string) *decision {
-		return &decision{u: RefUpdate{Old: oidA, New: oidB, Ref: ref}, reason: reason}
+	refused := func(ref, reason string) *gate.Decision {
+		return &gate.Decision{Update: gate.RefUpdate{Old: oidA, New: oidB, Ref: ref}, Reason: reason}
 	}
-	ok := &decision{u: RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/ok"}}
+	ok := &gate.Decision{Update: gate.RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/ok"}}
 	git := func(lines ...string) *Statuses { return &Statuses{Unpack: "ok", Lines: lines} }
 	for _, tc := range []struct {
 		name   string
 		caps   []string
-		ds     []*decision
+		ds     []*gate.Decision
 		report *Statuses
 		want   []string
 	}{
 		{name: "report, no side-band", caps: []string{"report-status"},
-			ds:     []*decision{ok, refused("refs/heads/main", "protected")},
+			ds:     []*gate.Decision{ok, refused("refs/heads/main", "protected")},
 			report: git("ok refs/heads/ok"),
 			want:   []string{"unpack ok", "ok refs/heads/ok", "ng refs/heads/main protected", "flush"}},
 		{name: "side-band-64k", caps: []string{"report-status", "side-band-64k"},
-			ds:     []*decision{ok, refused("refs/heads/main", "protected")},
+			ds:     []*gate.Decision{ok, refused("refs/heads/main", "protected")},
 			report: git("ok refs/heads/ok"),
 			want: []string{"2:terok-gate: refs/heads/main: protected",
 				"1:unpack ok", "1:ok refs/heads/ok", "1:ng refs/heads/main protected", "1:flush", "flush"}},
 		{name: "atomic echo is no progress line", caps: []string{"report-status", "side-band-64k", "atomic"},
-			ds:     []*decision{refused("refs/heads/x", "atomic push: another ref was refused"), refused("refs/heads/main", "protected")},
+			ds:     []*gate.Decision{refused("refs/heads/x", "atomic push: another ref was refused"), refused("refs/heads/main", "protected")},
 			report: git(),
 			want: []string{"2:terok-gate: refs/heads/main: protected", "1:unpack ok",
 				"1:ng refs/heads/x atomic push: another ref was refused", "1:ng refs/heads/main protected", "1:flush", "flush"}},
 		{name: "git's line for a refused ref is replaced, with its options", caps: []string{"report-status-v2"},
-			ds:     []*decision{refused("refs/heads/late", "gate error: x"), ok},
+			ds:     []*gate.Decision{refused("refs/heads/late", "gate error: x"), ok},
 			report: git("ok refs/heads/late", "option refname refs/heads/late", "option new-oid "+oidB, "ok refs/heads/ok"),
 			want:   []string{"unpack ok", "ok refs/heads/ok", "ng refs/heads/late gate error: x", "flush"}},
 		{name: "git's failure kept", caps: []string{"report-status"},
-			ds:     []*decision{refused("refs/heads/ok", "unpack failed: index-pack abnormal exit")},
+			ds:     []*gate.Decision{refused("refs/heads/ok", "unpack failed: index-pack abnormal exit")},
 			report: &Statuses{Unpack: "index-pack abnormal exit", Lines: []string{"ng refs/heads/ok unpacker error"}},
 			want:   []string{"unpack index-pack abnormal exit", "ng refs/heads/ok unpack failed: index-pack abnormal exit", "flush"}},
 		{name: "no report asked", caps: []string{"side-band-64k"},
-			ds: []*decision{refused("refs/heads/main", "protected")}, report: git(),
+			ds: []*gate.Decision{refused("refs/heads/main", "protected")}, report: git(),
 			want: []string{"2:terok-gate: refs/heads/main: protected", "flush"}},
 		{name: "no report from git", caps: []string{"report-status", "side-band-64k"},
-			ds:   []*decision{refused("refs/heads/main", "protected")},
+			ds:   []*gate.Decision{refused("refs/heads/main", "protected")},
 			want: []string{"2:terok-gate: refs/heads/main: protected", "flush"}},
-		{name: "nothing asked", ds: []*decision{refused("refs/heads/main", "protected")}, report: git()},
+		{name: "nothing asked", ds: []*gate.Decision{refused("refs/heads/main", "protected")}, report: git()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := &PushRequest{Caps: tc.caps}
@@ -196,7 +198,7 @@ func TestPushResponse(t *testing.T) {
 // 65520 with side-band-64k.
 func TestPushResponseFrames(t *testing.T) {
 	long := strings.Repeat("x", 3000)
-	ds := []*decision{{u: RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/main"}, reason: long}}
+	ds := []*gate.Decision{{Update: gate.RefUpdate{Old: oidA, New: oidB, Ref: "refs/heads/main"}, Reason: long}}
 	for _, tc := range []struct {
 		cap     string
 		packets int

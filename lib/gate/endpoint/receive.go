@@ -1,4 +1,4 @@
-package gate
+package endpoint
 
 import (
 	"bufio"
@@ -10,28 +10,23 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// decision is the gate's verdict on one ref update of a push.
-type decision struct {
-	u      RefUpdate
-	cur    string // the ref's value before the push ("" absent)
-	reason string // "" while allowed
-	backup string // the tentative backup key, for an update or delete
-}
+	"github.com/terok-ai/terok-go/lib/gate"
+)
 
 // drainSlack is how far past the size limit a refused push is still read,
 // so that the client gets to read the refusal.
 const drainSlack = 1 << 20
 
-// receivePack serves a push. It reads the command list, reads the refs
-// and owners under the mirror's lock, decides every update with planPush,
-// carries the decisions out with receive (backups, then git receive-pack
-// with the allowed commands), settles what git did, and answers with
-// pushResponse. The lock is held until the answer is written.
+// receivePack serves a push. It reads the command list, has the mirror
+// read the refs and owners under its lock, decides every update with
+// planPush, carries the decisions out with receive (backups, then git
+// receive-pack with the allowed commands), has the mirror settle what git
+// did, and answers with pushResponse. The lock is held until the answer is
+// written.
 func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task string) {
 	m := e.Mirror
-	if err := m.check(); err != nil {
+	if err := m.Check(); err != nil {
 		http.Error(w, "terok-gate: "+err.Error(), http.StatusNotFound)
 		return
 	}
@@ -46,7 +41,7 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 	cr, br := pushReader(body)
 	req, err := ReadPushRequest(br)
 	if err != nil {
-		e.event(AuditEntry{Time: time.Now().UTC(), Type: "push", Task: task, Reason: "bad push request: " + err.Error(), Remote: r.RemoteAddr})
+		e.event(gate.AuditEntry{Time: time.Now().UTC(), Type: "push", Task: task, Reason: "bad push request: " + err.Error(), Remote: r.RemoteAddr})
 		http.Error(w, "terok-gate: bad push request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -59,7 +54,7 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 		announced = r.ContentLength - (cr.n - int64(br.Buffered()))
 	}
 
-	st, unlock := e.lockedPushState(ctx, req.Updates)
+	st, unlock := m.LockForPush(ctx, req.Updates, orDefault(e.LockWait, 2*time.Minute))
 	defer unlock()
 	ds := planPush(task, req, m.Policy, st, announced)
 	report, packBytes := e.receive(ctx, w, req, ds, br)
@@ -67,7 +62,8 @@ func (e *Endpoint) receivePack(w http.ResponseWriter, r *http.Request, task stri
 	if limit := m.Policy.MaxPushSize; limit > 0 && packBytes > limit {
 		oversize = sizeReason(limit)
 	}
-	e.event(m.settle(ctx, task, ds, report, oversize, r.RemoteAddr)...)
+	why := func(ref string, readErr error) string { return notApplied(report, ref, oversize, readErr) }
+	e.event(m.SettlePush(ctx, task, ds, why, r.RemoteAddr)...)
 	_, _ = w.Write(pushResponse(req, ds, report)) // a failed write is a client gone away
 }
 
@@ -84,60 +80,6 @@ func (e *Endpoint) pushDeadline(w http.ResponseWriter, r *http.Request) (context
 	return context.WithDeadline(r.Context(), deadline)
 }
 
-// pushState is what a push is decided against, read under the mirror's
-// lock.
-type pushState struct {
-	// current holds each update's ref as it is now ("" absent), in the
-	// request's order; when reading failed part way, only the ones read.
-	current []string
-	owners  Owners
-	// refusal, when the state could not be read (the lock not taken in
-	// time, the mirror or its records unreadable), refuses every update
-	// that has no reason yet.
-	refusal string
-}
-
-// lockedPushState takes the mirror's lock (waiting at most LockWait,
-// default 2 minutes) and reads the refs the updates name and their
-// owners. unlock releases the lock, if it was taken.
-func (e *Endpoint) lockedPushState(ctx context.Context, updates []RefUpdate) (st pushState, unlock func()) {
-	m := e.Mirror
-	lockCtx, lockCancel := context.WithTimeout(ctx, orDefault(e.LockWait, 2*time.Minute))
-	unlock, err := m.lock(lockCtx)
-	lockCancel()
-	if err != nil {
-		return pushState{refusal: "gate busy or broken; try again (" + err.Error() + ")"}, func() {}
-	}
-	st, err = m.pushState(updates)
-	if err != nil {
-		st.refusal = "gate error: " + sanitizeLine(err.Error())
-	}
-	return st, unlock
-}
-
-// pushState reads the refs the updates name, in order, and the gate's
-// owners records. On an error it returns what it read so far.
-func (m *Mirror) pushState(updates []RefUpdate) (pushState, error) {
-	var st pushState
-	r, err := m.open()
-	if err != nil {
-		return st, err
-	}
-	owners, err := records{m.StateDir}.owners()
-	if err != nil {
-		return st, err
-	}
-	st.owners = owners
-	for _, u := range updates {
-		cur, err := r.ref(u.Ref)
-		if err != nil {
-			return st, err
-		}
-		st.current = append(st.current, cur)
-	}
-	return st, nil
-}
-
 // planPush decides every update of a push, touching nothing: first the
 // policy's verdict on each against the refs and owners as they are, then
 // the push's own rules, each refusing what is not refused yet — the
@@ -146,22 +88,22 @@ func (m *Mirror) pushState(updates []RefUpdate) (pushState, error) {
 // is refused; push options, which are not accepted. It returns one
 // decision per update, in the request's order; those without a reason go
 // to git.
-func planPush(task string, req *PushRequest, p Policy, st pushState, announced int64) []*decision {
-	ds := make([]*decision, len(req.Updates))
+func planPush(task string, req *PushRequest, p gate.Policy, st gate.PushState, announced int64) []*gate.Decision {
+	ds := make([]*gate.Decision, len(req.Updates))
 	for i, u := range req.Updates {
-		ds[i] = &decision{u: u}
-		if i < len(st.current) {
-			ds[i].cur = st.current[i]
-			ds[i].reason = p.Decide(task, u, ds[i].cur, st.owners)
+		ds[i] = &gate.Decision{Update: u}
+		if i < len(st.Current) {
+			ds[i].Current = st.Current[i]
+			ds[i].Reason = p.Decide(task, u, ds[i].Current, st.Owners)
 		}
 	}
-	if st.refusal != "" {
-		refuseAll(ds, st.refusal)
+	if st.Refusal != "" {
+		refuseAll(ds, st.Refusal)
 	}
 	if p.MaxPushSize > 0 && announced > p.MaxPushSize {
 		refuseAll(ds, sizeReason(p.MaxPushSize))
 	}
-	if req.Has("atomic") && slices.ContainsFunc(ds, func(d *decision) bool { return d.reason != "" }) {
+	if req.Has("atomic") && slices.ContainsFunc(ds, func(d *gate.Decision) bool { return d.Reason != "" }) {
 		refuseAll(ds, "atomic push: another ref was refused")
 	}
 	if req.Has("push-options") {
@@ -171,20 +113,20 @@ func planPush(task string, req *PushRequest, p Policy, st pushState, announced i
 }
 
 // refuseAll refuses, with reason, every update not refused yet.
-func refuseAll(ds []*decision, reason string) {
+func refuseAll(ds []*gate.Decision, reason string) {
 	for _, d := range ds {
-		if d.reason == "" {
-			d.reason = reason
+		if d.Reason == "" {
+			d.Reason = reason
 		}
 	}
 }
 
 // allowedUpdates are the updates of ds without a reason, in order.
-func allowedUpdates(ds []*decision) []RefUpdate {
-	var allowed []RefUpdate
+func allowedUpdates(ds []*gate.Decision) []gate.RefUpdate {
+	var allowed []gate.RefUpdate
 	for _, d := range ds {
-		if d.reason == "" {
-			allowed = append(allowed, d.u)
+		if d.Reason == "" {
+			allowed = append(allowed, d.Update)
 		}
 	}
 	return allowed
@@ -197,7 +139,7 @@ func allowedUpdates(ds []*decision) []RefUpdate {
 // git receive-pack gets the allowed commands and the pack; when the
 // backup fails every update is refused instead. It returns git's report
 // (nil when the client asked for none) and the size of the pack.
-func (e *Endpoint) receive(ctx context.Context, w http.ResponseWriter, req *PushRequest, ds []*decision, pack *bufio.Reader) (*Statuses, int64) {
+func (e *Endpoint) receive(ctx context.Context, w http.ResponseWriter, req *PushRequest, ds []*gate.Decision, pack *bufio.Reader) (*Statuses, int64) {
 	drainMax := int64(4 << 30)
 	if limit := e.Mirror.Policy.MaxPushSize; limit > 0 {
 		drainMax = limit + drainSlack
@@ -210,8 +152,8 @@ func (e *Endpoint) receive(ctx context.Context, w http.ResponseWriter, req *Push
 		}
 		return nil, n
 	}
-	if err := e.Mirror.backupBefore(ctx, ds); err != nil {
-		refuseAll(ds, "gate error: "+sanitizeLine(err.Error()))
+	if refusal := e.Mirror.BackupBeforePush(ctx, ds); refusal != "" {
+		refuseAll(ds, refusal)
 		drain(pack, drainMax)
 		return &Statuses{Unpack: "ok"}, 0
 	}
@@ -224,7 +166,7 @@ func (e *Endpoint) receive(ctx context.Context, w http.ResponseWriter, req *Push
 // "ng <ref> <reason>" status, which replaces git's own line for that ref
 // (the client prints "remote rejected (reason)"); in side-band frames when
 // the client asked for them.
-func pushResponse(req *PushRequest, ds []*decision, report *Statuses) []byte {
+func pushResponse(req *PushRequest, ds []*gate.Decision, report *Statuses) []byte {
 	var out bytes.Buffer
 	frame := 1000
 	if req.Has("side-band-64k") {
@@ -232,17 +174,17 @@ func pushResponse(req *PushRequest, ds []*decision, report *Statuses) []byte {
 	}
 	if req.Sideband() {
 		for _, d := range ds {
-			if d.reason != "" && !strings.HasPrefix(d.reason, "atomic push") {
-				out.Write(sideband(2, []byte("terok-gate: "+d.u.Ref+": "+d.reason+"\n"), frame))
+			if d.Reason != "" && !strings.HasPrefix(d.Reason, "atomic push") {
+				out.Write(sideband(2, []byte("terok-gate: "+d.Update.Ref+": "+d.Reason+"\n"), frame))
 			}
 		}
 	}
 	if report != nil && req.ReportStatus() {
 		rep := Statuses{Unpack: report.Unpack, Lines: slices.Clone(report.Lines)}
 		for _, d := range ds {
-			if d.reason != "" {
-				rep.drop(d.u.Ref)
-				rep.Lines = append(rep.Lines, "ng "+d.u.Ref+" "+d.reason)
+			if d.Reason != "" {
+				rep.drop(d.Update.Ref)
+				rep.Lines = append(rep.Lines, "ng "+d.Update.Ref+" "+d.Reason)
 			}
 		}
 		if req.Sideband() {
@@ -286,27 +228,14 @@ func (s *Statuses) drop(ref string) {
 	s.Lines = keep
 }
 
-// backupBefore saves, before git moves anything, the current tip of every
-// allowed update or delete of an existing ref under a fresh backup ref.
-// settle drops those that turn out not to be needed (fast-forwards, and
-// updates that did not apply).
-func (m *Mirror) backupBefore(ctx context.Context, ds []*decision) error {
-	var tx refTx
-	for _, d := range ds {
-		if d.reason == "" && d.cur != "" {
-			d.backup = newBackupKey(m.Now())
-			tx.create(backupRef(d.backup, d.u.Ref), d.cur)
-		}
-	}
-	return m.commitTx(ctx, &tx, "backup before push")
-}
-
 // runReceivePack feeds the allowed commands and the pack to git
 // receive-pack, passes its progress through to the client, and returns
 // its report and the size of the pack.
-func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, req *PushRequest, allowed []RefUpdate, pack *bufio.Reader, drainMax int64) (*Statuses, int64) {
-	m := e.Mirror
-	cmd := m.gateGit(ctx, "receive-pack", "--stateless-rpc", m.Dir)
+func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, req *PushRequest, allowed []gate.RefUpdate, pack *bufio.Reader, drainMax int64) (*Statuses, int64) {
+	cmd, err := e.Mirror.Service(ctx, "receive-pack", false)
+	if err != nil {
+		return &Statuses{Unpack: "gate error"}, 0
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return &Statuses{Unpack: "gate error"}, 0
@@ -315,8 +244,6 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 	if err != nil {
 		return &Statuses{Unpack: "gate error"}, 0
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &limitedBuffer{max: 4096, b: &stderr}
 	if err := cmd.Start(); err != nil {
 		return &Statuses{Unpack: "gate error: " + err.Error()}, 0
 	}
@@ -363,109 +290,11 @@ func (e *Endpoint) runReceivePack(ctx context.Context, w http.ResponseWriter, re
 	if report == nil && req.ReportStatus() {
 		why := "gate error"
 		if waitErr != nil {
-			why = "receive-pack failed: " + gitError(stderr.String(), waitErr)
+			why = "receive-pack failed: " + cmd.Failure(waitErr)
 		}
 		report = &Statuses{Unpack: why}
 	}
 	return report, n
-}
-
-// settle looks at what git did to each allowed ref, keeps the backups of
-// forced updates and deletes, drops the others, records which task now
-// owns which ref, and returns the audit entries of the push.
-//
-// An allowed update that git did not apply gets its reason from git's
-// report (or oversize, when the pack was over the limit), and that reason
-// replaces git's line in the report the client reads.
-func (m *Mirror) settle(ctx context.Context, task string, ds []*decision, report *Statuses, oversize, remote string) []AuditEntry {
-	now := m.Now().UTC()
-	var entries []AuditEntry
-	r, err := m.open()
-	rec := records{m.StateDir}
-	var owners Owners
-	var info map[string]BackupInfo
-	if err == nil {
-		owners, err = rec.owners()
-	}
-	if err == nil {
-		info, err = rec.backups()
-	}
-	var drop refTx
-	ownersChanged, infoChanged := false, false
-	for _, d := range ds {
-		en := AuditEntry{Time: now, Type: "push", Task: task, Ref: d.u.Ref, Old: d.u.Old, New: d.u.New, Remote: remote}
-		switch {
-		case d.reason != "":
-			en.Reason = d.reason
-		case err != nil:
-			en.Reason = "gate error: " + err.Error()
-		default:
-			applied, forced, rerr := r.landed(d.u)
-			if !applied {
-				d.reason = notApplied(report, d.u.Ref, oversize, rerr)
-				en.Reason = d.reason
-				break
-			}
-			en.Accepted, en.Forced = true, forced && !d.u.IsDelete()
-			switch {
-			case d.u.IsCreate():
-				owners[d.u.Ref] = Owner{Task: task, Created: now}
-				ownersChanged = true
-			case d.u.IsDelete():
-				en.Reason = "deleted"
-				delete(owners, d.u.Ref)
-				ownersChanged = true
-			}
-			if d.backup != "" && forced {
-				reason := "force-push"
-				if d.u.IsDelete() {
-					reason = "delete"
-				}
-				info[d.backup] = BackupInfo{Reason: reason, Task: task}
-				infoChanged = true
-				en.Backup = m.Project + "/" + d.backup
-				d.backup = ""
-			}
-		}
-		if d.backup != "" {
-			drop.delete(backupRef(d.backup, d.u.Ref), d.cur)
-		}
-		entries = append(entries, en)
-	}
-	if err == nil {
-		if ownersChanged {
-			err = rec.setOwners(owners)
-		}
-		if err == nil && infoChanged {
-			err = rec.setBackups(info)
-		}
-	}
-	if derr := m.commitTx(ctx, &drop, "drop unneeded backups"); derr != nil && err == nil {
-		err = derr
-	}
-	if err != nil {
-		entries = append(entries, AuditEntry{Time: now, Type: "error", Task: task, Reason: "settling a push: " + err.Error()})
-	}
-	return entries
-}
-
-// landed says whether git applied u (its ref is now where u moves it),
-// and whether that was forced: a delete, or an update that is not a
-// fast-forward (or whose ancestry cannot be read).
-func (r *repo) landed(u RefUpdate) (applied, forced bool, err error) {
-	after, err := r.ref(u.Ref)
-	switch {
-	case err != nil:
-		return false, false, err
-	case u.IsDelete():
-		return after == "", true, nil
-	case after != u.New:
-		return false, false, nil
-	case u.IsCreate():
-		return true, false, nil
-	}
-	ff, aerr := r.isAncestor(u.Old, u.New)
-	return true, aerr != nil || !ff, nil
 }
 
 // notApplied says why an allowed update of ref did not apply, the first
@@ -488,4 +317,11 @@ func notApplied(report *Statuses, ref, oversize string, readErr error) string {
 		return "unpack failed: " + report.Unpack
 	}
 	return "not applied"
+}
+
+// drain discards what is left of r, at most max bytes; it reports
+// whether r ended within them.
+func drain(r io.Reader, max int64) (int64, bool) {
+	n, _ := io.Copy(io.Discard, io.LimitReader(r, max+1))
+	return n, n <= max
 }

@@ -1,4 +1,4 @@
-package gate
+package endpoint
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/terok-ai/terok-go/lib/gate"
 )
 
 // The pkt-line framing of git's wire protocol: four hex digits giving the
@@ -67,25 +69,11 @@ func pktString(s string) []byte { return pkt([]byte(s)) }
 
 var flushPkt = []byte("0000")
 
-// ZeroID is the object id git uses for "no object" (a create's old, a
-// delete's new).
-const ZeroID = "0000000000000000000000000000000000000000"
-
-// RefUpdate is one command of a push: move Ref from Old to New.
-type RefUpdate struct {
-	Old, New string // 40 lower-case hex digits; ZeroID for none
-	Ref      string
-}
-
-// IsCreate and IsDelete say what kind of update u is.
-func (u RefUpdate) IsCreate() bool { return u.Old == ZeroID }
-func (u RefUpdate) IsDelete() bool { return u.New == ZeroID }
-
 // PushRequest is the command section of a receive-pack request, as a git
 // client sends it before the pack.
 type PushRequest struct {
 	Shallow []string // "shallow <oid>" lines before the commands
-	Updates []RefUpdate
+	Updates []gate.RefUpdate
 	Caps    []string // the capabilities on the first command line
 }
 
@@ -122,7 +110,7 @@ func ReadPushRequest(r *bufio.Reader) (*PushRequest, error) {
 		}
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if rest, ok := bytes.CutPrefix(line, []byte("shallow ")); ok && first {
-			if !isOID(string(rest)) {
+			if !gate.IsObjectID(string(rest)) {
 				return nil, fmt.Errorf("bad shallow line")
 			}
 			req.Shallow = append(req.Shallow, string(rest))
@@ -156,35 +144,23 @@ func ReadPushRequest(r *bufio.Reader) (*PushRequest, error) {
 	return req, nil
 }
 
-func parseUpdate(line []byte) (RefUpdate, error) {
+func parseUpdate(line []byte) (gate.RefUpdate, error) {
 	f := strings.SplitN(string(line), " ", 3)
-	if len(f) != 3 || !isOID(f[0]) || !isOID(f[1]) {
-		return RefUpdate{}, fmt.Errorf("bad command line %.80q", line)
+	if len(f) != 3 || !gate.IsObjectID(f[0]) || !gate.IsObjectID(f[1]) {
+		return gate.RefUpdate{}, fmt.Errorf("bad command line %.80q", line)
 	}
-	if f[0] == ZeroID && f[1] == ZeroID {
-		return RefUpdate{}, fmt.Errorf("command for %.80q neither creates, updates nor deletes", f[2])
+	if f[0] == gate.ZeroID && f[1] == gate.ZeroID {
+		return gate.RefUpdate{}, fmt.Errorf("command for %.80q neither creates, updates nor deletes", f[2])
 	}
-	if err := ValidRefName(f[2]); err != nil {
-		return RefUpdate{}, err
+	if err := gate.ValidRefName(f[2]); err != nil {
+		return gate.RefUpdate{}, err
 	}
-	return RefUpdate{Old: f[0], New: f[1], Ref: f[2]}, nil
-}
-
-func isOID(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return gate.RefUpdate{Old: f[0], New: f[1], Ref: f[2]}, nil
 }
 
 // Encode renders the command section for the given updates (a subset of
 // p's), with p's shallow lines and capabilities, ending with a flush-pkt.
-func (p *PushRequest) Encode(updates []RefUpdate) []byte {
+func (p *PushRequest) Encode(updates []gate.RefUpdate) []byte {
 	var b bytes.Buffer
 	for _, s := range p.Shallow {
 		b.Write(pktString("shallow " + s))

@@ -158,7 +158,7 @@ func statusFields(st Status) []cli.Field {
 	state := "not created ('terok-vault init' creates it)"
 	switch {
 	case st.Initialized && st.Unlocked && st.UnlockedFor != "":
-		state = "unlocked (the kernel keyring keeps the key " + st.UnlockedFor + " more, as it counts)"
+		state = "unlocked, for " + st.UnlockedFor + " or a little more (as the kernel keyring counts)"
 	case st.Initialized && st.Unlocked:
 		state = "unlocked (until 'terok-vault lock')"
 	case st.Initialized:
@@ -300,19 +300,25 @@ func (c *SetCmd) Run(env *cli.Env) error {
 	if _, err := knownProvider(s, c.Provider); err != nil {
 		return err
 	}
-	// The vault opens first: a wrong passphrase costs no pasted key.
+	// Piped, the key is read and checked before the vault opens (which
+	// costs a second of scrypt with a passphrase); on a terminal the vault
+	// opens first, so that a wrong passphrase costs no pasted key.
+	var key string
+	if !env.StdinTTY {
+		if key, err = c.key(env); err != nil {
+			return err
+		}
+	}
 	store, err := s.OpenVault(env.Ctx)
 	if err != nil {
 		return mapError(err)
 	}
-	key, err := c.key(env)
-	if err != nil {
-		return err
+	if env.StdinTTY {
+		if key, err = c.key(env); err != nil {
+			return err
+		}
 	}
 	cred := vault.Credential{Kind: vault.APIKey, APIKey: key, Source: "set"}
-	if err := cred.Check(); err != nil {
-		return cli.Usagef("%v; nothing was stored", err)
-	}
 	if err := store.Set(c.Provider, cred); err != nil {
 		return mapError(err)
 	}
@@ -320,7 +326,8 @@ func (c *SetCmd) Run(env *cli.Env) error {
 }
 
 // key is the API key: asked on a terminal without echo, else stdin's
-// first line, trimmed (a key has no spaces; a pasted one may bring some).
+// first line, trimmed (a key has no spaces; a pasted one may bring some),
+// and checked.
 func (c *SetCmd) key(env *cli.Env) (string, error) {
 	var key string
 	if env.StdinTTY {
@@ -342,6 +349,9 @@ func (c *SetCmd) key(env *cli.Env) (string, error) {
 		return "", cli.Usagef("no API key given (stdin's first line is empty); nothing was stored")
 	case strings.HasPrefix(key, vault.PhantomPrefix):
 		return "", cli.Usagef("that is a terok phantom token, not a real API key; nothing was stored")
+	}
+	if err := (vault.Credential{Kind: vault.APIKey, APIKey: key}).Check(); err != nil {
+		return "", cli.Usagef("%v; nothing was stored", err)
 	}
 	return key, nil
 }

@@ -29,17 +29,22 @@ func (c *TokensCmd) Run(env *cli.Env) error {
 		return err
 	}
 	defer s.Close()
+	toks := vault.OpenTokens(s.Paths.VaultTokens())
 	id := ""
 	if c.Task != "" {
-		if id, err = taskID(s, c.Task); err != nil {
+		others, err := tokenTasks(toks)
+		if err != nil {
+			return err
+		}
+		if id, err = taskID(s, c.Task, others); err != nil {
 			return err
 		}
 	}
-	toks, err := vault.OpenTokens(s.Paths.VaultTokens()).List(id)
+	live, err := toks.List(id)
 	if err != nil {
 		return mapError(err)
 	}
-	return cli.List(env, toks, tokenColumns)
+	return cli.List(env, live, tokenColumns)
 }
 
 // RevokeCmd is `terok-vault revoke`.
@@ -101,9 +106,13 @@ func (c *RevokeCmd) Run(env *cli.Env) error {
 		return err
 	}
 	// Every target is resolved before any token is revoked.
+	others, err := tokenTasks(toks)
+	if err != nil {
+		return err
+	}
 	var ids []string
 	for _, r := range refs {
-		id, err := taskID(s, r)
+		id, err := taskID(s, r, others)
 		if err != nil {
 			return err
 		}
@@ -149,7 +158,7 @@ func (c *AuditCmd) Run(env *cli.Env) error {
 	defer s.Close()
 	id := ""
 	if c.Task != "" {
-		if id, err = taskID(s, c.Task); err != nil {
+		if id, err = taskID(s, c.Task, nil); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -165,14 +166,42 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // taskID resolves a task reference for the token and audit verbs: an id
-// or unique prefix of a task terok knows, or the full id of one already
-// removed (its tokens or audit lines may outlive its record).
-func taskID(s *session.Session, ref string) (string, error) {
+// or unique prefix of a task terok knows; failing that, a unique prefix of
+// one of others (the tasks of live tokens: a token may outlive its task's
+// record), or a full id.
+func taskID(s *session.Session, ref string, others []string) (string, error) {
 	id, err := s.ResolveTask(ref)
-	if err != nil && cli.CodeOf(err) == cli.ExitNotFound && task.ValidID(ref) == nil {
+	if err == nil || cli.CodeOf(err) != cli.ExitNotFound {
+		return id, err
+	}
+	var found []string
+	for _, o := range others {
+		if strings.HasPrefix(o, ref) && !slices.Contains(found, o) {
+			found = append(found, o)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return "", cli.Usagef("%q is a prefix of more than one task's id: %s", ref, strings.Join(found, ", ")).WithHint("give more characters of the id")
+	case task.ValidID(ref) == nil:
 		return ref, nil
 	}
-	return id, err
+	return "", err
+}
+
+// tokenTasks are the tasks of the live tokens.
+func tokenTasks(toks *vault.Tokens) ([]string, error) {
+	live, err := toks.List("")
+	if err != nil {
+		return nil, mapError(err)
+	}
+	out := make([]string, 0, len(live))
+	for _, t := range live {
+		out = append(out, t.Task)
+	}
+	return out, nil
 }
 
 // agentsOf are the roster's agents whose [vault] provider is p, by name.

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/hostcheck"
+	"github.com/terok-ai/terok-go/lib/testenv"
+	"github.com/terok-ai/terok-go/lib/vault"
+)
+
+// scriptPaths are the terok paths of a script's environment.
+func scriptPaths(ts *testscript.TestScript) config.Paths {
+	p, err := config.ResolvePaths(ts.Getenv, os.Getuid())
+	ts.Check(err)
+	return p
+}
+
+// cmdVaultMint mints a phantom token as a task's warden does, and keeps it
+// in the script's environment variable VAR (so that a script can check it
+// is never printed):
+//
+//	vaultmint TASK PROJECT PROVIDER VAR
+func cmdVaultMint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: vaultmint TASK PROJECT PROVIDER VAR")
+	}
+	tok, err := vault.OpenTokens(scriptPaths(ts).VaultTokens()).Mint(args[0], args[1], args[2])
+	ts.Check(err)
+	ts.Setenv(args[3], tok)
+}
+
+// cmdVaultCheck checks the token in $VAR as a proxy does: it must be live
+// (negated: revoked, or never minted).
+//
+//	vaultcheck VAR
+func cmdVaultCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: vaultcheck VAR")
+	}
+	_, err := vault.OpenTokens(scriptPaths(ts).VaultTokens()).Check(ts.Getenv(args[0]))
+	if neg != (err != nil) {
+		ts.Fatalf("vaultcheck %s: %v (negated: %v)", args[0], err, neg)
+	}
+}
+
+// cmdVaultAudit appends N requests of a task to the vault's audit log, as
+// a task's proxy records them, a second apart from 2026-01-02T03:04:05Z:
+//
+//	vaultaudit TASK PROJECT PROVIDER N
+func cmdVaultAudit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: vaultaudit TASK PROJECT PROVIDER N")
+	}
+	n, err := strconv.Atoi(args[3])
+	ts.Check(err)
+	log, err := vault.OpenAudit(scriptPaths(ts).VaultAudit())
+	ts.Check(err)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range n {
+		log.Record(vault.AuditEntry{Time: start.Add(time.Duration(i) * time.Second), Task: args[0], Project: args[1],
+			Provider: args[2], Method: "POST", Path: "/v1/messages", Status: 200, BytesIn: int64(100 + i),
+			BytesOut: 2000, DurationMS: 12.5, Outcome: vault.OutcomeOK})
+	}
+	ts.Check(log.Close())
+}
+
+// haveKeyring is the [keyring] condition: the kernel keyring takes a key
+// from this process (missing in CI is an error, lib/testenv's rule).
+func haveKeyring() (bool, error) {
+	k := vault.Keyring{Desc: "terok-script-keyring-probe"}
+	err := k.Put([]byte("x"), 5*time.Second)
+	_ = k.Clear() // the probe expires in seconds anyway
+	if err != nil && testenv.InCI() {
+		return false, fmt.Errorf("prerequisite missing in CI: the kernel keyring: %v", err)
+	}
+	return err == nil, nil
+}
+
+// vaultTree is a private terok tree for the vault's Go tests, and a link
+// that makes this test binary run as terok-vault.
+type vaultTree struct {
+	root, exe string
+	env       []string
+}
+
+func newVaultTree(t *testing.T) *vaultTree {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	v := &vaultTree{root: root, exe: filepath.Join(root, "terok-vault")}
+	if err := os.Symlink(exe, v.exe); err != nil {
+		t.Fatal(err)
+	}
+	v.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(root, "home"), "TEROK_NO_GUM=1"}
+	for _, k := range []string{"CONFIG", "STATE", "DATA", "RUNTIME", "CACHE"} {
+		v.env = append(v.env, "TEROK_"+k+"_DIR="+filepath.Join(root, strings.ToLower(k)))
+	}
+	if err := os.MkdirAll(filepath.Join(root, "config"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// run runs terok-vault ARGS with stdin (nil: none) and returns its
+// output and exit code.
+func (v *vaultTree) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(v.exe, args...)
+	cmd.Env, cmd.Stdin = v.env, stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var xe *exec.ExitError
+	if err != nil && !errors.As(err, &xe) {
+		t.Fatalf("terok-vault %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// init makes the vault and returns its recovery passphrase.
+func (v *vaultTree) init(t *testing.T) string {
+	t.Helper()
+	out, errs, code := v.run(t, strings.NewReader("correct horse battery\n"), "init", "--passphrase-stdin")
+	var got struct{ Recovery string }
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Recovery == "" {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errs)
+	}
+	return got.Recovery
+}
+
+func (v *vaultTree) config(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(v.root, "config", "config.toml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVaultLockedExitsAtOnce: a locked vault, no terminal, no
+// passphrase_command, nothing in the keyring: every verb that needs the key
+// exits 3 within a second, with the hint, whatever is on stdin.
+func TestVaultLockedExitsAtOnce(t *testing.T) {
+	v := newVaultTree(t)
+	v.init(t)
+	// stdin: a key line on a pipe that is never closed, as a script that
+	// keeps writing would leave it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	if _, err := io.WriteString(w, "sk-ant-SECRET-key\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"ls"}, {"rm", "anthropic"}, {"set", "anthropic"}, {"import", "anthropic", "-"}} {
+		var stdin io.Reader = r
+		if args[0] == "import" {
+			stdin = strings.NewReader(`{"primaryApiKey": "sk-ant-SECRET-key"}`)
+		}
+		start := time.Now()
+		out, errs, code := v.run(t, stdin, args...)
+		took := time.Since(start)
+		if code != 3 || out != "" || !strings.Contains(errs, "terok-vault: the vault is locked") ||
+			!strings.Contains(errs, "hint: run 'terok-vault unlock'") || strings.Count(errs, "\n") != 2 {
+			t.Errorf("%s: exit %d\nstdout %q\nstderr %q", args, code, out, errs)
+		}
+		if took > time.Second {
+			t.Errorf("%s took %s to say the vault is locked", args, took)
+		}
+	}
+}
+
+// TestVaultConcurrentSet: 20 terok-vault processes storing 20 providers'
+// keys at once lose none. The vault opens with the recovery passphrase
+// (scrypt's work factor 12, not the passphrase's 18: twenty of those at
+// once would take seconds and 5 GiB here), which also shows that it opens
+// the vault wherever a passphrase is asked for.
+func TestVaultConcurrentSet(t *testing.T) {
+	v := newVaultTree(t)
+	recovery := v.init(t)
+	recFile := filepath.Join(v.root, "recovery")
+	if err := os.WriteFile(recFile, []byte(recovery+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("[vault]\npassphrase_command = [\"cat\", %q]\n", recFile)
+	var providers []string
+	for i := 1; i <= 20; i++ {
+		p := fmt.Sprintf("p%02d", i)
+		providers = append(providers, p)
+		cfg += fmt.Sprintf("\n[vault.providers.%s]\nupstream = \"http://127.0.0.1:9/%s\"\napi_key_header = \"x-api-key\"\n", p, p)
+	}
+	v.config(t, cfg)
+
+	type result struct {
+		p, out, errs string
+		code         int
+	}
+	results := make(chan result, len(providers))
+	for _, p := range providers {
+		go func() {
+			out, errs, code := v.run(t, strings.NewReader("key-"+p+"-SECRET\n"), "set", p)
+			results <- result{p, out, errs, code}
+		}()
+	}
+	for range providers {
+		r := <-results
+		if r.code != 0 || !strings.Contains(r.out, `"provider":"`+r.p+`"`) || strings.Contains(r.out+r.errs, "SECRET") {
+			t.Errorf("set %s: exit %d\n%s%s", r.p, r.code, r.out, r.errs)
+		}
+	}
+
+	out, errs, code := v.run(t, nil, "ls")
+	if code != 0 || strings.Contains(out, "SECRET") {
+		t.Fatalf("ls: exit %d\n%s%s", code, out, errs)
+	}
+	var listed []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var c struct{ Provider string }
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("ls line %q: %v", line, err)
+		}
+		listed = append(listed, c.Provider)
+	}
+	if !slices.Equal(listed, providers) {
+		t.Fatalf("ls after 20 concurrent sets: %v", listed)
+	}
+	// And each holds its own key.
+	store, err := vault.Open(t.Context(), filepath.Join(v.root, "data", "vault"), vault.KeySource{Command: []string{"cat", recFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range providers {
+		if c, err := store.Get(p); err != nil || c.APIKey != "key-"+p+"-SECRET" {
+			t.Errorf("%s: %v, %v", p, c, err)
+		}
+	}
+}
+
+// TestDoctorVault: `terok doctor --only vault` on a host without a vault
+// is ok while no configured agent needs one, and a warning naming the
+// agents once one does; it never asks for anything.
+func TestDoctorVault(t *testing.T) {
+	env, out, _ := doctorEnv(t, false, nil)
+	rs, code := runDoctor(t, env, out, "--only", "vault")
+	if len(rs) != 1 || rs[0].Check != "vault" || rs[0].Status != hostcheck.OK || code != 0 {
+		t.Fatalf("no vault, the command agent only: exit %d, %+v", code, rs)
+	}
+	cfg := filepath.Join(env.Getenv("TEROK_CONFIG_DIR"), "config.toml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("[image]\nagents = [\"command\", \"claude\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	rs, code = runDoctor(t, env, out, "--only", "vault")
+	if len(rs) != 1 || rs[0].Status != hostcheck.Warn || !strings.Contains(rs[0].Detail, "claude need") ||
+		!strings.Contains(rs[0].Fix, "terok-vault init") || code != 1 {
+		t.Fatalf("no vault, claude configured: exit %d, %+v", code, rs)
+	}
+}

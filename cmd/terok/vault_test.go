@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,5 +276,73 @@ func TestDoctorVault(t *testing.T) {
 	if len(rs) != 1 || rs[0].Status != hostcheck.Warn || !strings.Contains(rs[0].Detail, "claude need") ||
 		!strings.Contains(rs[0].Fix, "terok-vault init") || code != 1 {
 		t.Fatalf("no vault, claude configured: exit %d, %+v", code, rs)
+	}
+}
+
+// TestVaultOnATerminal: init asks the passphrase twice and set asks the
+// vault's passphrase, then the key, with gum's password input on a real
+// terminal; neither the passphrase nor the key ever shows on the screen.
+func TestVaultOnATerminal(t *testing.T) {
+	bin, err := exec.LookPath("terok-vault") // testscript put this binary on PATH
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	env := []string{"PATH=" + filepath.Dir(bin) + ":" + os.Getenv("PATH"), "HOME=" + work, "TERM=xterm-256color",
+		"TEROK_CONFIG_DIR=" + work + "/config", "TEROK_STATE_DIR=" + work + "/state",
+		"TEROK_DATA_DIR=" + work + "/data", "TEROK_RUNTIME_DIR=" + work + "/run"}
+	const pass, key = "terminal passphrase", "sk-ant-SECRET-typed"
+	secretShown := func(s *tmuxSession) {
+		t.Helper()
+		if screen := s.tmux("capture-pane", "-p"); strings.Contains(screen, pass) || strings.Contains(screen, "SECRET") {
+			t.Fatalf("a secret is on the screen:\n%s", screen)
+		}
+	}
+
+	// Two different answers create nothing.
+	done := filepath.Join(work, "init1.done")
+	s := newTmux(t, env, "terok-vault init; echo $? > "+done+"; sleep 60")
+	s.waitFor("New vault passphrase")
+	s.send(pass, "Enter")
+	s.waitFor("The same passphrase again")
+	s.send(pass+"x", "Enter")
+	if code := waitFile(t, done); code != "1" {
+		t.Fatalf("init with two different passphrases exited %s", code)
+	}
+	s.waitFor("the two passphrases differ")
+	if _, err := os.Stat(filepath.Join(work, "data/vault/identity.json")); !os.IsNotExist(err) {
+		t.Fatalf("a vault was made: %v", err)
+	}
+
+	done = filepath.Join(work, "init2.done")
+	s = newTmux(t, env, "terok-vault init; echo $? > "+done+"; sleep 60")
+	s.waitFor("New vault passphrase")
+	s.send(pass, "Enter")
+	s.waitFor("The same passphrase again")
+	s.send(pass, "Enter")
+	if code := waitFile(t, done); code != "0" {
+		t.Fatalf("init exited %s; screen:\n%s", code, s.tmux("capture-pane", "-p"))
+	}
+	s.waitFor("recovery passphrase")
+	secretShown(s)
+
+	done = filepath.Join(work, "set.done")
+	s = newTmux(t, env, "terok-vault set anthropic; echo $? > "+done+"; sleep 60")
+	s.waitFor("Vault passphrase")
+	s.send(pass, "Enter")
+	s.waitFor("API key for anthropic")
+	s.send(key, "Enter")
+	if code := waitFile(t, done); code != "0" {
+		t.Fatalf("set exited %s; screen:\n%s", code, s.tmux("capture-pane", "-p"))
+	}
+	s.waitFor("stored an API key for anthropic (used by claude, opencode)")
+	secretShown(s)
+	st, err := vault.Open(t.Context(), filepath.Join(work, "data/vault"),
+		vault.KeySource{Prompt: func(context.Context) (string, error) { return pass, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := st.Get("anthropic"); err != nil || c.APIKey != key {
+		t.Fatalf("stored: %v, %v", c, err)
 	}
 }

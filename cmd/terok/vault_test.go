@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,11 +14,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	vaultcmd "github.com/terok-ai/terok-go/cmd/terok-vault"
+	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/testenv"
@@ -344,5 +348,74 @@ func TestVaultOnATerminal(t *testing.T) {
 	}
 	if c, err := st.Get("anthropic"); err != nil || c.APIKey != key {
 		t.Fatalf("stored: %v, %v", c, err)
+	}
+}
+
+// TestVaultAuditFollow: audit -f prints the requests a proxy records as
+// they come, only the task's asked for, until Ctrl-C, which exits 130. It
+// runs in-process: the test binary's commands do not take signals as the
+// real binary does, so Ctrl-C is the context's cancellation with the
+// signal as its cause, as cli.SignalContext makes it.
+func TestVaultAuditFollow(t *testing.T) {
+	v := newVaultTree(t)
+	logPath := filepath.Join(v.root, "state", "audit", "vault.jsonl")
+	log, err := vault.OpenAudit(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	entry := func(task, path string) vault.AuditEntry {
+		return vault.AuditEntry{Time: time.Now().UTC(), Task: task, Project: "web", Provider: "anthropic",
+			Method: "POST", Path: path, Status: 200, Outcome: vault.OutcomeOK}
+	}
+	log.Record(entry("k3x9m2pq", "/v1/before"))
+
+	vars := map[string]string{}
+	for _, kv := range v.env {
+		k, val, _ := strings.Cut(kv, "=")
+		vars[k] = val
+	}
+	ctx, interrupt := context.WithCancelCause(t.Context())
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	env := &cli.Env{Ctx: ctx, Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb,
+		Getenv: func(k string) string { return vars[k] }}
+	code := make(chan int, 1)
+	go func() {
+		code <- cli.Run(vaultcmd.Command, []string{"audit", "-f", "k3x9m2pq"}, env)
+		_ = pw.Close()
+	}()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatalf("audit -f printed nothing in 10 s; stderr %q", errb.String())
+		}
+		return ""
+	}
+	if l := next(); !strings.Contains(l, `"path":"/v1/before"`) {
+		t.Fatalf("first line %q", l)
+	}
+	log.Record(entry("abcd2345", "/v1/other-task"))
+	log.Record(entry("k3x9m2pq", "/v1/after"))
+	if l := next(); !strings.Contains(l, `"task":"k3x9m2pq"`) || !strings.Contains(l, `"path":"/v1/after"`) {
+		t.Fatalf("followed line %q (another task's must not show)", l)
+	}
+	interrupt(cli.Signal{Sig: syscall.SIGINT})
+	for l := range lines {
+		t.Errorf("after Ctrl-C: %q", l)
+	}
+	if c := <-code; c != 130 || errb.Len() != 0 {
+		t.Fatalf("audit -f after Ctrl-C: exit %d, stderr %q", c, errb.String())
 	}
 }

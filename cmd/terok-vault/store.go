@@ -160,7 +160,7 @@ func statusFields(st Status) []cli.Field {
 	case st.Initialized && st.Unlocked && st.UnlockedFor != "":
 		state = "unlocked, for " + st.UnlockedFor + " or a little more (as the kernel keyring counts)"
 	case st.Initialized && st.Unlocked:
-		state = "unlocked (until 'terok-vault lock')"
+		state = "unlocked"
 	case st.Initialized:
 		state = "locked"
 	}
@@ -202,6 +202,13 @@ func (c *UnlockCmd) Run(env *cli.Env) error {
 	ttl := c.TTL.D()
 	if ttl == 0 {
 		ttl = s.Global.Vault.UnlockTTL.D()
+	}
+	// A vault that does not exist is said so before how to ask for its
+	// passphrase.
+	if st, err := vault.GetStatus(s.Paths.VaultDir()); err != nil {
+		return mapError(err)
+	} else if !st.Initialized {
+		return &vault.NotInitializedError{Dir: s.Paths.VaultDir()}
 	}
 	ks, err := s.VaultKeySource()
 	if err != nil {

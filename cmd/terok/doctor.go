@@ -14,10 +14,12 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 
+	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
+	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
@@ -26,7 +28,7 @@ import (
 // 1 when the worst is a warning and 2 when one failed.
 type DoctorCmd struct {
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {
@@ -75,7 +77,37 @@ func (c *DoctorCmd) options(env *cli.Env) (hostcheck.Options, []hostcheck.Result
 	}
 	opts.Engine = engine.OptionsFromConfig(paths, g, env.Getenv)
 	opts.TaskProbe = taskProbe(paths, g, env.Getenv, opts.UID != 0)
+	opts.Vault = &hostcheck.VaultProbe{Dir: paths.VaultDir(), PassphraseCommand: len(g.Vault.PassphraseCommand) > 0,
+		Needs: vaultAgents(paths, g)}
 	return opts, early
+}
+
+// vaultAgents are the configured agents (config.toml's image.agents and
+// every project's) whose roster entry names a vault provider, sorted. What
+// cannot be read (the roster, a project) counts for nothing here: the
+// configuration's own check reports it.
+func vaultAgents(paths config.Paths, g config.Global) []string {
+	roster, err := agent.Load(paths.AgentsDir())
+	if err != nil {
+		return nil
+	}
+	names := slices.Clone(g.Image.Agents)
+	projects := project.Store{Paths: paths}
+	if ps, err := projects.Names(); err == nil {
+		for _, n := range ps {
+			if p, err := projects.Load(n); err == nil {
+				names = append(names, p.Image.Agents...)
+			}
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if a, ok := roster.Get(n); ok && a.Vault.Provider != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // taskProbe runs a container the way tasks run theirs: lib/task's spec

@@ -73,12 +73,17 @@ func TestScripts(t *testing.T) {
 				return err == nil, nil
 			case "podman":
 				return havePodman()
+			case "keyring":
+				return haveKeyring()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status":   cmdStatus,
-			"gatepush": cmdGatePush,
+			"status":     cmdStatus,
+			"gatepush":   cmdGatePush,
+			"vaultmint":  cmdVaultMint,
+			"vaultcheck": cmdVaultCheck,
+			"vaultaudit": cmdVaultAudit,
 		},
 	})
 }

@@ -10,6 +10,7 @@ import (
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
 	shieldcmd "github.com/terok-ai/terok-go/cmd/terok-shield"
 	taskcmd "github.com/terok-ai/terok-go/cmd/terok-task"
+	vaultcmd "github.com/terok-ai/terok-go/cmd/terok-vault"
 	"github.com/terok-ai/terok-go/lib/cli"
 )
 
@@ -22,6 +23,7 @@ var Commands = []cli.Command{
 	imagecmd.Command,
 	taskcmd.Command,
 	shieldcmd.Command,
+	vaultcmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

@@ -6,7 +6,7 @@
 # __terok_delegated: the cursor is after `terok NAME`, which is `terok-NAME`.
 function __terok_delegated
     set -l words (commandline -opc)
-    set -q words[2]; and contains -- $words[2] project gate image task shield
+    set -q words[2]; and contains -- $words[2] project gate image task shield vault
 end
 
 # __terok_delegate completes `terok NAME ...` as `terok-NAME ...`.
@@ -96,6 +96,7 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'th
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a image -d 'build, list and remove the layered images tasks run in; make base images'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'run agents in hardened containers, headless or in a terminal session, and manage their tasks'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a shield -d 'each task\'s default-deny egress firewall: the OCI hook that installs it, and its verification'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a vault -d 'the credential vault: real keys stay on the host, tasks get phantom tokens'
 complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l bin-dir -r -F -d 'Directory for the terok-<command> links (default: this binary\'s directory when writable, else ~/.local/bin).'
@@ -109,4 +110,4 @@ complete -c terok -n "not __terok_delegated; and __terok_in uninstall" -s y -l y
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l stop -d 'Stop every running task as well, not only cut it off.'
 complete -c terok -n "not __terok_delegated; and __terok_in panic" -l engine-timeout -x -d 'How long to wait for Podman to stop containers; the tasks are cut off before it is asked.'
 complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l image -x -d 'Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists).'
-complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l only -x -d 'Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus. \'binaries\' needs no engine, so it also runs in a chroot.'
+complete -c terok -n "not __terok_delegated; and __terok_in doctor" -l only -x -d 'Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault. \'binaries\' needs no engine, so it also runs in a chroot.'

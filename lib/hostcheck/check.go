@@ -66,6 +66,9 @@ type Options struct {
 	// TaskProbe runs the task-shaped probe; nil: the task check warns
 	// that it did not run.
 	TaskProbe *TaskProbe
+	// Vault is what the vault check needs; nil: it warns that it did not
+	// run.
+	Vault *VaultProbe
 }
 
 func (o Options) withDefaults() Options {
@@ -86,7 +89,7 @@ func (o Options) withDefaults() Options {
 
 // Checks names every check, in the order Run runs them.
 var Checks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits",
-	"userns", "nft", "shield", "git", "gum", "dbus"}
+	"userns", "nft", "shield", "git", "gum", "dbus", "vault"}
 
 // engineChecks are the checks that need Podman to answer.
 var engineChecks = []string{"podman", "container", "task", "cgroups", "ulimits"}
@@ -135,6 +138,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		{"git", Fail, checkGit},
 		{"gum", Warn, checkGum},
 		{"dbus", Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }},
+		{"vault", Warn, func(ctx context.Context) Result { return checkVault(ctx, opts.Vault, opts.UID) }},
 	}
 	for _, q := range quick {
 		if want(q.name) {

@@ -3,8 +3,9 @@
 // and resource limits will let it (the failures known from real machines
 // are recognised in the engine's own error text and predicted from the
 // host: crun on hybrid cgroups, rlimits root cannot raise), whether user
-// namespaces have subordinate ids, and whether nftables, git, gum and a
-// D-Bus session bus are there.
+// namespaces have subordinate ids, whether nftables, git, gum and a D-Bus
+// session bus are there, and the vault's state (never asking for its
+// passphrase).
 //
 // Each check gives one Result: ok, warn or fail, a detail and, when
 // something is wrong, the fix as a command or a config line. Every check is

@@ -23,6 +23,7 @@ var Completers = map[string]Completer{
 	"dir":            {Kind: DirNames},
 	"image":          {Kind: Lister, Command: "terok-image ls -q"},
 	"agent":          {Kind: Lister, Command: "terok-image agents -q"},
+	"provider":       {Kind: Lister, Command: "terok-vault routes -q"},
 	"family":         {Kind: Words, Words: []string{"deb", "rpm"}},
 	"layer":          {Kind: Words, Words: []string{"l0", "l1", "l2", "base"}},
 	"bootstrap-tool": {Kind: Words, Words: []string{"mmdebstrap", "debootstrap"}},

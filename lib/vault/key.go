@@ -483,6 +483,10 @@ type Status struct {
 	Recipient   string `json:"recipient,omitempty"`
 	// Cached: the kernel keyring holds this vault's key.
 	Cached bool `json:"cached"`
+	// CachedFor is how long the kernel keeps it still, in its own rough
+	// count rounded down ("7h", "59m"; see Keyring.Timeout); "" when it
+	// has no timeout or the kernel does not say.
+	CachedFor string `json:"cached_for,omitempty"`
 	// Keyring is why the keyring cannot be used, if it cannot.
 	Keyring string `json:"keyring_error,omitempty"`
 }
@@ -503,6 +507,7 @@ func GetStatus(dir string) (Status, error) {
 	switch {
 	case err == nil:
 		st.Cached = true
+		st.CachedFor, _ = keyringFor(f.Recipient).Timeout() // a detail: without it the status says only "cached"
 	case !errors.Is(err, ErrKeyringEmpty):
 		st.Keyring = err.Error()
 	}

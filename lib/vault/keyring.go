@@ -3,6 +3,8 @@ package vault
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,4 +127,41 @@ func (k Keyring) invalidate(id int) error {
 		}
 	}
 	return nil
+}
+
+// Timeout says how long the kernel keeps the entry, in its own rough
+// count from /proc/keys, rounded down: "45s", "12m", "7h", "2d", "3w";
+// "" when the entry has no timeout. It returns ErrKeyringEmpty when there
+// is no live entry, and an error when the keyring or /proc/keys cannot be
+// read.
+func (k Keyring) Timeout() (string, error) {
+	id, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "user", k.Desc, 0)
+	if err != nil {
+		return "", keyringErr("search", err)
+	}
+	data, err := os.ReadFile("/proc/keys") // the keys this process may view, with their timeouts
+	if err != nil {
+		return "", err
+	}
+	return keyTimeout(string(data), id)
+}
+
+// keyTimeout finds key id's timeout column in /proc/keys' text: "ID FLAGS
+// USAGE TIMEOUT PERM UID GID TYPE DESCRIPTION: SUMMARY".
+func keyTimeout(procKeys string, id int) (string, error) {
+	want := fmt.Sprintf("%08x", uint32(id))
+	for _, line := range strings.Split(procKeys, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != want {
+			continue
+		}
+		switch f[3] {
+		case "perm":
+			return "", nil
+		case "expd":
+			return "", ErrKeyringEmpty
+		}
+		return f[3], nil
+	}
+	return "", fmt.Errorf("key %s is not in /proc/keys", want)
 }

@@ -193,12 +193,12 @@ func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
 		t.Fatalf("a healthy task probe: %+v", r)
 	}
 	// Without a verifier (no terok binary found) the probe is still
-	// stopped once it has reported, not left to sleep its 30 s out.
+	// stopped once it has reported: left to sleep, it would outlive the
+	// check's timeout and the check would fail.
 	verify := opts.TaskProbe.Verify
 	opts.TaskProbe.Verify = nil
-	start := time.Now()
-	if r := probe(func(*specgen.SpecGenerator) {}); r.Status != hostcheck.OK || !strings.Contains(r.Detail, "shield not verified") || time.Since(start) > 25*time.Second {
-		t.Errorf("a task probe without a verifier: %+v after %s", r, time.Since(start))
+	if r := probe(func(*specgen.SpecGenerator) {}); r.Status != hostcheck.OK || !strings.Contains(r.Detail, "shield not verified") {
+		t.Errorf("a task probe without a verifier: %+v", r)
 	}
 	opts.TaskProbe.Verify = verify
 	r := probe(func(s *specgen.SpecGenerator) { s.InitPath = "/nonexistent/podman/catatonit" })

@@ -28,14 +28,15 @@ type TaskProbe struct {
 
 // taskProbeScript is what the probe runs: it reports what a task's agent
 // would see, then waits to be stopped (so that the shield can be verified
-// while it runs). Only POSIX sh and busybox/coreutils tools.
+// while it runs): a probe nobody stops outlives the check's timeout, which
+// fails the check. Only POSIX sh and busybox/coreutils tools.
 const taskProbeScript = `echo ` + probeWord + `
 echo "uid=$(id -u)"
 grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t' | tr ':' '='
 echo "init=$(cat /proc/1/comm)"
 if touch /workspace/.terok-probe; then echo workspace=writable; fi
 echo ` + probeDone + `
-sleep 30`
+sleep 3600`
 
 // probeDone is the task probe's last line before it waits.
 const probeDone = "terok-probe-done"
@@ -65,7 +66,7 @@ func checkTask(ctx context.Context, opts Options, e *engine.Engine, image string
 		return r
 	}
 	// The probe waits once it has reported; it is stopped then, verified
-	// or not (without While it would sleep its 30 s out).
+	// or not (without While it would sleep until the check's timeout and fail).
 	run := engine.ProbeRun{Lock: tp.Lock, Ready: probeDone, While: tp.Verify}
 	if run.While == nil {
 		run.While = func(context.Context, int) error { return nil }

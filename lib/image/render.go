@@ -218,8 +218,11 @@ func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 			b.WriteString("# (installs nothing)\n")
 			continue
 		}
+		// HOME is root's while installing as root: what an install line
+		// (or its version check: Codex's writes ~/.codex) leaves in a home
+		// must not end up in the agent's, owned by root.
 		b.WriteString("RUN set -eux; \\\n")
-		fmt.Fprintf(&b, "    export NPM_CONFIG_CACHE=%[1]s/npm PIP_CACHE_DIR=%[1]s/pip UV_CACHE_DIR=%[1]s/uv; \\\n", buildCache)
+		fmt.Fprintf(&b, "    export HOME=/root NPM_CONFIG_CACHE=%[1]s/npm PIP_CACHE_DIR=%[1]s/pip UV_CACHE_DIR=%[1]s/uv; \\\n", buildCache)
 		for _, l := range lines {
 			fmt.Fprintf(&b, "    %s; \\\n", l)
 		}

@@ -183,7 +183,7 @@ func TestRenderL1(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FROM l0id\nLABEL terok.agents=\"claude,command\" terok.family=\"deb\" terok.layer=\"l1\"\nUSER root\n",
-		"# claude: Claude Code\nRUN set -eux; \\\n    export NPM_CONFIG_CACHE=/tmp/terok-build-cache/npm",
+		"# claude: Claude Code\nRUN set -eux; \\\n    export HOME=/root NPM_CONFIG_CACHE=/tmp/terok-build-cache/npm",
 		"    npm install -g --no-fund --no-audit @anthropic-ai/claude-code; \\\n",
 		"    claude --version; \\\n    rm -rf /tmp/terok-build-cache\n",
 		"# command: Command\n# (installs nothing)\n",

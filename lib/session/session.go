@@ -191,6 +191,21 @@ func (s *Session) OpenVault(ctx context.Context) (*vault.Store, error) {
 	return vault.Open(ctx, s.Paths.VaultDir(), ks)
 }
 
+// VaultRoutes are the vault's routes: the built-in providers with
+// config.toml's [vault.providers.NAME] applied (the warden's proxy sends
+// each provider's requests where its route says; a task's agent gets the
+// route's base path, and its shield denies the route's hosts).
+func VaultRoutes(g config.Global) (vault.Routes, error) {
+	over := map[string]vault.RouteConfig{}
+	for name, p := range g.Vault.Providers {
+		over[name] = vault.RouteConfig{
+			Upstream: p.Upstream, OAuthUpstream: p.OAuthUpstream, TokenURL: p.TokenURL, ClientID: p.ClientID,
+			APIKeyHeader: p.APIKeyHeader, APIKeyPrefix: p.APIKeyPrefix, Paths: p.Paths, ErrorShape: p.ErrorShape,
+		}
+	}
+	return vault.DefaultRoutes().With(over)
+}
+
 // RunnerWithoutEngine returns a task runner that never reaches Podman, for
 // what needs none: task records, the shield's state and audit logs, the
 // tasks' wardens (a warden itself; terok panic, which must cut tasks off

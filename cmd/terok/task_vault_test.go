@@ -364,6 +364,21 @@ func TestTaskVault(t *testing.T) {
 		t.Errorf("the started task's new token: %v %s", ok, o)
 	}
 
+	// restart too: a new token, the last one dead.
+	e.must("terok-task", "restart", "--time", "1s", a.ID)
+	waitEntry(t, func(cmd string) (string, bool) { return in(a, cmd) })
+	if tokA3, _ := in(a, `echo "$CLAUDE_CODE_OAUTH_TOKEN"`); !strings.HasPrefix(tokA3, vault.PhantomPrefix) || tokA3 == tokA2 {
+		t.Fatalf("the restarted task's token: %q (was %q)", tokA3, tokA2)
+	} else {
+		if _, err := tokens.Check(tokA2); !errors.Is(err, vault.ErrUnknownToken) {
+			t.Errorf("the token before a restart: %v", err)
+		}
+		tokA2 = tokA3
+	}
+	if o, _ := in(a, `curl -sS -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer `+tokA2+`" -d '{}' "$ANTHROPIC_BASE_URL/v1/messages"`); o != "200" {
+		t.Errorf("the restarted task's token: %s", o)
+	}
+
 	// terok panic: every token dead, at once.
 	if out := e.must("terok", "panic"); !strings.Contains(out, a.ID) || !strings.Contains(out, b.ID) {
 		t.Errorf("panic: %s", out)
@@ -376,8 +391,8 @@ func TestTaskVault(t *testing.T) {
 	if o, ok := in(a, `curl -sS -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CLAUDE_CODE_OAUTH_TOKEN" -d '{}' "$ANTHROPIC_BASE_URL/v1/messages"`); o != "401" {
 		t.Errorf("a token after the panic, at its quarantined task's proxy: %v %s", ok, o)
 	}
-	if _, n2 := provider.seen(); n2 != 4 {
-		t.Errorf("the provider had %d requests, want 4", n2)
+	if _, n2 := provider.seen(); n2 != 5 {
+		t.Errorf("the provider had %d requests, want 5", n2)
 	}
 
 	// A project that lifts the provider: its new tasks may reach its hosts.

@@ -298,6 +298,10 @@ type AgentInfo struct {
 	Installable *bool    `json:"installable,omitempty"`
 	Provider    string   `json:"provider"`
 	Source      string   `json:"source"`
+	// Unvaulted says why the agent cannot run behind the vault (the
+	// roster's vault.unsupported): a task runs it only where its project
+	// lists it in project.toml [vault] unvaulted.
+	Unvaulted string `json:"unvaulted,omitempty"`
 }
 
 func (c *AgentsCmd) Run(env *cli.Env) error {
@@ -343,7 +347,7 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 	var out []AgentInfo
 	for _, a := range roster.All() {
 		i := AgentInfo{Name: a.Name, Label: a.Label, Description: a.Description, Binary: a.Binary,
-			Families: a.Families(), Provider: a.Vault.Provider, Source: a.Source}
+			Families: a.Families(), Provider: a.Vault.Provider, Source: a.Source, Unvaulted: a.Vault.Unsupported}
 		if fam != "" {
 			_, ok := a.Lines(fam)
 			i.Family, i.Installable = fam, &ok
@@ -364,7 +368,14 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 		}})
 	}
 	cols = append(cols,
-		cli.Column[AgentInfo]{Header: "PROVIDER", Value: func(i AgentInfo) string { return i.Provider }},
+		// An agent that cannot run behind the vault says so where its
+		// provider would be.
+		cli.Column[AgentInfo]{Header: "PROVIDER", Value: func(i AgentInfo) string {
+			if i.Unvaulted != "" {
+				return "unvaulted"
+			}
+			return i.Provider
+		}},
 		cli.Column[AgentInfo]{Header: "SOURCE", Value: func(i AgentInfo) string { return i.Source }})
 	return cli.List(env, out, cols)
 }

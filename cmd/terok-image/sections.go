@@ -33,7 +33,9 @@ An image whose tag exists is never rebuilt; a change gets the changed layer and 
   env  other variables the agent needs
   vault.provider  the vault provider whose token the agent carries
   vault.token_env  the variable holding the (phantom) token
-  vault.base_url_env  the variable pointing the agent at the vault`},
+  vault.base_url_env  the variable pointing the agent at the vault
+  vault.oauth_token_env  the variable holding the phantom token instead of vault.token_env when the vault holds an OAuth credential for the provider (Claude Code: CLAUDE_CODE_OAUTH_TOKEN)
+  vault.unsupported  why an agent without a vault provider cannot run behind the vault (it cannot be pointed at a base URL); terok-task run refuses it unless the project lists it in project.toml [vault] unvaulted`},
 	{Title: "JSON FIELDS", Body: `build streams one object per event, each with a type:
 
   type  progress, log, layer or result
@@ -77,6 +79,7 @@ agents prints one object per agent:
   installable  with --base or --family: whether it installs on that family
   provider  its vault provider, or ""
   source  built-in, or the file that last changed it
+  unvaulted  why it cannot run behind the vault (its roster's vault.unsupported), absent for the others; the table's PROVIDER column says "unvaulted"
 
 ls prints one object per image:
 

@@ -360,6 +360,22 @@ type View struct {
 	Warden     *WardenView     `json:"warden,omitempty"`
 	Posture    shield.Posture  `json:"posture,omitempty"`
 	Shield     *ShieldView     `json:"shield,omitempty"`
+	Vault      *VaultView      `json:"vault,omitempty"`
+}
+
+// VaultView is what show says of the vault: the task's use of it, and the
+// model providers its shield keeps it from.
+type VaultView struct {
+	// Provider, Tokens and Requests: the provider the task's agent reaches
+	// through the vault, its live phantom tokens (masked) and how many
+	// requests the proxy served it; empty for a task that uses no vault.
+	Provider string   `json:"provider,omitempty"`
+	Tokens   []string `json:"tokens,omitempty"`
+	Requests int      `json:"requests"`
+	// Denied are the providers whose real hosts its shield denies; Lifted
+	// those its project lets it reach directly (project.toml [vault] direct).
+	Denied []string `json:"denied"`
+	Lifted []string `json:"lifted"`
 }
 
 // ShieldView is a task's egress policy, as show prints it.

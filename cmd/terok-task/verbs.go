@@ -16,6 +16,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/vault"
 	"github.com/terok-ai/terok-go/lib/warden"
 	"github.com/terok-ai/terok-go/lib/warden/services"
 )
@@ -136,8 +137,11 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	if optOuts == "" {
 		optOuts = "none"
 	}
-	egress := "unknown"
+	egress, providers := "unknown", "unknown"
+	v.Vault = &VaultView{Denied: []string{}, Lifted: []string{}}
 	if sh, err := r.LoadShield(rec.ID); err == nil {
+		v.Vault.Denied, v.Vault.Lifted = append(v.Vault.Denied, sh.VaultDenied()...), append(v.Vault.Lifted, sh.VaultDirect...)
+		providers = fmt.Sprintf("real hosts denied: %s; lifted (project.toml [vault] direct): %s", orNone(v.Vault.Denied), orNone(v.Vault.Lifted))
 		v.Shield = &ShieldView{Posture: sh.PostureAt(time.Now()), Allow: []string{}, Deny: []string{}, Notes: sh.Notes}
 		for _, e := range sh.Allow {
 			v.Shield.Allow = append(v.Shield.Allow, e.Text)
@@ -146,6 +150,19 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 			v.Shield.Deny = append(v.Shield.Deny, e.Text)
 		}
 		egress = fmt.Sprintf("%s; allow %s; deny %s", v.Shield.Posture, orNone(v.Shield.Allow), orNone(v.Shield.Deny))
+	}
+	use, err := r.VaultUse(env.Ctx, rec)
+	if err != nil {
+		env.Warnf("the task's vault use: %v", err)
+	}
+	vaultLine := "not used"
+	if use != nil {
+		v.Vault.Provider, v.Vault.Tokens, v.Vault.Requests = use.Provider, use.Tokens, use.Requests
+		tokens := orNone(use.Tokens)
+		if len(use.Tokens) == 0 {
+			tokens = "none live"
+		}
+		vaultLine = fmt.Sprintf("%s; token %s; %d request(s)", use.Provider, tokens, use.Requests)
 	}
 	return cli.Object(env, v, []cli.Field{
 		{Name: "id", Value: v.ID}, {Name: "project", Value: v.Project}, {Name: "agent", Value: v.Agent},
@@ -160,6 +177,8 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		{Name: "limits", Value: fmt.Sprintf("pids %d, memory %d bytes, cpus %g", h.PidsLimit, h.MemoryBytes, h.CPUs)},
 		{Name: "opt-outs", Value: optOuts},
 		{Name: "egress", Value: egress},
+		{Name: "vault", Value: vaultLine},
+		{Name: "model providers", Value: providers},
 		{Name: "warden", Value: warden},
 	})
 }
@@ -296,10 +315,7 @@ func (c *StopCmd) Run(env *cli.Env) error {
 	defer s.Close()
 	var out []Event
 	for _, rec := range recs {
-		if err := r.Store().Update(rec.ID, func(x *task.Record) error { x.Stopped = true; return nil }); err != nil {
-			return err
-		}
-		if err := r.Engine.StopContainer(env.Ctx, rec.Container, c.Time.D()); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+		if err := r.Stop(env.Ctx, rec, c.Time.D()); err != nil {
 			return err
 		}
 		out = append(out, Event{Type: "stopped", ID: rec.ID, Status: string(task.Stopped)})
@@ -328,8 +344,8 @@ func (c *StartCmd) Run(env *cli.Env) error {
 	if st.Running {
 		return cli.Failf("task %s is running", rec.ID)
 	}
-	if rec, err = r.Start(env.Ctx, rec); err != nil {
-		return err
+	if rec, err = r.StartAgain(env.Ctx, rec); err != nil {
+		return lifecycleError(rec, err)
 	}
 	if task.HasSession(rec.Mode) {
 		loginHint(env, rec.ID, "attaches to its session")
@@ -401,6 +417,9 @@ var rmColumns = []cli.Column[Removed]{
 type WardenCmd struct {
 	ID  string `arg:"" name:"task" help:"The task's full id."`
 	Pid int    `help:"The container's first process." required:""`
+	// The vault's key comes on stdin (warden.VaultKeyFlag), never on the
+	// command line, in the environment or in a file.
+	VaultKeyStdin bool `name:"vault-key-stdin" help:"Read the vault's key from stdin (the command that starts the task hands it over)."`
 }
 
 func (c *WardenCmd) Run(env *cli.Env) error {
@@ -412,5 +431,11 @@ func (c *WardenCmd) Run(env *cli.Env) error {
 		return err
 	}
 	defer s.Close()
-	return services.Serve(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
+	var key *vault.Key
+	if c.VaultKeyStdin {
+		if key, err = vault.ReadKey(env.Stdin); err != nil {
+			return err
+		}
+	}
+	return services.Serve(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, key, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
 }

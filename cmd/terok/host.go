@@ -37,7 +37,7 @@ type HostGrammar struct {
 	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
 	Setup        SetupCmd        `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
 	Uninstall    UninstallCmd    `cmd:"" help:"Undo terok setup: the links to this binary and the shield's registration of it; --purge also removes every task and terok's directories."`
-	Panic        PanicCmd        `cmd:"" help:"The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
+	Panic        PanicCmd        `cmd:"" help:"The kill switch: revoke every task's vault tokens and cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
 	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
 
@@ -144,7 +144,7 @@ terok panic prints one object per task that was running:
   action  quarantined (its warden closed the network, DNS and the gate until terok-shield up; the agent goes on running), stopped (its container was stopped: a task without a warden, or a quarantined one with --stop), killed (its warden did not answer within 500 ms and was killed, which closes the gate at once and the network within 3 s; its container is stopped too) or failed
   detail  why a task was killed, or could not be cut off or stopped
 
-terok panic cuts the tasks off without Podman (through each task's warden), then asks Podman, for at most --engine-timeout, to stop the containers it should; when Podman does not answer it warns, and exits 1 only with --stop.
+terok panic first revokes every task's vault tokens (the phantom tokens its agents hold: needing neither the vault's key nor Podman), then cuts the tasks off without Podman (through each task's warden), then asks Podman, for at most --engine-timeout, to stop the containers it should; when Podman does not answer it warns, and exits 1 only with --stop. A revocation that fails is a warning at once and exit 1 at the end, after the cut-off.
 
 terok version prints one object:
 

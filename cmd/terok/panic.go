@@ -9,8 +9,8 @@ import (
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
-// PanicCmd is `terok panic`, the kill switch (lib/task PanicCutOff and
-// PanicStop). Cutting off needs no Podman; stopping containers does, and
+// PanicCmd is `terok panic`, the kill switch (lib/task PanicRevoke,
+// PanicCutOff and PanicStop). Cutting off needs no Podman; stopping containers does, and
 // waits for it at most --engine-timeout.
 type PanicCmd struct {
 	Stop          bool            `help:"Stop every running task as well, not only cut it off."`
@@ -25,6 +25,13 @@ func (c *PanicCmd) Run(env *cli.Env) error {
 	}
 	defer s.Close()
 	trace("load")
+	// The vault's phantom tokens die first: a file rewritten, no key, no
+	// Podman, no warden needed. A failure does not hold the cut-off up.
+	_, revokeErr := s.RunnerWithoutEngine().PanicRevoke()
+	if revokeErr != nil {
+		env.Warnf("%v", revokeErr)
+	}
+	trace("revoke")
 	out, toStop, err := s.RunnerWithoutEngine().PanicCutOff(env.Ctx)
 	trace("cutoff")
 	if err != nil {
@@ -68,6 +75,10 @@ func (c *PanicCmd) Run(env *cli.Env) error {
 	}
 	if auditErr != nil {
 		return cli.Failf("%v", auditErr)
+	}
+	if revokeErr != nil {
+		return cli.Failf("every task is cut off, but its vault tokens were not revoked: %v", revokeErr).
+			WithHint("terok-vault revoke TASK... once the tokens file can be written")
 	}
 	for _, p := range out {
 		if p.Action == "failed" {

@@ -89,7 +89,7 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a version -d 
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a install-links -d 'Create the terok-<command> links in a directory.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a setup -d 'Set up the host for terok (again safely): the terok-<command> links, the shield\'s OCI hook, terok\'s directories; then the doctor\'s checks.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a uninstall -d 'Undo terok setup: the links to this binary and the shield\'s registration of it; --purge also removes every task and terok\'s directories.'
-complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a panic -d 'The kill switch: cut every running task off at once (quarantine; stop a task whose warden does not answer).'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a panic -d 'The kill switch: revoke every task\'s vault tokens and cut every running task off at once (quarantine; stop a task whose warden does not answer).'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a doctor -d 'Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield\'s hook, git, gum, D-Bus.'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a project -d 'create, list, show, edit and remove projects'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a gate -d 'the git gate: mirror, push endpoint, review and promotion of what tasks pushed'

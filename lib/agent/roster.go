@@ -77,6 +77,15 @@ type Vault struct {
 	Provider   string `toml:"provider"`
 	TokenEnv   string `toml:"token_env"`
 	BaseURLEnv string `toml:"base_url_env"`
+	// OAuthTokenEnv, if set, carries the phantom instead of TokenEnv when
+	// the provider's credential in the vault is an OAuth one (Claude Code:
+	// CLAUDE_CODE_OAUTH_TOKEN, which it sends as a bearer token).
+	OAuthTokenEnv string `toml:"oauth_token_env"`
+	// Unsupported says why the agent cannot run behind the vault (it
+	// cannot be pointed at a base URL): such an agent would need the real
+	// credential, so a task refuses it unless its project lists it in
+	// project.toml [vault] unvaulted.
+	Unsupported string `toml:"unsupported"`
 }
 
 // Lines returns the install lines for family, and whether the agent can be
@@ -376,10 +385,14 @@ func (a *Agent) validate() error {
 			}
 		}
 	}
-	for key, v := range map[string]string{"vault.token_env": a.Vault.TokenEnv, "vault.base_url_env": a.Vault.BaseURLEnv} {
-		if v != "" && !envName.MatchString(v) {
-			return bad(key, "%q is not an environment variable name", v)
+	for key, v := range map[string]string{"vault.token_env": a.Vault.TokenEnv, "vault.base_url_env": a.Vault.BaseURLEnv,
+		"vault.oauth_token_env": a.Vault.OAuthTokenEnv} {
+		if v != "" && (!envName.MatchString(v) || strings.HasPrefix(v, "TEROK_")) {
+			return bad(key, "%q is not an environment variable name an agent may set", v)
 		}
+	}
+	if strings.ContainsAny(a.Vault.Unsupported, "\n\r") {
+		return bad("vault.unsupported", "the reason must be one line")
 	}
 	if a.Vault.Provider != "" {
 		if config.ValidAgentName(a.Vault.Provider) != nil {
@@ -388,7 +401,10 @@ func (a *Agent) validate() error {
 		if a.Vault.TokenEnv == "" {
 			return bad("vault.token_env", "a vault provider needs the variable that carries its token")
 		}
-	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" {
+		if a.Vault.Unsupported != "" {
+			return bad("vault.unsupported", "an agent with a vault provider runs behind the vault; unsupported is for agents without one")
+		}
+	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" {
 		return bad("vault.provider", "vault variables without a provider")
 	}
 	return nil

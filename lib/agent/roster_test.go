@@ -86,6 +86,24 @@ func TestVibeInstallLines(t *testing.T) {
 	}
 }
 
+// The vault's keys: Claude Code takes an OAuth phantom in its own
+// variable; Copilot cannot run behind the vault, and says why.
+func TestRosterVault(t *testing.T) {
+	r, _ := Builtin()
+	c, _ := r.Get("claude")
+	if c.Vault != (Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", OAuthTokenEnv: "CLAUDE_CODE_OAUTH_TOKEN"}) {
+		t.Errorf("claude: %+v", c.Vault)
+	}
+	for _, a := range r.All() {
+		if (a.Vault.Provider == "") == (a.Vault.Unsupported == "") && a.Name != "command" {
+			t.Errorf("%s: a model agent has a vault provider or says why it cannot: %+v", a.Name, a.Vault)
+		}
+	}
+	if cp, _ := r.Get("copilot"); !strings.Contains(cp.Vault.Unsupported, "base-URL") {
+		t.Errorf("copilot: %+v", cp.Vault)
+	}
+}
+
 func TestCommands(t *testing.T) {
 	r, _ := Builtin()
 	for _, tc := range []struct {
@@ -225,6 +243,9 @@ func TestBadRosterFiles(t *testing.T) {
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[env]\nTEROK_X = \"1\"\n", "may set", "env", 6},
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\nprovider = \"p\"\n", "needs the variable", "vault.token_env", 0},
 		{"claude.toml", "binary = 3\n", "incompatible types", "binary", 1},
+		{"claude.toml", "[vault]\nunsupported = \"no base URL\"\n", "unsupported is for agents without one", "vault.unsupported", 2},
+		{"claude.toml", "[vault]\noauth_token_env = \"TEROK_GATE_TOKEN\"\n", "may set", "vault.oauth_token_env", 2},
+		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\noauth_token_env = \"X\"\n", "without a provider", "vault.provider", 0},
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\nresume = [\"{prompt}\"]\n", "unknown placeholder {prompt}", "headless.resume", 6},
 		{"claude.toml", "[interactive]\nresume = [\"--continue\"]\n", "headless runs (followups) only", "interactive.resume", 2},
 		{"claude.toml", "[install\n", "", "", 2},

@@ -2,6 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/config"
@@ -26,6 +29,13 @@ type State struct {
 	Notes     []string       `json:"notes,omitempty"`
 	Posture   shield.Posture `json:"posture"`
 	DownUntil time.Time      `json:"down_until,omitzero"`
+	// VaultDeny are the model providers' real API and auth hosts, denied
+	// in every task (deny beats allow) so that a real key smuggled into
+	// it is worth nothing; kept apart from Deny because no live change
+	// lifts them: only project.toml [vault] direct does, at creation.
+	// VaultDirect are the providers the project lifted so.
+	VaultDeny   []Entry  `json:"vault_deny,omitempty"`
+	VaultDirect []string `json:"vault_direct,omitempty"`
 }
 
 // LoadState reads a state written by Save.
@@ -42,7 +52,7 @@ func (s State) Save(path string) error { return store.WriteJSONLocked(path, s) }
 
 // parse re-reads the targets' texts (the JSON keeps only those).
 func (s *State) parse() error {
-	for _, list := range [][]Entry{s.Allow, s.Deny} {
+	for _, list := range [][]Entry{s.Allow, s.Deny, s.VaultDeny} {
 		for i := range list {
 			t, err := config.ParseTarget(list[i].Text)
 			if err != nil {
@@ -57,8 +67,59 @@ func (s *State) parse() error {
 	return nil
 }
 
-// Policy is the state's allow and deny lists, as a Policy.
-func (s State) Policy() Policy { return Policy{Allow: s.Allow, Deny: s.Deny} }
+// Policy is the state's allow and deny lists, as a Policy: its deny list
+// is Deny and VaultDeny.
+func (s State) Policy() Policy {
+	deny := make([]Entry, 0, len(s.Deny)+len(s.VaultDeny))
+	return Policy{Allow: s.Allow, Deny: append(append(deny, s.Deny...), s.VaultDeny...)}
+}
+
+// VaultFrom is the From of the entries that deny a provider's hosts:
+// "vault: PROVIDER".
+const VaultFrom = "vault: "
+
+// DenyProviders sets the state's VaultDeny: the hosts of every provider
+// in hosts (by provider), but for those listed in direct, which go into
+// VaultDirect. A host is denied once, by the first provider (in name
+// order) that names it.
+func (s *State) DenyProviders(hosts map[string][]string, direct []string) error {
+	names := make([]string, 0, len(hosts))
+	for p := range hosts {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	s.VaultDeny, s.VaultDirect = nil, nil
+	seen := map[string]bool{}
+	for _, p := range names {
+		if slices.Contains(direct, p) {
+			s.VaultDirect = append(s.VaultDirect, p)
+			continue
+		}
+		for _, h := range hosts[p] {
+			t, err := config.ParseTarget(h)
+			if err != nil {
+				return fmt.Errorf("provider %s's host: %w", p, err)
+			}
+			if !seen[t.String()] {
+				seen[t.String()] = true
+				s.VaultDeny = append(s.VaultDeny, Entry{Target: t, Text: t.String(), From: VaultFrom + p})
+			}
+		}
+	}
+	return nil
+}
+
+// VaultDenied are the providers whose hosts the state denies, sorted.
+func (s State) VaultDenied() []string {
+	var out []string
+	for _, e := range s.VaultDeny {
+		if p, ok := strings.CutPrefix(e.From, VaultFrom); ok && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // PostureAt is the shield's posture at t: a shield lowered until a time
 // that has passed is up again (the kernel raised it; see shield.Conn.Down).

@@ -156,7 +156,7 @@ func (s *Session) Runner(ctx context.Context) (*task.Runner, error) {
 		return nil, err
 	}
 	s.runner = &task.Runner{Engine: e, Paths: s.Paths, Global: s.Global, Roster: roster,
-		Getenv: s.Env.Getenv, Rootless: rootless, Exe: exe}
+		Getenv: s.Env.Getenv, Rootless: rootless, Exe: exe, Vault: s.OpenVault, Routes: s.vaultRoutes}
 	return s.runner, nil
 }
 
@@ -197,7 +197,14 @@ func (s *Session) OpenVault(ctx context.Context) (*vault.Store, error) {
 // before Podman answers). Calling a method that needs the engine on it is a
 // programming error.
 func (s *Session) RunnerWithoutEngine() *task.Runner {
-	return &task.Runner{Paths: s.Paths, Global: s.Global, Getenv: s.Env.Getenv}
+	return &task.Runner{Paths: s.Paths, Global: s.Global, Getenv: s.Env.Getenv, Routes: s.vaultRoutes}
+}
+
+func (s *Session) vaultRoutes() (vault.Routes, error) {
+	if err := s.loadConfig(); err != nil {
+		return nil, err
+	}
+	return VaultRoutes(s.Global)
 }
 
 // ResolveTask turns a task id or a unique prefix of one into the task's

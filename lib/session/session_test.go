@@ -166,3 +166,34 @@ func TestResolveTask(t *testing.T) {
 	s.Close()
 	s.Close() // closing twice, or with nothing opened, is fine
 }
+
+// The vault's routes are the built-in ones with config.toml's providers
+// applied; a runner (with or without the engine) takes the same.
+func TestVaultRoutesOfRunners(t *testing.T) {
+	env, root := testEnv(t)
+	write(t, filepath.Join(root, "config", "config.toml"),
+		"[vault.providers.anthropic]\nupstream = \"http://127.0.0.1:8080\"\n\n[vault.providers.gateway]\nupstream = \"https://llm.example\"\napi_key_header = \"Authorization\"\napi_key_prefix = \"Bearer \"\n")
+	s, err := Open(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := s.RunnerWithoutEngine().VaultRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := routes["anthropic"]; a.Upstream != "http://127.0.0.1:8080" || a.APIKeyHeader != "x-api-key" {
+		t.Errorf("anthropic: %+v", a)
+	}
+	if g := routes["gateway"]; g.Upstream != "https://llm.example" || g.APIKeyPrefix != "Bearer " {
+		t.Errorf("gateway: %+v", g)
+	}
+	if routes["openai"].Upstream != "https://api.openai.com" {
+		t.Errorf("openai: %+v", routes["openai"])
+	}
+	// A provider of its own needs its key's header.
+	g := config.DefaultGlobal()
+	g.Vault.Providers = map[string]config.VaultProvider{"bare": {Upstream: "https://x.example"}}
+	if _, err := VaultRoutes(g); err == nil || !strings.Contains(err.Error(), "api key header") {
+		t.Errorf("a route without its key's header: %v", err)
+	}
+}

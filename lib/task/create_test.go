@@ -33,6 +33,7 @@ func TestPlanCreate(t *testing.T) {
 		prompts              int
 		optOuts              []string
 		userNS               string
+		vault                string
 	}
 	for _, tc := range []struct {
 		name     string
@@ -62,7 +63,22 @@ func TestPlanCreate(t *testing.T) {
 			want: want{agent: "claude", base: "dev", timeout: "30m0s", prompts: 1, userNS: "keep-id:uid=1000,gid=1000",
 				argv: []string{"timeout", "--kill-after=10", "1800", "claude", "--dangerously-skip-permissions", "--model", "m1",
 					"-p", "fix it", "--output-format", "stream-json", "--verbose"},
-				env: map[string]string{"DISABLE_AUTOUPDATER": "1"}}},
+				env: map[string]string{"DISABLE_AUTOUPDATER": "1"}, vault: "anthropic"}},
+		{name: "an interactive agent reaches its provider through the vault too",
+			req: Request{Project: "web", Agent: "claude", Mode: Interactive}, p: proj(nil),
+			want: want{agent: "claude", base: "main", userNS: "auto", argv: []string{"claude", "--dangerously-skip-permissions"}, vault: "anthropic"}},
+		{name: "an agent that cannot run behind the vault, in a project that lets it",
+			req: Request{Project: "web", Agent: "copilot", Mode: Headless, Prompt: "p"},
+			p: proj(func(p *config.Project) {
+				p.Image.Agents = append(p.Image.Agents, "copilot")
+				p.Vault.Unvaulted = []string{"copilot"}
+			}),
+			want: want{agent: "copilot", base: "main", timeout: "30m0s", prompts: 1, userNS: "auto",
+				argv: []string{"timeout", "--kill-after=10", "1800", "copilot", "--allow-all-tools", "-p", "p"}}},
+		{name: "a shell whose agent cannot run behind the vault: no agent runs",
+			req:  Request{Project: "web", Agent: "copilot", Mode: Shell},
+			p:    proj(func(p *config.Project) { p.Image.Agents = append(p.Image.Agents, "copilot") }),
+			want: want{agent: "copilot", base: "main", userNS: "auto", argv: []string{"bash", "-l"}}},
 		{name: "interactive: no timeout, no prompt on record",
 			req: Request{Project: "web", Mode: Interactive}, p: proj(nil),
 			want: want{agent: "command", base: "main", userNS: "auto", argv: []string{"bash", "-l"}}},
@@ -90,6 +106,10 @@ func TestPlanCreate(t *testing.T) {
 			req: Request{Project: "web", Mode: Headless}, p: proj(nil), err: "agent command: a headless run needs a prompt"},
 		{name: "a model the agent does not take",
 			req: Request{Project: "web", Mode: Headless, Prompt: "x", Model: "m1"}, p: proj(nil), err: "agent command takes no model (headless)"},
+		{name: "an agent that cannot run behind the vault, in a project that does not let it",
+			req: Request{Project: "web", Agent: "copilot", Mode: Interactive},
+			p:   proj(func(p *config.Project) { p.Image.Agents = append(p.Image.Agents, "copilot") }),
+			err: "agent copilot cannot run behind the vault (GitHub's Copilot service has no base-URL setting"},
 		{name: "a bad base branch",
 			req: Request{Project: "web", Mode: Shell, Branch: "a..b"}, p: proj(nil), err: `invalid branch name "a..b"`},
 	} {
@@ -106,6 +126,10 @@ func TestPlanCreate(t *testing.T) {
 				var unknown *agent.UnknownError
 				if strings.HasPrefix(tc.err, "unknown agent") && !errors.As(err, &unknown) {
 					t.Fatalf("error %T, want an agent.UnknownError", err)
+				}
+				var uv *UnvaultedError
+				if errors.As(err, &uv) && (uv.ExitCode() != 2 || !strings.Contains(uv.Hint(), `[vault] unvaulted = ["copilot"]`)) {
+					t.Fatalf("unvaulted: exit %d, hint %q", uv.ExitCode(), uv.Hint())
 				}
 				return
 			}
@@ -140,6 +164,9 @@ func TestPlanCreate(t *testing.T) {
 				}
 			} else if !reflect.DeepEqual(r.Hardening.OptOuts, want) {
 				t.Fatalf("opt-outs %q, want %q", r.Hardening.OptOuts, want)
+			}
+			if r.Vault != tc.want.vault {
+				t.Fatalf("vault %q, want %q", r.Vault, tc.want.vault)
 			}
 			if r.Hardening.UserNS != tc.want.userNS {
 				t.Fatalf("userns %q, want %q", r.Hardening.UserNS, tc.want.userNS)

@@ -139,7 +139,16 @@ func (r *Runner) taskLock(id string) (func(), error) {
 // container is first replaced by a new one of the project's current image
 // running the same command (see replace). The container runs its command
 // again: for a headless task, its last prompt.
+//
+// A task that uses the vault always gets a new container (of its own
+// image, unless recreate), with a fresh phantom token: see renew.
 func (r *Runner) Restart(ctx context.Context, rec Record, recreate bool, grace time.Duration) (Record, error) {
+	if rec.Vault != "" {
+		// Before anything is stopped: a locked vault changes nothing.
+		if _, err := r.openVault(ctx); err != nil {
+			return rec, err
+		}
+	}
 	unlock, err := r.taskLock(rec.ID)
 	if err != nil {
 		return rec, err
@@ -160,17 +169,95 @@ func (r *Runner) Restart(ctx context.Context, rec Record, recreate bool, grace t
 			return rec, fmt.Errorf("stopping the task: %w", err)
 		}
 	}
-	if recreate {
+	switch {
+	case recreate:
 		img, err := r.currentImage(ctx, rec.Project)
 		if err != nil {
 			return rec, err
 		}
+		if rec.Vault != "" {
+			r.wardenGone(rec)
+		}
 		if rec, err = r.replace(ctx, rec, img, nil, nil, nil); err != nil {
+			return rec, err
+		}
+	case rec.Vault != "":
+		if rec, err = r.renew(ctx, rec); err != nil {
 			return rec, err
 		}
 	}
 	r.endWarden(rec)
 	return r.Start(ctx, rec)
+}
+
+// StartAgain starts a task's stopped container again, warden included.
+// A task that uses the vault gets a new container first, with a fresh
+// phantom token (see renew); the caller has checked that its container
+// exists and does not run.
+func (r *Runner) StartAgain(ctx context.Context, rec Record) (Record, error) {
+	if rec.Vault == "" {
+		return r.Start(ctx, rec)
+	}
+	if _, err := r.openVault(ctx); err != nil {
+		return rec, err
+	}
+	unlock, err := r.taskLock(rec.ID)
+	if err != nil {
+		return rec, err
+	}
+	defer unlock()
+	if rec, err = r.Store().Load(rec.ID); err != nil {
+		return rec, err
+	}
+	if rec, err = r.renew(ctx, rec); err != nil {
+		return rec, err
+	}
+	return r.Start(ctx, rec)
+}
+
+// renew replaces a stopped vault task's container by one made the same
+// way, of the task's image (the project's current one when that is gone),
+// with a freshly minted phantom token: its last token died with its
+// warden (or its stop), and a revoked token never works again. The
+// workspace and the agent's home carry over (see replace). The old
+// warden is gone first, since its end revokes the task's tokens.
+func (r *Runner) renew(ctx context.Context, rec Record) (Record, error) {
+	r.wardenGone(rec)
+	img, err := r.taskImage(ctx, rec)
+	if err != nil {
+		return rec, err
+	}
+	return r.replace(ctx, rec, img, nil, nil, nil)
+}
+
+// taskImage is the task's image when it is still there, else the
+// project's current one.
+func (r *Runner) taskImage(ctx context.Context, rec Record) (string, error) {
+	if found, err := r.Engine.FirstLocalImage(ctx, rec.Image); err != nil {
+		return "", err
+	} else if found != "" {
+		return rec.Image, nil
+	}
+	return r.currentImage(ctx, rec.Project)
+}
+
+// Stop stops a task: it is recorded as stopped by a person, its vault
+// tokens are revoked (its warden revokes them as it ends too, unless it
+// was killed), and its container is sent SIGTERM, SIGKILL after grace. A
+// container that is gone is no error.
+func (r *Runner) Stop(ctx context.Context, rec Record, grace time.Duration) error {
+	if err := r.Store().Update(rec.ID, func(x *Record) error { x.Stopped = true; return nil }); err != nil {
+		return err
+	}
+	if rec.Vault != "" {
+		if err := r.RevokeVault(rec.ID); err != nil {
+			return err
+		}
+	}
+	if err := r.Engine.StopContainer(ctx, rec.Container, grace); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
+		return err
+	}
+	return nil
 }
 
 // currentImage is the project's image as it is built now.
@@ -222,7 +309,15 @@ type FollowupRequest struct {
 // and pushes the task's branch when the agent ends, as after the first
 // prompt. The replacement runs the task's image, or the project's current
 // one when the task's is gone. The task becomes headless.
+//
+// A task that uses the vault has it opened first, and its new container
+// gets a fresh phantom token.
 func (r *Runner) Followup(ctx context.Context, rec Record, req FollowupRequest) (Record, error) {
+	if rec.Vault != "" {
+		if _, err := r.openVault(ctx); err != nil {
+			return rec, err
+		}
+	}
 	unlock, err := r.taskLock(rec.ID)
 	if err != nil {
 		return rec, err
@@ -261,13 +356,12 @@ func (r *Runner) Followup(ctx context.Context, rec Record, req FollowupRequest) 
 	if err != nil {
 		return rec, err
 	}
-	img := rec.Image
-	if found, err := r.Engine.FirstLocalImage(ctx, img); err != nil {
+	img, err := r.taskImage(ctx, rec)
+	if err != nil {
 		return rec, err
-	} else if found == "" {
-		if img, err = r.currentImage(ctx, rec.Project); err != nil {
-			return rec, err
-		}
+	}
+	if rec.Vault != "" {
+		r.wardenGone(rec)
 	}
 	rec, err = r.replace(ctx, rec, img, cmd.Argv, cmd.Env, func(x *Record) {
 		x.Mode = Headless
@@ -286,7 +380,8 @@ func (r *Runner) Followup(ctx context.Context, rec Record, req FollowupRequest) 
 // (containerSpec) with the task's name, workspace volume, token, branch
 // and hardening. The agent's home is carried over from the old container,
 // and its output kept in the task's logs directory (ID.output-N.log), before
-// the old container is removed. change, if not nil, edits the record that
+// the old container is removed. A task that uses the vault gets a freshly
+// minted phantom token in the new container. change, if not nil, edits the record that
 // the new container is made from; the record is saved with the new image.
 // Until the new container exists, a failure leaves the old one in place.
 func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []string, env map[string]string, change func(*Record)) (Record, error) {
@@ -323,6 +418,12 @@ func (r *Runner) replace(ctx context.Context, rec Record, img string, argv []str
 	next.Image = img
 	if change != nil {
 		change(&next)
+	}
+	if next.Vault != "" {
+		// A new container, a new phantom token (which revokes the last).
+		if env, err = r.vaultEnv(ctx, next, env); err != nil {
+			return rec, err
+		}
 	}
 	spec, err := r.containerSpec(next, argv, env, token)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"sync"
 	"syscall"
@@ -25,6 +27,21 @@ type PanicResult struct {
 	// shield's alive timeout, and its container was stopped), or failed.
 	Action string `json:"action"`
 	Detail string `json:"detail,omitempty"`
+}
+
+// PanicRevoke revokes every task's vault tokens: the kill switch's first
+// step, which needs neither the vault's key, nor Podman, nor a warden.
+// It returns how many it revoked. A tokens file that does not exist (no
+// task ever used the vault) is left so.
+func (r *Runner) PanicRevoke() (int, error) {
+	if _, err := os.Stat(r.Paths.VaultTokens()); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	n, err := r.VaultTokens().RevokeAll()
+	if err != nil {
+		return n, fmt.Errorf("revoking the tasks' vault tokens: %w", err)
+	}
+	return n, nil
 }
 
 // panicQuarantineTimeout bounds the wait for each warden: one that does

@@ -37,7 +37,11 @@ type Record struct {
 	Volume     string    `json:"volume"`
 	Created    time.Time `json:"created"`
 	Hardening  Hardening `json:"hardening"`
-	WardenPID  int       `json:"warden_pid,omitempty"`
+	// Vault is the provider the task's agent reaches through the vault's
+	// proxy in its warden, with a phantom token in place of the real
+	// credential; "" for none.
+	Vault     string `json:"vault,omitempty"`
+	WardenPID int    `json:"warden_pid,omitempty"`
 	// Prompts are the prompts the task ran: its first and each followup.
 	Prompts []Prompt  `json:"prompts,omitempty"`
 	Started time.Time `json:"started,omitzero"` // when its container last started

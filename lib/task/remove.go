@@ -16,9 +16,16 @@ import (
 
 // Remove archives a task (its record and its container's output) under
 // ARCHIVE/tasks/ID, then removes its container (stopping it if running),
-// its workspace volume, its token and its warden. It returns the archive's
-// directory.
+// its workspace volume, its token, its vault tokens and its warden. It
+// returns the archive's directory.
 func (r *Runner) Remove(ctx context.Context, rec Record) (string, error) {
+	// Its vault tokens die first: its warden may be dead already, or die
+	// without revoking them.
+	if rec.Vault != "" {
+		if err := r.RevokeVault(rec.ID); err != nil {
+			return "", err
+		}
+	}
 	dir := filepath.Join(r.Paths.ArchiveDir(), "tasks", rec.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err

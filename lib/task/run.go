@@ -20,6 +20,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/store"
+	"github.com/terok-ai/terok-go/lib/vault"
 )
 
 // Mode is how a task runs its program.
@@ -57,6 +58,16 @@ type Runner struct {
 	// Trace, if set, is told when each phase of Create and Start ends
 	// (see cli.Env.Tracer).
 	Trace func(phase string)
+	// Vault opens the vault's store (lib/session: Session.OpenVault) for
+	// the tasks whose agent reaches its provider through the vault: their
+	// creation checks the credential, and their warden is handed the key.
+	// Nil: such tasks cannot be made or started.
+	Vault func(context.Context) (*vault.Store, error)
+	// Routes are the vault's routes (lib/session: VaultRoutes); nil: the
+	// built-in ones.
+	Routes func() (vault.Routes, error)
+
+	vaultStore *vault.Store // opened once, by openVault
 }
 
 func (r *Runner) trace(phase string) {
@@ -100,6 +111,14 @@ func (r *Runner) Create(ctx context.Context, req Request) (Record, error) {
 	plan, err := planCreate(req, p, r.Global, r.Roster, r.Rootless)
 	if err != nil {
 		return Record{}, err
+	}
+	if plan.Record.Vault != "" {
+		// A locked vault (exit 3 at once without a terminal) or a missing
+		// credential stops the task before anything of it is made.
+		if err := r.checkVault(ctx, plan.Record.Vault, plan.Record.Agent); err != nil {
+			return Record{}, err
+		}
+		r.trace("create.vault")
 	}
 	needs, err := r.taskNeeds(ctx, req.Project, p)
 	if err != nil {
@@ -166,6 +185,17 @@ func planCreate(req Request, p config.Project, g config.Global, roster *agent.Ro
 	plan.Record = Record{
 		Project: req.Project, Agent: name, Mode: req.Mode, Model: req.Model,
 		BaseBranch: base, Hardening: HardeningFor(g, p, rootless),
+	}
+	// The agent reaches its provider through the vault; one that cannot
+	// be pointed at it runs only where the project says so. A shell runs
+	// no agent, and gets neither.
+	if req.Mode != Shell {
+		switch {
+		case ag.Vault.Provider != "":
+			plan.Record.Vault = ag.Vault.Provider
+		case ag.Vault.Unsupported != "" && !contains(p.Vault.Unvaulted, name):
+			return createPlan{}, &UnvaultedError{Agent: name, Project: req.Project, Why: ag.Vault.Unsupported}
+		}
 	}
 	if req.Mode == Headless {
 		plan.Record.Timeout = timeout.String()
@@ -249,6 +279,13 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 		return rec, err
 	}
 	cleanup = append(cleanup, func() { _ = os.Remove(r.ShieldPath(rec.ID)) })
+	env := plan.Env
+	if rec.Vault != "" {
+		if env, err = r.vaultEnv(ctx, rec, env); err != nil {
+			return rec, err
+		}
+		cleanup = append(cleanup, func() { _ = r.RevokeVault(rec.ID) })
+	}
 	r.trace("create.record")
 	if err := r.Engine.CreateVolume(ctx, rec.Volume, taskLabels(rec)); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
@@ -256,7 +293,7 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 	cleanup = append(cleanup, func() { _ = r.Engine.RemoveVolume(context.Background(), rec.Volume) })
 
 	r.trace("create.volume")
-	spec, err := r.containerSpec(rec, plan.Argv, plan.Env, token)
+	spec, err := r.containerSpec(rec, plan.Argv, env, token)
 	if err != nil {
 		return rec, err
 	}

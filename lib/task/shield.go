@@ -60,7 +60,22 @@ func (r *Runner) taskPolicy(ctx context.Context, p config.Project, image string)
 	if err != nil {
 		return policy.State{}, err
 	}
-	return policy.State{Allow: pol.Allow, Deny: pol.Deny, Notes: pol.Notes, Posture: policy.PostureUp}, nil
+	st := policy.State{Allow: pol.Allow, Deny: pol.Deny, Notes: pol.Notes, Posture: policy.PostureUp}
+	// Every task is kept from the model providers' real hosts (its agent
+	// reaches its provider through the vault), but for those its project
+	// lifts explicitly.
+	routes, err := r.VaultRoutes()
+	if err != nil {
+		return policy.State{}, err
+	}
+	hosts := map[string][]string{}
+	for _, prov := range routes.Providers() {
+		hosts[prov] = routes.Hosts(prov)
+	}
+	if err := st.DenyProviders(hosts, p.Vault.Direct); err != nil {
+		return policy.State{}, err
+	}
+	return st, nil
 }
 
 // probe runs a command in a throwaway container (a policy.Probe).

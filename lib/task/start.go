@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -19,7 +20,18 @@ func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", 
 // engine lock as the start: attaching to a container makes Podman
 // initialise it (the runtime's create, with the OCI hook), which is as much
 // a container change as the start.
+//
+// A task that uses the vault has it opened first (a locked vault stops
+// the start before anything changes), and its warden is handed the key.
 func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) error) (Record, error) {
+	var key io.WriterTo
+	if rec.Vault != "" {
+		st, err := r.openVault(ctx)
+		if err != nil {
+			return rec, err
+		}
+		key = st.Key()
+	}
 	unlock, err := r.engineLock()
 	if err != nil {
 		return rec, err
@@ -56,7 +68,7 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 		err = r.Store().Update(rec.ID, func(x *Record) error { anew(x); rec = *x; return nil })
 		return rec, err
 	}
-	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid)
+	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid, key)
 	r.trace("start.warden")
 	if err != nil {
 		err = fmt.Errorf("starting the task's warden: %w", err)
@@ -76,10 +88,11 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 }
 
 // spawnWarden starts task id's warden for the container process pid and
-// waits until it serves (see warden.Spawn).
-func (r *Runner) spawnWarden(ctx context.Context, id string, pid int) (int, error) {
+// waits until it serves (see warden.Spawn). key, if not nil, is the
+// vault's, handed over on the warden's stdin.
+func (r *Runner) spawnWarden(ctx context.Context, id string, pid int, key io.WriterTo) (int, error) {
 	return warden.Spawn{Exe: r.Exe, Task: id, Pid: pid, Paths: r.Paths, Getenv: r.Getenv,
-		Rootless: r.Rootless, Log: r.wardenLog(id)}.Start(ctx)
+		Rootless: r.Rootless, Log: r.wardenLog(id), Handover: key}.Start(ctx)
 }
 
 // wardenLog is where a task's warden writes its stderr.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,17 @@ type Spawn struct {
 	// one that may enter the task's network namespace.
 	Rootless bool
 	Log      string // the warden's stderr, appended to
+	// Handover, if set, is written to the warden's stdin, which is then
+	// closed, and the warden is told to read it (VaultKeyFlag): the
+	// vault's key, which must reach the warden neither through its
+	// environment, nor its arguments, nor a file. A pipe survives podman
+	// unshare, where the kernel keyring of the host's user namespace
+	// cannot be read.
+	Handover io.WriterTo
 }
+
+// VaultKeyFlag tells the warden to read the vault's key from its stdin.
+const VaultKeyFlag = "--vault-key-stdin"
 
 // Start starts the warden in a session of its own (it outlives this
 // command, and dies with the task) and waits for its ready line. It
@@ -71,6 +82,9 @@ func (s Spawn) Start(ctx context.Context) (int, error) {
 		env = append(env, "TEROK_CACHE_DIR="+s.Paths.Cache)
 	}
 	args := Args(s.Exe, s.Task, s.Pid)
+	if s.Handover != nil {
+		args = append(args, VaultKeyFlag)
+	}
 	var cmd *exec.Cmd
 	if s.Rootless {
 		// Only the rootless user namespace may enter the task's network
@@ -87,8 +101,27 @@ func (s Spawn) Start(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var stdin io.WriteCloser
+	if s.Handover != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return 0, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
+	}
+	if stdin != nil {
+		// A line in a pipe's buffer: the write does not wait for the
+		// warden to read.
+		_, err := s.Handover.WriteTo(stdin)
+		if cerr := stdin.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = cmd.Process.Kill() // the handover's error is the one to report
+			_ = cmd.Wait()
+			return 0, fmt.Errorf("handing the vault's key to the warden: %w", err)
+		}
 	}
 	ready := make(chan error, 1)
 	go func() {

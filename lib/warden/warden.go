@@ -13,6 +13,11 @@ import (
 // on the task's own loopback.
 const GatePort = 9418
 
+// VaultPort is where a task finds the vault's proxy, beside its gate:
+// http://127.0.0.1:9419 plus the provider's base path, on the task's own
+// loopback; the agent's base URL points there.
+const VaultPort = 9419
+
 // ResolverAddr is where a task finds its resolver, on its own loopback (the
 // container's resolv.conf names only it).
 const ResolverAddr = "127.0.0.1:53"

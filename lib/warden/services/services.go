@@ -2,21 +2,25 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/vault"
 	"github.com/terok-ai/terok-go/lib/warden"
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
+	"github.com/terok-ai/terok-go/lib/warden/vaultsvc"
 )
 
 // Serve is the warden process of task id: it runs the task's services
 // until the container's process pid exits (or ctx ends). ready is called
-// once every service serves.
-func Serve(ctx context.Context, r *task.Runner, id string, pid int, ready func()) error {
+// once every service serves. key is the vault's key, handed over by the
+// command that started the task (nil when the task's agent uses no vault).
+func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.Key, ready func()) error {
 	rec, err := r.Store().Load(id)
 	if err != nil {
 		return err
@@ -33,16 +37,53 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, ready func()
 	if err != nil {
 		return err
 	}
-	shield := shieldsvc.New(shieldsvc.Config{State: r.ShieldPath(id), Audit: r.ShieldAuditLog(id), Resolvers: r.Global.Shield.Resolvers})
+	var vs *vaultsvc.Service
+	cfg := shieldsvc.Config{State: r.ShieldPath(id), Audit: r.ShieldAuditLog(id), Resolvers: r.Global.Shield.Resolvers,
+		// Quarantine revokes the task's vault tokens at once, whatever
+		// becomes of the warden afterwards.
+		OnQuarantine: func() {
+			if vs != nil {
+				vs.Revoke()
+			}
+		}}
+	shield := shieldsvc.New(cfg)
 	w := &warden.Warden{
 		ID: id, Pid: pid, Control: warden.ControlPath(r.Paths.Runtime, id), Ready: ready,
 		// Started in this order, closed in the reverse one. The shield
 		// first: the agent starts only once the gate answers, and the gate
-		// answers only once the task's policy is applied and verified.
+		// answers only once the task's policy is applied and verified; the
+		// vault's proxy after them, so nothing reaches a provider before
+		// the policy that denies the providers' real hosts is in force.
 		Services: []warden.Service{
 			shield,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
 		},
 	}
+	if rec.Vault != "" {
+		if vs, err = vaultService(ctx, r, rec, key, shield.Quarantined); err != nil {
+			return err
+		}
+		w.Services = append(w.Services, vs)
+	}
 	return w.Run(ctx)
+}
+
+// vaultService is the vault's proxy of task rec, over the store opened
+// with key; closed says whether the task is quarantined.
+func vaultService(ctx context.Context, r *task.Runner, rec task.Record, key *vault.Key, closed func() bool) (*vaultsvc.Service, error) {
+	if key == nil {
+		return nil, errors.New("the task's agent uses the vault, and no key was handed to its warden")
+	}
+	st, err := vault.Open(ctx, r.Paths.VaultDir(), vault.KeySource{Key: key})
+	if err != nil {
+		return nil, fmt.Errorf("the task's vault: %w", err)
+	}
+	routes, err := r.VaultRoutes()
+	if err != nil {
+		return nil, err
+	}
+	return vaultsvc.New(vaultsvc.Config{
+		Project: rec.Project, Tokens: r.VaultTokens(), Credentials: &vault.Refresher{Store: st, Routes: routes},
+		Routes: routes, Audit: r.Paths.VaultAudit(), MaxBody: int64(r.Global.Vault.MaxBody), Closed: closed,
+	}), nil
 }

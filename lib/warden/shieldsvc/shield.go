@@ -32,6 +32,10 @@ type Config struct {
 	// Resolvers are the upstream resolvers (config shield.resolvers);
 	// empty: the host's.
 	Resolvers []string
+	// OnQuarantine, if set, is called each time the task is quarantined,
+	// once the shield has cut it off (the vault's proxy revokes the task's
+	// tokens then).
+	OnQuarantine func()
 }
 
 // Service is the shield's part of a task's warden: the firewall's
@@ -173,7 +177,8 @@ func (s *Service) apply() error {
 	if err != nil {
 		return err
 	}
-	p := shield.Policy{Allow: policy.Targets(s.state.Allow), Deny: policy.Targets(s.state.Deny), Host: host}
+	pol := s.state.Policy()
+	p := shield.Policy{Allow: policy.Targets(pol.Allow), Deny: policy.Targets(pol.Deny), Host: host}
 	if err := s.conn.Apply(p); err != nil {
 		return err
 	}
@@ -321,6 +326,12 @@ func (s *Service) Handle(_ context.Context, req warden.Request) (any, error) {
 				if err := config.CheckAllow(t); err != nil {
 					return nil, err
 				}
+				if i := slices.IndexFunc(s.state.VaultDeny, func(e policy.Entry) bool { return e.Text == t.String() }); i >= 0 {
+					// Allowing it would change nothing (deny beats allow):
+					// say how it is lifted.
+					p := strings.TrimPrefix(s.state.VaultDeny[i].From, policy.VaultFrom)
+					return nil, fmt.Errorf("%s is a host of the model provider %s, denied in every task so that a smuggled real key is useless; a project lifts that with project.toml [vault] direct = [%q] (for new tasks)", t, p, p)
+				}
 			}
 		}
 		if err := s.change(req.Op, ts); err != nil {
@@ -370,6 +381,9 @@ func (s *Service) Handle(_ context.Context, req warden.Request) (any, error) {
 		s.res.SetPolicy(s.resolverPolicy())
 		s.saveLocked()
 		s.audit.add(Event{Event: "quarantine"})
+		if s.cfg.OnQuarantine != nil {
+			s.cfg.OnQuarantine()
+		}
 	case warden.OpRules, warden.OpStatus:
 	default:
 		return nil, fmt.Errorf("unknown request %q", req.Op)
@@ -444,7 +458,7 @@ func (s *Service) rulesLocked() (warden.Rules, error) {
 	if posture == policy.PostureDown {
 		until = s.state.DownUntil
 	}
-	out := warden.Rules{Posture: posture, DownUntil: until, Allow: s.state.Allow, Deny: s.state.Deny,
+	out := warden.Rules{Posture: posture, DownUntil: until, Allow: s.state.Allow, Deny: s.state.Policy().Deny,
 		Notes: s.state.Notes, Alive: c.Alive, Learned: []warden.LearnedAddr{}}
 	for _, l := range c.Learned {
 		out.Learned = append(out.Learned, warden.LearnedAddr{Addr: l.Addr.String(), Name: s.names[l.Addr], Expires: time.Now().Add(l.Expires).UTC().Truncate(time.Second)})

@@ -7,8 +7,9 @@
 // NewAnthropic speaks Anthropic's Messages API (POST /v1/messages, with
 // server-sent events when the request asks for a stream, JSON otherwise);
 // NewOpenAI speaks OpenAI's Responses API (POST /v1/responses). A turn is
-// either a call of the agent's shell tool (Claude Code's Bash, Codex's
-// shell) with a command line, or a text that ends the agent's turn. The
+// either a call of the agent's shell tool (Claude Code's Bash; Codex's
+// exec_command, or its JavaScript exec tool in Codex's "code mode") with a
+// command line, or a text that ends the agent's turn. The
 // turn a request gets is the number of the assistant's turns the request
 // already carries, so an agent's own side requests (which carry none, and
 // offer no tools) cannot shift the script.

@@ -81,6 +81,7 @@ func TestClaudeThroughVault(t *testing.T) {
 
 	t.Run("api key", func(t *testing.T) { c.in(t).apiKey(t) })
 	t.Run("oauth", func(t *testing.T) { c.in(t).oauth(t) })
+	t.Run("nonessential traffic", func(t *testing.T) { c.in(t).nonessential(t) })
 }
 
 // in is the shared state for a subtest: its own test, the same tree.
@@ -289,6 +290,26 @@ func (c *claudeE2E) tokensGone(id string) {
 	}
 }
 
+// shieldAttempts are the connections and names the task's shield blocked
+// or refused, as "event target" strings.
+func (c *claudeE2E) shieldAttempts(id string) []string {
+	c.t.Helper()
+	logs := c.must("terok-shield", "logs", id)
+	c.t.Logf("terok-shield logs %s:\n%s", id, logs)
+	var out []string
+	for _, ev := range jsonLines(c.t, logs) {
+		switch ev["event"] {
+		case "blocked", "refused":
+			target := ev["name"]
+			if target == nil {
+				target = fmt.Sprintf("%v:%v", ev["dst"], ev["port"])
+			}
+			out = append(out, fmt.Sprintf("%v %v", ev["event"], target))
+		}
+	}
+	return out
+}
+
 // checkUpstream checks what the scripted API received: Claude Code's
 // messages, the second carrying the tool's result, every request with
 // the real credential and no phantom anywhere.
@@ -350,15 +371,17 @@ func (c *claudeE2E) apiKey(t *testing.T) {
 	}
 
 	// Claude Code is running, blocked in its tool call. Search the
-	// container as its root: every file but /proc, /sys and /dev for half
-	// the key (the test never writes the whole key into the container),
-	// and every process's environment, read out to the host and searched
-	// here. The prompt's marker (in Claude Code's session files) and the
-	// phantom (in its environment) must be found: a search that finds
-	// them looks where a leak would be.
+	// container as a root that may read everything (the task's own root
+	// has no capabilities, so it cannot read the agent's private files):
+	// every file but /proc, /sys and /dev for half the key (the test never
+	// writes the whole key into the container), and every process's
+	// environment, read out to the host and searched here. The prompt's
+	// marker (in Claude Code's session files) and the phantom (in its
+	// environment) must be found: a search that finds them looks where a
+	// leak would be.
 	ctr := c.container(id)
 	search := func(needle string) string {
-		b, _ := exec.Command("podman", "exec", "-u", "0", ctr, "grep", "-rlsF", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev",
+		b, _ := exec.Command("podman", "exec", "--privileged", "-u", "0", ctr, "grep", "-rlsF", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev",
 			needle, "/").Output() // grep exits 1 when nothing is found
 		return strings.TrimSpace(string(b))
 	}
@@ -368,7 +391,7 @@ func (c *claudeE2E) apiKey(t *testing.T) {
 	if files := search(marker); !strings.Contains(files, "/home/") {
 		t.Errorf("the prompt's marker is not in Claude Code's files under /home (found: %q): the search does not look where a leak would be", files)
 	}
-	envs, err := exec.Command("podman", "exec", "-u", "0", ctr, "sh", "-c", `for f in /proc/[0-9]*/environ; do cat "$f"; echo; done 2>/dev/null`).Output()
+	envs, err := exec.Command("podman", "exec", "--privileged", "-u", "0", ctr, "sh", "-c", `for f in /proc/[0-9]*/environ; do cat "$f"; echo; done 2>/dev/null`).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +419,11 @@ func (c *claudeE2E) apiKey(t *testing.T) {
 	c.inspect(id, "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", realHalf)
 	c.auditOK(id, n)
 	c.tokensGone(id)
-	t.Logf("terok-shield logs %s:\n%s", id, c.must("terok-shield", "logs", id))
+	// With the roster's CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, Claude
+	// Code tries nothing but the model's API.
+	if tried := c.shieldAttempts(id); len(tried) != 0 {
+		t.Errorf("Claude Code tried connections the shield stopped: %v", tried)
+	}
 }
 
 // An OAuth credential, imported from a Claude Code .credentials.json:
@@ -447,4 +474,65 @@ func (c *claudeE2E) oauth(t *testing.T) {
 	c.inspect(id, "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", realHalf)
 	c.auditOK(id, n)
 	c.tokensGone(id)
+	if tried := c.shieldAttempts(id); len(tried) != 0 {
+		t.Errorf("Claude Code tried connections the shield stopped: %v", tried)
+	}
+}
+
+// Claude Code's non-essential traffic (telemetry, error reports, update
+// checks), which the roster switches off: switched on by a user's roster
+// file, it is blocked by the task's shield and shows in terok-shield logs,
+// and Claude Code still does its work through the vault.
+func (c *claudeE2E) nonessential(t *testing.T) {
+	realKey, _ := secret(t, "sk-ant-api03-")
+	api := scriptedapi.NewAnthropic(scriptedapi.Script{
+		Turns:      []scriptedapi.Turn{{Bash: "printf 'chatty\\n' > chatty.txt && git add chatty.txt && git commit -qm 'claude: add chatty.txt' && git log --format=%s -1"}, {Text: "Committed."}},
+		Authorized: func(h http.Header) bool { return h.Get("x-api-key") == realKey },
+	})
+	defer api.Close()
+	c.useProvider(api)
+	c.mustIn(realKey+"\n", "terok-vault", "set", "anthropic")
+	agents := filepath.Join(c.getenv("TEROK_CONFIG_DIR"), "agents")
+	if err := os.MkdirAll(agents, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(agents, "claude.toml"), []byte("[env]\nCLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(agents, "claude.toml"))
+
+	id, done := c.startRun("Add chatty.txt and commit it.")
+	c.finish(id, done)
+	if log := c.must("terok-gate", "log", c.project+"/task/"+id); !strings.Contains(log, `"subject":"claude: add chatty.txt"`) {
+		t.Fatalf("the gate's task/%s lacks the tool call's commit:\n%s", id, log)
+	}
+	// Only the model's requests reached the provider: Claude Code's
+	// preconnect (HEAD /api/hello, without a key) was answered by the
+	// vault itself, and its telemetry to the provider's real host was
+	// refused by the shield, which denies the providers' hosts in every
+	// task.
+	t.Logf("the scripted API received:\n%s", api.Summary())
+	for _, r := range api.Requests() {
+		if r.Method != "POST" || r.Path != "/v1/messages" || r.Header.Get("x-api-key") != realKey {
+			t.Errorf("the provider received %s %s", r.Method, r.Path)
+		}
+	}
+	audit := c.must("terok-vault", "audit", id)
+	t.Logf("terok-vault audit %s:\n%s", id, audit)
+	ok := 0
+	for _, a := range jsonLines(t, audit) {
+		switch {
+		case a["outcome"] == "ok":
+			ok++
+		case a["status"] == 200.0 || a["provider"] != nil:
+			t.Errorf("an audit line that is neither ok nor a refusal: %v", a)
+		}
+	}
+	if ok != len(api.Requests()) {
+		t.Errorf("%d ok audit lines, %d requests upstream", ok, len(api.Requests()))
+	}
+	tried := c.shieldAttempts(id)
+	if !slices.Contains(tried, "refused api.anthropic.com") {
+		t.Errorf("the shield did not refuse Claude Code's non-essential traffic to api.anthropic.com (it stopped %v)", tried)
+	}
 }

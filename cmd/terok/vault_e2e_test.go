@@ -22,10 +22,10 @@ import (
 	"github.com/terok-ai/terok-go/lib/vault"
 )
 
-// claudeE2E is the shared state of TestClaudeThroughVault's subtests: one
-// terok tree, one vault, one project whose image (with Claude Code from
-// its npm package) is built once.
-type claudeE2E struct {
+// agentsE2E is the shared state of TestAgentsThroughVault's subtests: one
+// terok tree, one vault, one project whose image (with Claude Code and
+// Codex from their npm packages) is built once.
+type agentsE2E struct {
 	*taskEnv
 	project  string
 	passfile string
@@ -42,15 +42,17 @@ type claudeE2E struct {
 // nowhere in the container (its config, its file system, its processes'
 // environments, searched while Claude Code runs); terok-vault audit has one
 // line per request; the token dies with the task. Then the same with an
-// OAuth credential imported from a Claude .credentials.json.
-func TestClaudeThroughVault(t *testing.T) {
+// OAuth credential imported from a Claude .credentials.json; Claude Code
+// with its non-essential traffic on (stopped by the vault and the
+// shield); and Codex against a scripted OpenAI Responses API.
+func TestAgentsThroughVault(t *testing.T) {
 	e := newTaskEnv(t)
 	testenv.Need(t, shield.HookRegistered(shield.HooksDirDistribution, []string{shield.HooksDirDistribution}) &&
 		fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
 		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	git := testenv.Tool(t, "git", "git")
 	e.removeAllTasks()
-	c := &claudeE2E{taskEnv: e, project: "cc", seen: map[string]bool{}}
+	c := &agentsE2E{taskEnv: e, project: "cc", seen: map[string]bool{}}
 
 	// The vault, opened without a terminal by a passphrase_command.
 	c.passfile = filepath.Join(t.TempDir(), "pass")
@@ -74,18 +76,22 @@ func TestClaudeThroughVault(t *testing.T) {
 			t.Fatalf("git %v: %v\n%s", args, err, b)
 		}
 	}
-	e.must("terok-project", "new", c.project, "--upstream", upstream, "--agents", "claude")
+	// One image for every subtest: both agents in one agent layer (npm
+	// installs each in about 10 s; the layer is shared by every project
+	// with the same agents, and cached once built).
+	e.must("terok-project", "new", c.project, "--upstream", upstream, "--agents", "claude,codex")
 	start := time.Now()
 	e.must("terok-image", "build", c.project)
-	t.Logf("terok-image build of a claude project: %s (its agent layer is cached once built)", time.Since(start).Round(time.Millisecond))
+	t.Logf("terok-image build of a claude and codex project: %s", time.Since(start).Round(time.Millisecond))
 
-	t.Run("api key", func(t *testing.T) { c.in(t).apiKey(t) })
-	t.Run("oauth", func(t *testing.T) { c.in(t).oauth(t) })
-	t.Run("nonessential traffic", func(t *testing.T) { c.in(t).nonessential(t) })
+	t.Run("claude api key", func(t *testing.T) { c.in(t).apiKey(t) })
+	t.Run("claude oauth", func(t *testing.T) { c.in(t).oauth(t) })
+	t.Run("claude nonessential traffic", func(t *testing.T) { c.in(t).nonessential(t) })
+	t.Run("codex api key", func(t *testing.T) { c.in(t).codex(t) })
 }
 
 // in is the shared state for a subtest: its own test, the same tree.
-func (c *claudeE2E) in(t *testing.T) *claudeE2E {
+func (c *agentsE2E) in(t *testing.T) *agentsE2E {
 	sub := *c
 	sub.taskEnv = &taskEnv{t: t, env: c.env}
 	return &sub
@@ -117,7 +123,7 @@ func secret(t *testing.T, prefix string) (whole, half string) {
 // useProvider points the vault's anthropic route at the scripted API. Its
 // token endpoint is the scripted API too, so that a refresh, if one were
 // tried, would be seen there and not go out.
-func (c *claudeE2E) useProvider(api *scriptedapi.Server) {
+func (c *agentsE2E) useProvider(api *scriptedapi.Server) {
 	c.t.Helper()
 	conf := fmt.Sprintf("[vault]\npassphrase_command = [\"cat\", %q]\n\n[vault.providers.anthropic]\nupstream = %q\ntoken_url = %q\n",
 		c.passfile, api.URL, api.URL+"/v1/oauth/token")
@@ -139,10 +145,15 @@ type runResult struct {
 // startRun starts `terok-task run PROJECT --agent claude PROMPT`, headless
 // and in the foreground as a person runs it, and returns its task's id
 // once the task exists, and a channel that gets the run's result.
-func (c *claudeE2E) startRun(prompt string) (string, <-chan runResult) {
+func (c *agentsE2E) startRun(prompt string) (string, <-chan runResult) {
+	return c.startAgent("claude", prompt)
+}
+
+// startAgent is startRun with another agent.
+func (c *agentsE2E) startAgent(agent, prompt string) (string, <-chan runResult) {
 	c.t.Helper()
 	done := make(chan runResult, 1)
-	cmd := exec.Command("terok-task", "run", c.project, "--agent", "claude", "--timeout", "5m", prompt)
+	cmd := exec.Command("terok-task", "run", c.project, "--agent", agent, "--timeout", "5m", prompt)
 	cmd.Env = c.env
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
@@ -179,7 +190,18 @@ func (c *claudeE2E) startRun(prompt string) (string, <-chan runResult) {
 
 // finish waits for a run and checks that it, and Claude Code in it, ended
 // well.
-func (c *claudeE2E) finish(id string, done <-chan runResult) string {
+func (c *agentsE2E) finish(id string, done <-chan runResult) string {
+	c.t.Helper()
+	out := c.finishAgent(id, done)
+	// Claude Code's own last word (stream-json): a result without error.
+	if !strings.Contains(out, `\"type\":\"result\"`) || !strings.Contains(out, `\"is_error\":false`) {
+		c.t.Fatalf("Claude Code reported no successful result")
+	}
+	return out
+}
+
+// finishAgent waits for a run and checks that it ended with exit 0.
+func (c *agentsE2E) finishAgent(id string, done <-chan runResult) string {
 	c.t.Helper()
 	var r runResult
 	select {
@@ -194,15 +216,11 @@ func (c *claudeE2E) finish(id string, done <-chan runResult) string {
 	if got, status, code := exitLine(c.t, r.out); got != id || status != "exited" || code != 0 {
 		c.t.Fatalf("exit line: %s %s %d", got, status, code)
 	}
-	// Claude Code's own last word (stream-json): a result without error.
-	if !strings.Contains(r.out, `\"type\":\"result\"`) || !strings.Contains(r.out, `\"is_error\":false`) {
-		c.t.Fatalf("Claude Code reported no successful result")
-	}
 	return r.out
 }
 
 // container is a task's container name.
-func (c *claudeE2E) container(id string) string {
+func (c *agentsE2E) container(id string) string {
 	c.t.Helper()
 	var v struct{ Container string }
 	decodeJSON(c.t, c.must("terok-task", "show", id), &v)
@@ -215,7 +233,13 @@ func (c *claudeE2E) container(id string) string {
 // inspect checks what Podman keeps of a task's container: the phantom in
 // tokenEnv, the proxy as the base URL, and no trace of the real
 // credential anywhere in the inspect JSON.
-func (c *claudeE2E) inspect(id, tokenEnv, absentEnv, realHalf string) {
+func (c *agentsE2E) inspect(id, tokenEnv, absentEnv, realHalf string) {
+	c.t.Helper()
+	c.inspectEnv(id, tokenEnv, absentEnv, "ANTHROPIC_BASE_URL", "http://127.0.0.1:9419", realHalf)
+}
+
+// inspectEnv is inspect for any agent's variables.
+func (c *agentsE2E) inspectEnv(id, tokenEnv, absentEnv, baseEnv, baseURL, realHalf string) {
 	c.t.Helper()
 	raw, err := exec.Command("podman", "inspect", c.container(id)).Output()
 	if err != nil {
@@ -229,11 +253,11 @@ func (c *claudeE2E) inspect(id, tokenEnv, absentEnv, realHalf string) {
 	if v := envValue(env, tokenEnv); !strings.HasPrefix(v, vault.PhantomPrefix) {
 		c.t.Errorf("the container's %s is %q, want a phantom", tokenEnv, v)
 	}
-	if v := envValue(env, absentEnv); v != "" {
+	if v := envValue(env, absentEnv); absentEnv != "" && v != "" {
 		c.t.Errorf("the container has %s=%q", absentEnv, v)
 	}
-	if v := envValue(env, "ANTHROPIC_BASE_URL"); v != "http://127.0.0.1:9419" {
-		c.t.Errorf("the container's ANTHROPIC_BASE_URL is %q, want the task's vault proxy", v)
+	if v := envValue(env, baseEnv); v != baseURL {
+		c.t.Errorf("the container's %s is %q, want the task's vault proxy %s", baseEnv, v, baseURL)
 	}
 	if bytes.Contains(raw, []byte(realHalf)) {
 		c.t.Errorf("the real credential is in podman inspect of %s", id)
@@ -242,7 +266,13 @@ func (c *claudeE2E) inspect(id, tokenEnv, absentEnv, realHalf string) {
 
 // auditOK waits for the vault's audit lines of a task and checks that
 // there is one per request the provider received, each ok.
-func (c *claudeE2E) auditOK(id string, requests int) {
+func (c *agentsE2E) auditOK(id string, requests int) {
+	c.t.Helper()
+	c.auditOKFor(id, "anthropic", "/v1/messages", requests)
+}
+
+// auditOKFor is auditOK for any provider and model path.
+func (c *agentsE2E) auditOKFor(id, provider, path string, requests int) {
 	c.t.Helper()
 	var lines []vault.AuditEntry
 	for i := 0; ; i++ {
@@ -262,20 +292,20 @@ func (c *claudeE2E) auditOK(id string, requests int) {
 	}
 	messages := 0
 	for _, a := range lines {
-		if a.Task != id || a.Provider != "anthropic" || a.Outcome != "ok" || a.Status != http.StatusOK {
+		if a.Task != id || a.Provider != provider || a.Outcome != "ok" || a.Status != http.StatusOK {
 			c.t.Errorf("audit line %+v", a)
 		}
-		if a.Method == "POST" && a.Path == "/v1/messages" {
+		if a.Method == "POST" && a.Path == path {
 			messages++
 		}
 	}
 	if len(lines) != requests || messages < 2 {
-		c.t.Errorf("terok-vault audit %s has %d lines (%d POST /v1/messages), the provider had %d requests", id, len(lines), messages, requests)
+		c.t.Errorf("terok-vault audit %s has %d lines (%d POST %s), the provider had %d requests", id, len(lines), messages, path, requests)
 	}
 }
 
 // tokensGone checks that a finished task holds no live phantom.
-func (c *claudeE2E) tokensGone(id string) {
+func (c *agentsE2E) tokensGone(id string) {
 	c.t.Helper()
 	for i := 0; ; i++ {
 		out := c.must("terok-vault", "tokens", id)
@@ -292,7 +322,7 @@ func (c *claudeE2E) tokensGone(id string) {
 
 // shieldAttempts are the connections and names the task's shield blocked
 // or refused, as "event target" strings.
-func (c *claudeE2E) shieldAttempts(id string) []string {
+func (c *agentsE2E) shieldAttempts(id string) []string {
 	c.t.Helper()
 	logs := c.must("terok-shield", "logs", id)
 	c.t.Logf("terok-shield logs %s:\n%s", id, logs)
@@ -336,7 +366,7 @@ func checkUpstream(t *testing.T, api *scriptedapi.Server, resultMark string, cre
 
 // The API key: stored with terok-vault set; searched for in the container
 // while Claude Code runs.
-func (c *claudeE2E) apiKey(t *testing.T) {
+func (c *agentsE2E) apiKey(t *testing.T) {
 	realKey, realHalf := secret(t, "sk-ant-api03-")
 	_, marker := secret(t, "") // the prompt carries it into Claude Code's own session files
 	subject := "claude: add notes.txt"
@@ -429,7 +459,7 @@ func (c *claudeE2E) apiKey(t *testing.T) {
 // An OAuth credential, imported from a Claude Code .credentials.json:
 // Claude Code gets the phantom in CLAUDE_CODE_OAUTH_TOKEN and the provider
 // the real token as a bearer, with the OAuth beta.
-func (c *claudeE2E) oauth(t *testing.T) {
+func (c *agentsE2E) oauth(t *testing.T) {
 	realToken, realHalf := secret(t, "sk-ant-oat01-")
 	refresh, _ := secret(t, "sk-ant-ort01-")
 	subject := "claude: add oauth.txt"
@@ -483,7 +513,7 @@ func (c *claudeE2E) oauth(t *testing.T) {
 // checks), which the roster switches off: switched on by a user's roster
 // file, it is blocked by the task's shield and shows in terok-shield logs,
 // and Claude Code still does its work through the vault.
-func (c *claudeE2E) nonessential(t *testing.T) {
+func (c *agentsE2E) nonessential(t *testing.T) {
 	realKey, _ := secret(t, "sk-ant-api03-")
 	api := scriptedapi.NewAnthropic(scriptedapi.Script{
 		Turns:      []scriptedapi.Turn{{Bash: "printf 'chatty\\n' > chatty.txt && git add chatty.txt && git commit -qm 'claude: add chatty.txt' && git log --format=%s -1"}, {Text: "Committed."}},
@@ -535,4 +565,87 @@ func (c *claudeE2E) nonessential(t *testing.T) {
 	if !slices.Contains(tried, "refused api.anthropic.com") {
 		t.Errorf("the shield did not refuse Claude Code's non-essential traffic to api.anthropic.com (it stopped %v)", tried)
 	}
+}
+
+// codexVault is a user's roster file that puts Codex behind the vault the
+// way Codex 0.171 takes it. The built-in entry's OPENAI_BASE_URL is
+// ignored by Codex (it dropped the variable for the config key
+// openai_base_url), and its built-in openai provider neither reads
+// OPENAI_API_KEY in exec mode nor can be kept off WebSockets (the vault's
+// proxy refuses upgrades: seven refused tries, then HTTPS). A provider of
+// its own, given with -c, takes the base URL, the key's variable and the
+// transport. CODEX_HOME leaves the image's /home/agent/.codex, which the
+// install's `codex --version`, run as root, leaves owned by root. See
+// docs/decisions.md, "Claude Code end to end through the vault".
+const codexVault = `[headless]
+args = ["exec", "{flags}",
+  "-c", "model_provider=\"terok\"",
+  "-c", "model_providers.terok.name=\"terok vault\"",
+  "-c", "model_providers.terok.base_url=\"http://127.0.0.1:9419/v1\"",
+  "-c", "model_providers.terok.env_key=\"OPENAI_API_KEY\"",
+  "-c", "model_providers.terok.wire_api=\"responses\"",
+  "-c", "model_providers.terok.supports_websockets=false",
+  "{prompt}"]
+[env]
+CODEX_HOME = "/tmp"
+`
+
+// Codex, the real CLI from npm, in a real task, through the vault against
+// a scripted OpenAI Responses API.
+func (c *agentsE2E) codex(t *testing.T) {
+	realKey, realHalf := secret(t, "sk-proj-")
+	subject := "codex: add codex.txt"
+	api := scriptedapi.NewOpenAI(scriptedapi.Script{
+		Turns: []scriptedapi.Turn{
+			{Text: "I will commit.", Bash: `printf 'made by Codex\n' > codex.txt && git add codex.txt && git commit -qm '` + subject + `' && git log --format=%s -1`},
+			{Text: "Committed."},
+		},
+		Authorized: func(h http.Header) bool { return h.Get("Authorization") == "Bearer "+realKey },
+	})
+	defer api.Close()
+	conf := c.getenv("TEROK_CONFIG_DIR")
+	if err := os.WriteFile(filepath.Join(conf, "config.toml"), []byte(fmt.Sprintf(
+		"[vault]\npassphrase_command = [\"cat\", %q]\n\n[vault.providers.openai]\nupstream = %q\ntoken_url = %q\n",
+		c.passfile, api.URL, api.URL+"/oauth/token")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.mustIn(realKey+"\n", "terok-vault", "set", "openai"); strings.Contains(out, realHalf) {
+		t.Fatalf("terok-vault set printed the key: %s", out)
+	}
+	agents := filepath.Join(conf, "agents")
+	if err := os.MkdirAll(agents, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(agents, "codex.toml"), []byte(codexVault), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(agents, "codex.toml"))
+
+	id, done := c.startAgent("codex", "Add codex.txt and commit it.")
+	c.finishAgent(id, done)
+	if log := c.must("terok-gate", "log", c.project+"/task/"+id); !strings.Contains(log, `"subject":"`+subject+`"`) {
+		t.Fatalf("the gate's task/%s lacks the tool call's commit:\n%s", id, log)
+	}
+	t.Logf("the scripted API received:\n%s", api.Summary())
+	all, calls := api.Requests(), api.Find("POST", "/v1/responses")
+	if len(calls) < 2 || len(all) != len(calls) {
+		t.Fatalf("%d requests, %d POST /v1/responses: want the tool call's and the result's, and nothing else", len(all), len(calls))
+	}
+	if last := calls[len(calls)-1].Body; !bytes.Contains(last, []byte(`_call_output"`)) || !bytes.Contains(last, []byte(subject)) {
+		t.Errorf("the last request lacks the tool's output %q", subject)
+	}
+	for _, r := range all {
+		if r.Header.Get("Authorization") != "Bearer "+realKey {
+			t.Errorf("%s %s reached the provider without the real key", r.Method, r.Path)
+		}
+	}
+	if api.Seen(vault.PhantomPrefix) {
+		t.Error("a phantom token reached the provider")
+	}
+	c.inspectEnv(id, "OPENAI_API_KEY", "", "OPENAI_BASE_URL", "http://127.0.0.1:9419/v1", realHalf)
+	c.auditOKFor(id, "openai", "/v1/responses", len(all))
+	c.tokensGone(id)
+	// Codex's own traffic (its telemetry, plugin and update hosts) is
+	// stopped by the shield; only what is seen is reported.
+	t.Logf("the shield stopped: %v", c.shieldAttempts(id))
 }

@@ -49,9 +49,6 @@ type Request struct {
 	Body   []byte
 }
 
-// JSON decodes the request's body into v.
-func (r Request) JSON(v any) error { return json.Unmarshal(r.Body, v) }
-
 // Server is a scripted API on the host's loopback.
 type Server struct {
 	// URL is the server's base URL, http://127.0.0.1:PORT.
@@ -87,9 +84,6 @@ func start(s Script, route func(*Server, http.ResponseWriter, *http.Request, []b
 
 // Close stops the server.
 func (s *Server) Close() { s.http.Close() }
-
-// Port is the port the server listens on.
-func (s *Server) Port() string { return s.URL[strings.LastIndexByte(s.URL, ':')+1:] }
 
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Request {

@@ -567,31 +567,10 @@ func (c *agentsE2E) nonessential(t *testing.T) {
 	}
 }
 
-// codexVault is a user's roster file that puts Codex behind the vault the
-// way Codex 0.171 takes it. The built-in entry's OPENAI_BASE_URL is
-// ignored by Codex (it dropped the variable for the config key
-// openai_base_url), and its built-in openai provider neither reads
-// OPENAI_API_KEY in exec mode nor can be kept off WebSockets (the vault's
-// proxy refuses upgrades: seven refused tries, then HTTPS). A provider of
-// its own, given with -c, takes the base URL, the key's variable and the
-// transport. CODEX_HOME leaves the image's /home/agent/.codex, which the
-// install's `codex --version`, run as root, leaves owned by root. See
-// docs/decisions.md, "Claude Code end to end through the vault".
-const codexVault = `[headless]
-args = ["exec", "{flags}",
-  "-c", "model_provider=\"terok\"",
-  "-c", "model_providers.terok.name=\"terok vault\"",
-  "-c", "model_providers.terok.base_url=\"http://127.0.0.1:9419/v1\"",
-  "-c", "model_providers.terok.env_key=\"OPENAI_API_KEY\"",
-  "-c", "model_providers.terok.wire_api=\"responses\"",
-  "-c", "model_providers.terok.supports_websockets=false",
-  "{prompt}"]
-[env]
-CODEX_HOME = "/tmp"
-`
-
 // Codex, the real CLI from npm, in a real task, through the vault against
-// a scripted OpenAI Responses API.
+// a scripted OpenAI Responses API, with the built-in roster entry (see its
+// comment and docs/decisions.md, "Claude Code end to end through the
+// vault", for why it gives Codex a provider of its own).
 func (c *agentsE2E) codex(t *testing.T) {
 	realKey, realHalf := secret(t, "sk-proj-")
 	subject := "codex: add codex.txt"
@@ -612,15 +591,9 @@ func (c *agentsE2E) codex(t *testing.T) {
 	if out := c.mustIn(realKey+"\n", "terok-vault", "set", "openai"); strings.Contains(out, realHalf) {
 		t.Fatalf("terok-vault set printed the key: %s", out)
 	}
-	agents := filepath.Join(conf, "agents")
-	if err := os.MkdirAll(agents, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(agents, "codex.toml"), []byte(codexVault), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(filepath.Join(agents, "codex.toml"))
-
+	// The built-in roster entry, as a user gets it: it points Codex at
+	// the vault with -c (Codex ignores OPENAI_BASE_URL) and its home is
+	// the agent's own (L1 installs with HOME=/root).
 	id, done := c.startAgent("codex", "Add codex.txt and commit it.")
 	c.finishAgent(id, done)
 	if log := c.must("terok-gate", "log", c.project+"/task/"+id); !strings.Contains(log, `"subject":"`+subject+`"`) {

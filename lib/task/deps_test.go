@@ -1,11 +1,15 @@
 package task
 
 import (
+	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/testenv"
+	"github.com/terok-ai/terok-go/lib/warden"
 )
 
 // lib/task keeps tasks; what runs inside a task's warden (the resolver,
@@ -43,4 +47,26 @@ func goList(t *testing.T, goTool string, args ...string) []string {
 		t.Fatalf("go list %v: %v", args, err)
 	}
 	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+// Codex cannot take its base URL from the environment, so its roster entry
+// names the vault's proxy in its arguments: the port there is the one the
+// warden serves.
+func TestCodexRosterNamesTheVaultPort(t *testing.T) {
+	r, err := agent.Load(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := r.Get("codex")
+	if !ok {
+		t.Fatal("no codex in the roster")
+	}
+	c, err := a.Command(agent.Launch{Headless: true, Prompt: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`model_providers.terok.base_url="http://127.0.0.1:%d/v1"`, warden.VaultPort)
+	if !slices.Contains(c.Argv, want) {
+		t.Errorf("codex's command line %q lacks %s", c.Argv, want)
+	}
 }

@@ -33,6 +33,7 @@ type Agent struct {
 	Permissions Permissions       `toml:"permissions"`
 	Env         map[string]string `toml:"env"`
 	Vault       Vault             `toml:"vault"`
+	Login       Login             `toml:"login"`
 
 	// Source is BuiltinSource, or the path of the user's file that last
 	// changed the entry.
@@ -87,6 +88,25 @@ type Vault struct {
 	// project.toml [vault] unvaulted.
 	Unsupported string `toml:"unsupported"`
 }
+
+// Login is the agent's own sign-in, which `terok-vault login` runs in a
+// throwaway container: its arguments (after the agent's binary), the
+// credential file it writes (a path in the agent's home), and the hosts it
+// must reach — its provider's sign-in and token hosts, the only ones the
+// container's shield lets it reach.
+type Login struct {
+	Args  []string `toml:"args"`
+	File  string   `toml:"file"`
+	Hosts []string `toml:"hosts"`
+}
+
+// HasLogin reports whether the roster entry has a [login] table.
+func (a *Agent) HasLogin() bool {
+	return len(a.Login.Args) > 0 || a.Login.File != "" || len(a.Login.Hosts) > 0
+}
+
+// LoginArgv is the command line of the agent's own sign-in.
+func (a *Agent) LoginArgv() []string { return append([]string{a.Binary}, a.Login.Args...) }
 
 // Lines returns the install lines for family, and whether the agent can be
 // installed there at all.
@@ -406,6 +426,49 @@ func (a *Agent) validate() error {
 		}
 	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" {
 		return bad("vault.provider", "vault variables without a provider")
+	}
+	if a.HasLogin() {
+		if err := a.validateLogin(bad); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateLogin checks the [login] table: a provider to store the
+// credential for, arguments, a file in the agent's home, and the hosts as
+// domain names.
+func (a *Agent) validateLogin(bad func(key, format string, args ...any) error) error {
+	if a.Vault.Provider == "" {
+		return bad("login", "a login stores a credential for the agent's vault provider, and the agent has none ([vault] provider)")
+	}
+	if len(a.Login.Args) == 0 {
+		return bad("login.args", "no arguments: the login runs the agent's binary with them")
+	}
+	for _, arg := range a.Login.Args {
+		if strings.ContainsRune(arg, 0) {
+			return bad("login.args", "an argument holds a NUL byte")
+		}
+		if p := placeholder.FindString(arg); p != "" {
+			return bad("login.args", "a login takes no placeholder (%s)", p)
+		}
+	}
+	f := a.Login.File
+	if f == "" || filepath.IsAbs(f) || filepath.Clean(f) != f || f == "." || strings.HasPrefix(f, "../") || f == ".." ||
+		strings.ContainsAny(f, "\x00\n\r") {
+		return bad("login.file", "%q: the credential file's path in the agent's home, relative and clean (like .claude/.credentials.json)", f)
+	}
+	if len(a.Login.Hosts) == 0 {
+		return bad("login.hosts", "no hosts: the login's container reaches only these (its provider's sign-in and token hosts)")
+	}
+	for _, h := range a.Login.Hosts {
+		t, err := config.ParseTarget(h)
+		if err != nil {
+			return bad("login.hosts", "%v", err)
+		}
+		if t.Kind != config.TargetDomain && t.Kind != config.TargetWildcard {
+			return bad("login.hosts", "%q: a host name (or *.domain), not an address", h)
+		}
 	}
 	return nil
 }

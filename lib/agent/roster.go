@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -82,6 +83,10 @@ type Vault struct {
 	// the provider's credential in the vault is an OAuth one (Claude Code:
 	// CLAUDE_CODE_OAUTH_TOKEN, which it sends as a bearer token).
 	OAuthTokenEnv string `toml:"oauth_token_env"`
+	// BasePath, if set, is what the agent's base URL ends with instead of
+	// the route's base path: SDKs differ (Claude Code appends /v1 itself;
+	// OpenCode's AI SDK wants it in the base URL).
+	BasePath string `toml:"base_path"`
 	// Unsupported says why the agent cannot run behind the vault (it
 	// cannot be pointed at a base URL): such an agent would need the real
 	// credential, so a task refuses it unless its project lists it in
@@ -411,6 +416,9 @@ func (a *Agent) validate() error {
 			return bad(key, "%q is not an environment variable name an agent may set", v)
 		}
 	}
+	if bp := a.Vault.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || path.Clean(bp) != bp || strings.ContainsAny(bp, " \t\n\r\x00?#%")) {
+		return bad("vault.base_path", "%q: a clean absolute path, like /v1", bp)
+	}
 	if strings.ContainsAny(a.Vault.Unsupported, "\n\r") {
 		return bad("vault.unsupported", "the reason must be one line")
 	}
@@ -424,7 +432,7 @@ func (a *Agent) validate() error {
 		if a.Vault.Unsupported != "" {
 			return bad("vault.unsupported", "an agent with a vault provider runs behind the vault; unsupported is for agents without one")
 		}
-	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" {
+	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" || a.Vault.BasePath != "" {
 		return bad("vault.provider", "vault variables without a provider")
 	}
 	if a.HasLogin() {

@@ -100,6 +100,11 @@ func TestRosterVault(t *testing.T) {
 			t.Errorf("%s: a model agent has a vault provider or says why it cannot: %+v", a.Name, a.Vault)
 		}
 	}
+	// OpenCode's base URL (the AI SDK's) ends with /v1; Claude Code's
+	// takes the route's.
+	if o, _ := r.Get("opencode"); o.Vault != (Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", BasePath: "/v1"}) {
+		t.Errorf("opencode: %+v", o.Vault)
+	}
 	if cp, _ := r.Get("copilot"); !strings.Contains(cp.Vault.Unsupported, "base-URL") {
 		t.Errorf("copilot: %+v", cp.Vault)
 	}
@@ -263,6 +268,9 @@ func TestBadRosterFiles(t *testing.T) {
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\noauth_token_env = \"X\"\n", "without a provider", "vault.provider", 0},
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\nresume = [\"{prompt}\"]\n", "unknown placeholder {prompt}", "headless.resume", 6},
 		{"claude.toml", "[interactive]\nresume = [\"--continue\"]\n", "headless runs (followups) only", "interactive.resume", 2},
+		{"claude.toml", "[vault]\nbase_path = \"v1\"\n", "a clean absolute path", "vault.base_path", 2},
+		{"claude.toml", "[vault]\nbase_path = \"/v1/../v2\"\n", "a clean absolute path", "vault.base_path", 2},
+		{"command.toml", "[vault]\nbase_path = \"/v1\"\n", "without a provider", "vault.provider", 0},
 		{"claude.toml", "[login]\nfile = \"/home/agent/.claude/.credentials.json\"\n", "relative and clean", "login.file", 2},
 		{"claude.toml", "[login]\nfile = \"../x\"\n", "relative and clean", "login.file", 2},
 		{"claude.toml", "[login]\nhosts = [\"192.0.2.1\"]\n", "not an address", "login.hosts", 2},

@@ -101,7 +101,7 @@ func (r *Runner) checkVault(ctx context.Context, provider, agentName string) err
 // with the agent's token and base URL variables set: the token goes in
 // the roster's token_env, or its oauth_token_env for an OAuth credential;
 // the base URL is the proxy's on the task's loopback plus the route's
-// base path.
+// base path, or the roster's own (vault.base_path).
 func (r *Runner) vaultEnv(ctx context.Context, rec Record, env map[string]string) (map[string]string, error) {
 	ag, ok := r.Roster.Get(rec.Agent)
 	if !ok {
@@ -135,7 +135,11 @@ func (r *Runner) vaultEnv(ctx context.Context, rec Record, env map[string]string
 	}
 	out[name] = phantom
 	if ag.Vault.BaseURLEnv != "" {
-		out[ag.Vault.BaseURLEnv] = fmt.Sprintf("http://127.0.0.1:%d%s", warden.VaultPort, routes[rec.Vault].BasePath)
+		base := routes[rec.Vault].BasePath
+		if ag.Vault.BasePath != "" {
+			base = ag.Vault.BasePath
+		}
+		out[ag.Vault.BaseURLEnv] = fmt.Sprintf("http://127.0.0.1:%d%s", warden.VaultPort, base)
 	}
 	return out, nil
 }

@@ -87,6 +87,11 @@ type Vault struct {
 	// the route's base path: SDKs differ (Claude Code appends /v1 itself;
 	// OpenCode's AI SDK wants it in the base URL).
 	BasePath string `toml:"base_path"`
+	// Env are variables set only behind the vault, after the phantom's
+	// and the base URL's; "{base_url}" in a value becomes the agent's base
+	// URL (for an agent that takes it inside a setting of its own: Vibe's
+	// providers, as JSON).
+	Env map[string]string `toml:"env"`
 	// Unsupported says why the agent cannot run behind the vault (it
 	// cannot be pointed at a base URL): such an agent would need the real
 	// credential, so a task refuses it unless its project lists it in
@@ -247,6 +252,7 @@ func (a *Agent) clone() *Agent {
 	c := *a
 	c.Env = cloneMap(a.Env)
 	c.Permissions.Env = cloneMap(a.Permissions.Env)
+	c.Vault.Env = cloneMap(a.Vault.Env)
 	return &c
 }
 
@@ -400,7 +406,7 @@ func (a *Agent) validate() error {
 	if err := checkFlags(a.Permissions.Flags, ""); err != nil {
 		return bad("permissions.flags", "%v", err)
 	}
-	for key, m := range map[string]map[string]string{"env": a.Env, "permissions.env": a.Permissions.Env} {
+	for key, m := range map[string]map[string]string{"env": a.Env, "permissions.env": a.Permissions.Env, "vault.env": a.Vault.Env} {
 		for k, v := range m {
 			if !envName.MatchString(k) || strings.HasPrefix(k, "TEROK_") {
 				return bad(key, "%q is not an environment variable name an agent may set", k)
@@ -432,7 +438,7 @@ func (a *Agent) validate() error {
 		if a.Vault.Unsupported != "" {
 			return bad("vault.unsupported", "an agent with a vault provider runs behind the vault; unsupported is for agents without one")
 		}
-	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" || a.Vault.BasePath != "" {
+	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" || a.Vault.BasePath != "" || len(a.Vault.Env) > 0 {
 		return bad("vault.provider", "vault variables without a provider")
 	}
 	if a.HasLogin() {

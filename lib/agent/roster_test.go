@@ -92,7 +92,7 @@ func TestVibeInstallLines(t *testing.T) {
 func TestRosterVault(t *testing.T) {
 	r, _ := Builtin()
 	c, _ := r.Get("claude")
-	if c.Vault != (Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", OAuthTokenEnv: "CLAUDE_CODE_OAUTH_TOKEN"}) {
+	if !reflect.DeepEqual(c.Vault, Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", OAuthTokenEnv: "CLAUDE_CODE_OAUTH_TOKEN"}) {
 		t.Errorf("claude: %+v", c.Vault)
 	}
 	for _, a := range r.All() {
@@ -102,7 +102,7 @@ func TestRosterVault(t *testing.T) {
 	}
 	// OpenCode's base URL (the AI SDK's) ends with /v1; Claude Code's
 	// takes the route's.
-	if o, _ := r.Get("opencode"); o.Vault != (Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", BasePath: "/v1"}) {
+	if o, _ := r.Get("opencode"); !reflect.DeepEqual(o.Vault, Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", BasePath: "/v1"}) {
 		t.Errorf("opencode: %+v", o.Vault)
 	}
 	if cp, _ := r.Get("copilot"); !strings.Contains(cp.Vault.Unsupported, "base-URL") {
@@ -271,6 +271,8 @@ func TestBadRosterFiles(t *testing.T) {
 		{"claude.toml", "[vault]\nbase_path = \"v1\"\n", "a clean absolute path", "vault.base_path", 2},
 		{"claude.toml", "[vault]\nbase_path = \"/v1/../v2\"\n", "a clean absolute path", "vault.base_path", 2},
 		{"command.toml", "[vault]\nbase_path = \"/v1\"\n", "without a provider", "vault.provider", 0},
+		{"claude.toml", "[vault.env]\nTEROK_GATE_URL = \"{base_url}\"\n", "may set", "vault.env", 1},
+		{"command.toml", "[vault.env]\nX = \"{base_url}\"\n", "without a provider", "vault.provider", 0},
 		{"claude.toml", "[login]\nfile = \"/home/agent/.claude/.credentials.json\"\n", "relative and clean", "login.file", 2},
 		{"claude.toml", "[login]\nfile = \"../x\"\n", "relative and clean", "login.file", 2},
 		{"claude.toml", "[login]\nhosts = [\"192.0.2.1\"]\n", "not an address", "login.hosts", 2},

@@ -1,8 +1,11 @@
 package task
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/agent"
@@ -109,5 +112,60 @@ func TestLoginPolicy(t *testing.T) {
 	}
 	if !slices.Contains(texts(st.VaultDeny), "claude.ai") {
 		t.Errorf("claude.ai is not denied: %v", texts(st.VaultDeny))
+	}
+}
+
+// The agents' vault variables: the phantom, the base URL with the route's
+// base path or the roster's own (OpenCode's /v1), and Vibe's providers as
+// JSON with the base URL in them.
+func TestVaultEnv(t *testing.T) {
+	roster, err := agent.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := &Runner{Paths: config.Paths{State: dir + "/state", Data: dir + "/data"}, Roster: roster}
+	if _, err := vault.Init(r.Paths.VaultDir(), "vault passphrase", vault.InitOptions{WorkFactor: 10}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := vault.Open(context.Background(), r.Paths.VaultDir(), vault.KeySource{Prompt: func(context.Context) (string, error) { return "vault passphrase", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"anthropic", "mistral"} {
+		if err := st.Set(p, vault.Credential{Kind: vault.APIKey, APIKey: "real-" + p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Vault = func(context.Context) (*vault.Store, error) { return st, nil }
+	for _, tc := range []struct{ agent, provider, token, baseEnv, base string }{
+		{"claude", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "http://127.0.0.1:9419"},
+		{"opencode", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "http://127.0.0.1:9419/v1"},
+		{"vibe", "mistral", "MISTRAL_API_KEY", "", ""},
+	} {
+		env, err := r.vaultEnv(context.Background(), Record{ID: "t" + tc.agent, Project: "p", Agent: tc.agent, Vault: tc.provider}, map[string]string{"KEPT": "1"})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.agent, err)
+		}
+		if !strings.HasPrefix(env[tc.token], vault.PhantomPrefix) || env["KEPT"] != "1" || (tc.baseEnv != "" && env[tc.baseEnv] != tc.base) {
+			t.Errorf("%s: %v", tc.agent, env)
+		}
+		if strings.Contains(fmt.Sprint(env), "real-") {
+			t.Errorf("%s: the real key in %v", tc.agent, env)
+		}
+	}
+	env, _ := r.vaultEnv(context.Background(), Record{ID: "tvibe2", Project: "p", Agent: "vibe", Vault: "mistral"}, nil)
+	var providers []struct {
+		Name    string
+		APIBase string `json:"api_base"`
+		Key     string `json:"api_key_env_var"`
+		Backend string
+	}
+	if err := json.Unmarshal([]byte(env["VIBE_PROVIDERS"]), &providers); err != nil {
+		t.Fatalf("VIBE_PROVIDERS: %v in %q", err, env["VIBE_PROVIDERS"])
+	}
+	if len(providers) == 0 || providers[0].Name != "mistral" || providers[0].APIBase != "http://127.0.0.1:9419/v1" ||
+		providers[0].Key != "MISTRAL_API_KEY" || providers[0].Backend != "mistral" {
+		t.Errorf("Vibe's providers: %+v", providers)
 	}
 }

@@ -302,6 +302,9 @@ type AgentInfo struct {
 	// roster's vault.unsupported): a task runs it only where its project
 	// lists it in project.toml [vault] unvaulted.
 	Unvaulted string `json:"unvaulted,omitempty"`
+	// Login says the agent has a sign-in of its own that terok-vault login
+	// runs (the roster's [login]).
+	Login bool `json:"login,omitempty"`
 }
 
 func (c *AgentsCmd) Run(env *cli.Env) error {
@@ -347,7 +350,7 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 	var out []AgentInfo
 	for _, a := range roster.All() {
 		i := AgentInfo{Name: a.Name, Label: a.Label, Description: a.Description, Binary: a.Binary,
-			Families: a.Families(), Provider: a.Vault.Provider, Source: a.Source, Unvaulted: a.Vault.Unsupported}
+			Families: a.Families(), Provider: a.Vault.Provider, Source: a.Source, Unvaulted: a.Vault.Unsupported, Login: a.HasLogin()}
 		if fam != "" {
 			_, ok := a.Lines(fam)
 			i.Family, i.Installable = fam, &ok
@@ -375,6 +378,12 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 				return "unvaulted"
 			}
 			return i.Provider
+		}},
+		cli.Column[AgentInfo]{Header: "LOGIN", Value: func(i AgentInfo) string {
+			if i.Login {
+				return "yes"
+			}
+			return ""
 		}},
 		cli.Column[AgentInfo]{Header: "SOURCE", Value: func(i AgentInfo) string { return i.Source }})
 	return cli.List(env, out, cols)

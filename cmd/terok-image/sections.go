@@ -34,8 +34,13 @@ An image whose tag exists is never rebuilt; a change gets the changed layer and 
   vault.provider  the vault provider whose token the agent carries
   vault.token_env  the variable holding the (phantom) token
   vault.base_url_env  the variable pointing the agent at the vault
+  vault.base_path  what the agent's base URL ends with, instead of the route's base path (terok-vault routes): SDKs differ (OpenCode's wants /v1, Claude Code's nothing)
+  vault.env  variables set only behind the vault; {base_url} in a value becomes the agent's base URL (Vibe: its providers, as JSON in VIBE_PROVIDERS)
   vault.oauth_token_env  the variable holding the phantom token instead of vault.token_env when the vault holds an OAuth credential for the provider (Claude Code: CLAUDE_CODE_OAUTH_TOKEN)
-  vault.unsupported  why an agent without a vault provider cannot run behind the vault (it cannot be pointed at a base URL); terok-task run refuses it unless the project lists it in project.toml [vault] unvaulted`},
+  vault.unsupported  why an agent without a vault provider cannot run behind the vault (it cannot be pointed at a base URL); terok-task run refuses it unless the project lists it in project.toml [vault] unvaulted
+  login.args  the arguments (after the agent's program) of its own sign-in, which terok-vault login runs in a throwaway container on a terminal (Claude Code: auth login; Codex: login --device-auth)
+  login.file  where that sign-in writes its credential, in the agent's home (Claude Code: .claude/.credentials.json; Codex: .codex/auth.json)
+  login.hosts  the only hosts the sign-in's container may reach: the provider's sign-in and token hosts (the vault provider's token endpoint is added)`},
 	{Title: "JSON FIELDS", Body: `build streams one object per event, each with a type:
 
   type  progress, log, layer or result
@@ -80,6 +85,7 @@ agents prints one object per agent:
   provider  its vault provider, or ""
   source  built-in, or the file that last changed it
   unvaulted  why it cannot run behind the vault (its roster's vault.unsupported), absent for the others; the table's PROVIDER column says "unvaulted"
+  login  true when terok-vault login can run its own sign-in (its roster has [login]); absent for the others
 
 ls prints one object per image:
 

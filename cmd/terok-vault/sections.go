@@ -10,6 +10,8 @@ A command that needs the key (set, import, ls, rm; and terok-task when it starts
 The keyring holds the vault's key itself, never a passphrase, in the user keyring with a timeout, readable by your user only; lock drops it. A task that is running keeps working after lock: its warden was handed the key when the task started.`},
 	{Title: "CREDENTIALS AND PHANTOM TOKENS", Body: `set stores an API key, asked without echo on a terminal or read from stdin's first line (never an argument: arguments are visible to every process of the host). import stores the credential of an agent's own file: Claude Code's ~/.claude/.credentials.json (an OAuth login, refreshed by the vault on the host when near expiry) or the primaryApiKey of ~/.claude.json, and Codex's ~/.codex/auth.json (an API key or a ChatGPT login); the file's provider must be the one named. A provider is one that routes lists: the built-in anthropic, openai and mistral, and any [vault.providers.NAME] table of config.toml (which also overrides a built-in one's upstream, header or paths).
 
+login runs an agent's own sign-in (Claude Code: claude auth login, a Claude subscription; Codex: codex login --device-auth, a ChatGPT login) on this terminal, in a throwaway container of a project's image (--project, else the first project by name whose built image has the agent), hardened like a task's (none of the project's opt-outs) and behind a shield that lets it reach only the provider's sign-in and token hosts (the roster's login.hosts and the provider's token endpoint) — no other host, no other provider, no workspace. Open the URL it prints in a browser and paste back what the browser shows. When the sign-in ends, the credential file it wrote is read out of the stopped container and stored, and the container and its task are removed without a trace. Detaching (C-b d) abandons the login; so does a sign-in that fails or writes no file. Without a terminal login refuses at once: use import or set. 'terok-image agents' says which agents have a login.
+
 A task whose agent names a vault provider in the roster gets a phantom token (terok-phantom- and 192 random bits) bound to the task and the provider, in the agent's token variable, and a base URL pointing at its warden's proxy on the task's own 127.0.0.1:9419. The phantom is worthless anywhere else; tokens lists the live ones (masked) and revoke kills them for good. A task's tokens are revoked when it stops, is removed or is quarantined; a task started again gets a new one. tokens, revoke and audit need no key: the tokens file holds hashes only.`},
 	{Title: "JSON FIELDS", Body: `init prints one object:
 
@@ -38,13 +40,13 @@ unlock prints one object:
 
 lock prints one object: type (locked) and dir.
 
-set and import print one object:
+set, import and login print one object:
 
-  type  set or imported
+  type  set, imported or logged_in
   provider  the provider
   kind  api_key or oauth
   expiry  (oauth) when the access token expires; the vault renews it before
-  source  where it came from: set, import:claude, import:codex
+  source  where it came from: set, import:claude, import:codex, login:AGENT
   agents  the roster's agents that use the provider
 
 rm prints one object: type (removed) and provider.
@@ -99,7 +101,7 @@ routes prints one object per provider:
   paths  the only path prefixes requests may have (absent: any)
   agents  the roster's agents that use it
   configured  true when config.toml adds or changes it`},
-	{Title: "EXIT STATUS", Body: `0 success (status reports every state of the vault with 0). 1 failure: a wrong passphrase, a damaged file, init on an existing vault; nothing is changed then. 2 usage: an unknown provider, an empty or too short passphrase, a credential file of another provider, a confirmation needed without a terminal. 3 not set up: no vault yet (init), or a locked vault and no way to ask for its passphrase — no terminal, no passphrase_command, nothing cached by unlock; the hint names the fixes. 4 not found: rm of a provider with no credential, a task that does not exist. 130 when audit -f is interrupted.`},
+	{Title: "EXIT STATUS", Body: `0 success (status reports every state of the vault with 0). 1 failure: a wrong passphrase, a damaged file, init on an existing vault, a login that failed or was abandoned; nothing is changed then. 2 usage: an unknown provider, an empty or too short passphrase, a credential file of another provider, a confirmation needed without a terminal, login without a terminal or of an agent without a login. 3 not set up: no vault yet (init), or a locked vault and no way to ask for its passphrase — no terminal, no passphrase_command, nothing cached by unlock; the hint names the fixes; login with no built image that has the agent. 4 not found: rm of a provider with no credential, a task that does not exist. 130 when audit -f is interrupted.`},
 	{Title: "EXAMPLES", Body: `Create the vault, store a key, and let cron jobs open it:
 
   terok-vault init
@@ -114,6 +116,10 @@ Or open it with a password manager (config.toml):
 Store Claude Code's own login:
 
   terok-vault import anthropic ~/.claude/.credentials.json
+
+Or sign in to a Claude subscription through Claude Code, in a container:
+
+  terok-vault login claude
 
 From a script (the key on stdin, never an argument):
 

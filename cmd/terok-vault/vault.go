@@ -11,6 +11,7 @@
 //	terok-vault lock
 //	terok-vault set PROVIDER                 (the API key on a terminal, or stdin's first line)
 //	terok-vault import PROVIDER FILE|-
+//	terok-vault login AGENT [--project P]     (on a terminal: the agent's own sign-in)
 //	terok-vault ls
 //	terok-vault rm PROVIDER
 //	terok-vault tokens [TASK]
@@ -68,6 +69,7 @@ type Grammar struct {
 	Lock   LockCmd   `cmd:"" help:"Forget the key cached in the kernel keyring. Running tasks keep working: their wardens were handed the key when they started."`
 	Set    SetCmd    `cmd:"" help:"Store a provider's API key: asked on a terminal, else the first line of stdin."`
 	Import ImportCmd `cmd:"" help:"Store the credential of an agent's own file (Claude Code's .credentials.json or ~/.claude.json, Codex's auth.json)."`
+	Login  LoginCmd  `cmd:"" help:"Run an agent's own sign-in in a throwaway container that reaches only its provider's sign-in hosts, and store the credential it writes (needs a terminal)."`
 	Ls     LsCmd     `cmd:"" help:"List the stored credentials (never a secret) and the tasks using them."`
 	Rm     RmCmd     `cmd:"" help:"Remove a provider's credential."`
 	Tokens TokensCmd `cmd:"" help:"List live phantom tokens, masked (needs no key)."`

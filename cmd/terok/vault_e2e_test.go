@@ -46,13 +46,36 @@ type agentsE2E struct {
 // with its non-essential traffic on (stopped by the vault and the
 // shield); and Codex against a scripted OpenAI Responses API.
 func TestAgentsThroughVault(t *testing.T) {
+	// One image for every subtest: both agents in one agent layer (npm
+	// installs each in about 10 s; the layer is shared by every project
+	// with the same agents, and cached once built).
+	c := newAgentsE2E(t, "cc", "claude,codex")
+	t.Run("claude api key", func(t *testing.T) { c.in(t).apiKey(t) })
+	t.Run("claude oauth", func(t *testing.T) { c.in(t).oauth(t) })
+	t.Run("claude nonessential traffic", func(t *testing.T) { c.in(t).nonessential(t) })
+	t.Run("codex api key", func(t *testing.T) { c.in(t).codex(t) })
+}
+
+// OpenCode, the real CLI from npm, in a real task, through the vault
+// against the scripted Anthropic API: a test of its own, with a project of
+// its own, so that TestAgentsThroughVault's image is not rebuilt with a
+// third agent (OpenCode's agent layer alone builds in about 25 s).
+func TestOpenCodeThroughVault(t *testing.T) {
+	c := newAgentsE2E(t, "oc", "opencode")
+	c.opencode(t)
+}
+
+// newAgentsE2E makes the shared state of a test of real agents: a terok
+// tree, a vault that a passphrase_command opens, and a project of the
+// given agents (its upstream a repository made here), its image built.
+func newAgentsE2E(t *testing.T, project, agents string) *agentsE2E {
 	e := newTaskEnv(t)
 	testenv.Need(t, shield.HookRegistered(shield.HooksDirDistribution, []string{shield.HooksDirDistribution}) &&
 		fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
 		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
 	git := testenv.Tool(t, "git", "git")
 	e.removeAllTasks()
-	c := &agentsE2E{taskEnv: e, project: "cc", seen: map[string]bool{}}
+	c := &agentsE2E{taskEnv: e, project: project, seen: map[string]bool{}}
 
 	// The vault, opened without a terminal by a passphrase_command.
 	c.passfile = filepath.Join(t.TempDir(), "pass")
@@ -66,7 +89,7 @@ func TestAgentsThroughVault(t *testing.T) {
 		t.Fatalf("terok-vault init: %s", out)
 	}
 
-	// The project: an upstream repository made here, agent claude.
+	// The project: an upstream repository made here.
 	upstream := filepath.Join(t.TempDir(), "upstream")
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main", upstream},
@@ -76,18 +99,11 @@ func TestAgentsThroughVault(t *testing.T) {
 			t.Fatalf("git %v: %v\n%s", args, err, b)
 		}
 	}
-	// One image for every subtest: both agents in one agent layer (npm
-	// installs each in about 10 s; the layer is shared by every project
-	// with the same agents, and cached once built).
-	e.must("terok-project", "new", c.project, "--upstream", upstream, "--agents", "claude,codex")
+	e.must("terok-project", "new", c.project, "--upstream", upstream, "--agents", agents)
 	start := time.Now()
 	e.must("terok-image", "build", c.project)
-	t.Logf("terok-image build of a claude and codex project: %s", time.Since(start).Round(time.Millisecond))
-
-	t.Run("claude api key", func(t *testing.T) { c.in(t).apiKey(t) })
-	t.Run("claude oauth", func(t *testing.T) { c.in(t).oauth(t) })
-	t.Run("claude nonessential traffic", func(t *testing.T) { c.in(t).nonessential(t) })
-	t.Run("codex api key", func(t *testing.T) { c.in(t).codex(t) })
+	t.Logf("terok-image build of a project with %s: %s", agents, time.Since(start).Round(time.Millisecond))
+	return c
 }
 
 // in is the shared state for a subtest: its own test, the same tree.
@@ -620,5 +636,40 @@ func (c *agentsE2E) codex(t *testing.T) {
 	c.tokensGone(id)
 	// Codex's own traffic (its telemetry, plugin and update hosts) is
 	// stopped by the shield; only what is seen is reported.
+	t.Logf("the shield stopped: %v", c.shieldAttempts(id))
+}
+
+// OpenCode with an API key: its built-in roster entry points the AI SDK's
+// Anthropic provider at the vault (ANTHROPIC_BASE_URL ending with /v1,
+// the phantom in ANTHROPIC_API_KEY); the scripted API's tool call is
+// OpenCode's bash tool.
+func (c *agentsE2E) opencode(t *testing.T) {
+	realKey, realHalf := secret(t, "sk-ant-api03-")
+	subject := "opencode: add opencode.txt"
+	api := scriptedapi.NewAnthropic(scriptedapi.Script{
+		Turns: []scriptedapi.Turn{
+			{Text: "I will commit.", Bash: `printf 'made by OpenCode\n' > opencode.txt && git add opencode.txt && git commit -qm '` + subject + `' && git log --format=%s -1`},
+			{Text: "Committed."},
+		},
+		Authorized: func(h http.Header) bool { return h.Get("x-api-key") == realKey },
+	})
+	defer api.Close()
+	c.useProvider(api)
+	if out := c.mustIn(realKey+"\n", "terok-vault", "set", "anthropic"); strings.Contains(out, realHalf) {
+		t.Fatalf("terok-vault set printed the key: %s", out)
+	}
+	id, done := c.startAgent("opencode", "Add opencode.txt and commit it.")
+	c.finishAgent(id, done)
+	if log := c.must("terok-gate", "log", c.project+"/task/"+id); !strings.Contains(log, `"subject":"`+subject+`"`) {
+		t.Fatalf("the gate's task/%s lacks the tool call's commit:\n%s", id, log)
+	}
+	n := checkUpstream(t, api, subject, func(h http.Header) bool {
+		return h.Get("x-api-key") == realKey && h.Get("Authorization") == ""
+	})
+	c.inspectEnv(id, "ANTHROPIC_API_KEY", "", "ANTHROPIC_BASE_URL", "http://127.0.0.1:9419/v1", realHalf)
+	c.auditOK(id, n)
+	c.tokensGone(id)
+	// OpenCode's own traffic (its catalogue of models) is stopped by the
+	// shield; only what is seen is reported.
 	t.Logf("the shield stopped: %v", c.shieldAttempts(id))
 }

@@ -27,14 +27,14 @@ function __terok_vault_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'unlock:--ttl'
+                        case 'unlock:--ttl' 'login:--project'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':init' ':status' ':unlock' ':lock' ':set' ':import' ':ls' ':rm' ':tokens' ':revoke' ':audit' ':routes'
+            case ':init' ':status' ':unlock' ':lock' ':set' ':import' ':login' ':ls' ':rm' ':tokens' ':revoke' ':audit' ':routes'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -74,6 +74,7 @@ complete -c terok-vault -n "__terok_vault_at '' 0" -a unlock -d 'Cache the vault
 complete -c terok-vault -n "__terok_vault_at '' 0" -a lock -d 'Forget the key cached in the kernel keyring. Running tasks keep working: their wardens were handed the key when they started.'
 complete -c terok-vault -n "__terok_vault_at '' 0" -a set -d 'Store a provider\'s API key: asked on a terminal, else the first line of stdin.'
 complete -c terok-vault -n "__terok_vault_at '' 0" -a import -d 'Store the credential of an agent\'s own file (Claude Code\'s .credentials.json or ~/.claude.json, Codex\'s auth.json).'
+complete -c terok-vault -n "__terok_vault_at '' 0" -a login -d 'Run an agent\'s own sign-in in a throwaway container that reaches only its provider\'s sign-in hosts, and store the credential it writes (needs a terminal).'
 complete -c terok-vault -n "__terok_vault_at '' 0" -a ls -d 'List the stored credentials (never a secret) and the tasks using them.'
 complete -c terok-vault -n "__terok_vault_at '' 0" -a rm -d 'Remove a provider\'s credential.'
 complete -c terok-vault -n "__terok_vault_at '' 0" -a tokens -d 'List live phantom tokens, masked (needs no key).'
@@ -86,6 +87,8 @@ complete -c terok-vault -n "__terok_vault_in unlock" -l passphrase-stdin -d 'Rea
 complete -c terok-vault -n "__terok_vault_at set 0" -a '(terok-vault routes -q 2>/dev/null)'
 complete -c terok-vault -n "__terok_vault_at import 0" -a '(terok-vault routes -q 2>/dev/null)'
 complete -c terok-vault -n "__terok_vault_at import 1" -F
+complete -c terok-vault -n "__terok_vault_in login" -l project -x -a '(terok-project ls -q 2>/dev/null)' -d 'The project whose image runs it (default: the first project, by name, whose built image has the agent).'
+complete -c terok-vault -n "__terok_vault_at login 0" -a '(terok-image agents -q 2>/dev/null)'
 complete -c terok-vault -n "__terok_vault_at rm 0" -a '(terok-vault routes -q 2>/dev/null)'
 complete -c terok-vault -n "__terok_vault_in revoke" -l all -d 'Revoke every task\'s tokens (asks first on a terminal).'
 complete -c terok-vault -n "__terok_vault_in revoke" -s y -l yes -d 'Do not ask for confirmation (--all).'

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -33,6 +34,7 @@ type Agent struct {
 	Permissions Permissions       `toml:"permissions"`
 	Env         map[string]string `toml:"env"`
 	Vault       Vault             `toml:"vault"`
+	Login       Login             `toml:"login"`
 
 	// Source is BuiltinSource, or the path of the user's file that last
 	// changed the entry.
@@ -81,12 +83,40 @@ type Vault struct {
 	// the provider's credential in the vault is an OAuth one (Claude Code:
 	// CLAUDE_CODE_OAUTH_TOKEN, which it sends as a bearer token).
 	OAuthTokenEnv string `toml:"oauth_token_env"`
+	// BasePath, if set, is what the agent's base URL ends with instead of
+	// the route's base path: SDKs differ (Claude Code appends /v1 itself;
+	// OpenCode's AI SDK wants it in the base URL).
+	BasePath string `toml:"base_path"`
+	// Env are variables set only behind the vault, after the phantom's
+	// and the base URL's; "{base_url}" in a value becomes the agent's base
+	// URL (for an agent that takes it inside a setting of its own: Vibe's
+	// providers, as JSON).
+	Env map[string]string `toml:"env"`
 	// Unsupported says why the agent cannot run behind the vault (it
 	// cannot be pointed at a base URL): such an agent would need the real
 	// credential, so a task refuses it unless its project lists it in
 	// project.toml [vault] unvaulted.
 	Unsupported string `toml:"unsupported"`
 }
+
+// Login is the agent's own sign-in, which `terok-vault login` runs in a
+// throwaway container: its arguments (after the agent's binary), the
+// credential file it writes (a path in the agent's home), and the hosts it
+// must reach — its provider's sign-in and token hosts, the only ones the
+// container's shield lets it reach.
+type Login struct {
+	Args  []string `toml:"args"`
+	File  string   `toml:"file"`
+	Hosts []string `toml:"hosts"`
+}
+
+// HasLogin reports whether the roster entry has a [login] table.
+func (a *Agent) HasLogin() bool {
+	return len(a.Login.Args) > 0 || a.Login.File != "" || len(a.Login.Hosts) > 0
+}
+
+// LoginArgv is the command line of the agent's own sign-in.
+func (a *Agent) LoginArgv() []string { return append([]string{a.Binary}, a.Login.Args...) }
 
 // Lines returns the install lines for family, and whether the agent can be
 // installed there at all.
@@ -222,6 +252,7 @@ func (a *Agent) clone() *Agent {
 	c := *a
 	c.Env = cloneMap(a.Env)
 	c.Permissions.Env = cloneMap(a.Permissions.Env)
+	c.Vault.Env = cloneMap(a.Vault.Env)
 	return &c
 }
 
@@ -375,7 +406,7 @@ func (a *Agent) validate() error {
 	if err := checkFlags(a.Permissions.Flags, ""); err != nil {
 		return bad("permissions.flags", "%v", err)
 	}
-	for key, m := range map[string]map[string]string{"env": a.Env, "permissions.env": a.Permissions.Env} {
+	for key, m := range map[string]map[string]string{"env": a.Env, "permissions.env": a.Permissions.Env, "vault.env": a.Vault.Env} {
 		for k, v := range m {
 			if !envName.MatchString(k) || strings.HasPrefix(k, "TEROK_") {
 				return bad(key, "%q is not an environment variable name an agent may set", k)
@@ -391,6 +422,9 @@ func (a *Agent) validate() error {
 			return bad(key, "%q is not an environment variable name an agent may set", v)
 		}
 	}
+	if bp := a.Vault.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || path.Clean(bp) != bp || strings.ContainsAny(bp, " \t\n\r\x00?#%")) {
+		return bad("vault.base_path", "%q: a clean absolute path, like /v1", bp)
+	}
 	if strings.ContainsAny(a.Vault.Unsupported, "\n\r") {
 		return bad("vault.unsupported", "the reason must be one line")
 	}
@@ -404,8 +438,51 @@ func (a *Agent) validate() error {
 		if a.Vault.Unsupported != "" {
 			return bad("vault.unsupported", "an agent with a vault provider runs behind the vault; unsupported is for agents without one")
 		}
-	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" {
+	} else if a.Vault.TokenEnv != "" || a.Vault.BaseURLEnv != "" || a.Vault.OAuthTokenEnv != "" || a.Vault.BasePath != "" || len(a.Vault.Env) > 0 {
 		return bad("vault.provider", "vault variables without a provider")
+	}
+	if a.HasLogin() {
+		if err := a.validateLogin(bad); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateLogin checks the [login] table: a provider to store the
+// credential for, arguments, a file in the agent's home, and the hosts as
+// domain names.
+func (a *Agent) validateLogin(bad func(key, format string, args ...any) error) error {
+	if a.Vault.Provider == "" {
+		return bad("login", "a login stores a credential for the agent's vault provider, and the agent has none ([vault] provider)")
+	}
+	if len(a.Login.Args) == 0 {
+		return bad("login.args", "no arguments: the login runs the agent's binary with them")
+	}
+	for _, arg := range a.Login.Args {
+		if strings.ContainsRune(arg, 0) {
+			return bad("login.args", "an argument holds a NUL byte")
+		}
+		if p := placeholder.FindString(arg); p != "" {
+			return bad("login.args", "a login takes no placeholder (%s)", p)
+		}
+	}
+	f := a.Login.File
+	if f == "" || filepath.IsAbs(f) || filepath.Clean(f) != f || f == "." || strings.HasPrefix(f, "../") || f == ".." ||
+		strings.ContainsAny(f, "\x00\n\r") {
+		return bad("login.file", "%q: the credential file's path in the agent's home, relative and clean (like .claude/.credentials.json)", f)
+	}
+	if len(a.Login.Hosts) == 0 {
+		return bad("login.hosts", "no hosts: the login's container reaches only these (its provider's sign-in and token hosts)")
+	}
+	for _, h := range a.Login.Hosts {
+		t, err := config.ParseTarget(h)
+		if err != nil {
+			return bad("login.hosts", "%v", err)
+		}
+		if t.Kind != config.TargetDomain && t.Kind != config.TargetWildcard {
+			return bad("login.hosts", "%q: a host name (or *.domain), not an address", h)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -91,7 +92,7 @@ func TestVibeInstallLines(t *testing.T) {
 func TestRosterVault(t *testing.T) {
 	r, _ := Builtin()
 	c, _ := r.Get("claude")
-	if c.Vault != (Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", OAuthTokenEnv: "CLAUDE_CODE_OAUTH_TOKEN"}) {
+	if !reflect.DeepEqual(c.Vault, Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", OAuthTokenEnv: "CLAUDE_CODE_OAUTH_TOKEN"}) {
 		t.Errorf("claude: %+v", c.Vault)
 	}
 	for _, a := range r.All() {
@@ -99,8 +100,27 @@ func TestRosterVault(t *testing.T) {
 			t.Errorf("%s: a model agent has a vault provider or says why it cannot: %+v", a.Name, a.Vault)
 		}
 	}
+	// OpenCode's base URL (the AI SDK's) ends with /v1; Claude Code's
+	// takes the route's.
+	if o, _ := r.Get("opencode"); !reflect.DeepEqual(o.Vault, Vault{Provider: "anthropic", TokenEnv: "ANTHROPIC_API_KEY", BaseURLEnv: "ANTHROPIC_BASE_URL", BasePath: "/v1"}) {
+		t.Errorf("opencode: %+v", o.Vault)
+	}
 	if cp, _ := r.Get("copilot"); !strings.Contains(cp.Vault.Unsupported, "base-URL") {
 		t.Errorf("copilot: %+v", cp.Vault)
+	}
+	// Claude Code and Codex have a sign-in of their own for terok-vault
+	// login; the others have none.
+	for name, want := range map[string]string{"claude": "[claude auth login] .claude/.credentials.json [platform.claude.com api.anthropic.com claude.ai]",
+		"codex": `[codex login --device-auth -c cli_auth_credentials_store="file"] .codex/auth.json [auth.openai.com chatgpt.com]`} {
+		a, _ := r.Get(name)
+		if got := fmt.Sprint(a.LoginArgv(), " ", a.Login.File, " ", a.Login.Hosts); !a.HasLogin() || got != want {
+			t.Errorf("%s's login: %s", name, got)
+		}
+	}
+	for _, name := range []string{"command", "copilot", "opencode", "vibe"} {
+		if a, _ := r.Get(name); a.HasLogin() {
+			t.Errorf("%s has a login: %+v", name, a.Login)
+		}
 	}
 }
 
@@ -248,6 +268,17 @@ func TestBadRosterFiles(t *testing.T) {
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\n[vault]\noauth_token_env = \"X\"\n", "without a provider", "vault.provider", 0},
 		{"new.toml", "binary = \"x\"\n[install]\nrpm = []\n[headless]\nargs = [\"{prompt}\"]\nresume = [\"{prompt}\"]\n", "unknown placeholder {prompt}", "headless.resume", 6},
 		{"claude.toml", "[interactive]\nresume = [\"--continue\"]\n", "headless runs (followups) only", "interactive.resume", 2},
+		{"claude.toml", "[vault]\nbase_path = \"v1\"\n", "a clean absolute path", "vault.base_path", 2},
+		{"claude.toml", "[vault]\nbase_path = \"/v1/../v2\"\n", "a clean absolute path", "vault.base_path", 2},
+		{"command.toml", "[vault]\nbase_path = \"/v1\"\n", "without a provider", "vault.provider", 0},
+		{"claude.toml", "[vault.env]\nTEROK_GATE_URL = \"{base_url}\"\n", "may set", "vault.env", 1},
+		{"command.toml", "[vault.env]\nX = \"{base_url}\"\n", "without a provider", "vault.provider", 0},
+		{"claude.toml", "[login]\nfile = \"/home/agent/.claude/.credentials.json\"\n", "relative and clean", "login.file", 2},
+		{"claude.toml", "[login]\nfile = \"../x\"\n", "relative and clean", "login.file", 2},
+		{"claude.toml", "[login]\nhosts = [\"192.0.2.1\"]\n", "not an address", "login.hosts", 2},
+		{"claude.toml", "[login]\nhosts = []\n", "no hosts", "login.hosts", 2},
+		{"claude.toml", "[login]\nargs = [\"{prompt}\"]\n", "takes no placeholder", "login.args", 2},
+		{"command.toml", "[login]\nargs = [\"x\"]\nfile = \"f\"\nhosts = [\"a.example\"]\n", "has none ([vault] provider)", "login", 1},
 		{"claude.toml", "[install\n", "", "", 2},
 		{"Bad_Name.toml", "", "not an agent's name", "", 0},
 	} {

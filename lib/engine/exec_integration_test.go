@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,40 @@ func TestCopyBetweenContainers(t *testing.T) {
 	code, err = e.Exec(ctx, to, Exec{Cmd: []string{"sh", "-c", "cat /tmp/carry/sub/f; stat -c %u:%g:%a /tmp/carry/sub/f"}, Stdout: &out})
 	if err != nil || code != 0 || out.String() != "kept\n1000:1000:640\n" {
 		t.Fatalf("after the copy: exit %d, %v, %q", code, err, out.String())
+	}
+}
+
+// ReadFile reads a file out of a stopped container; a missing path is
+// fs.ErrNotExist, a directory and a file over the bound are errors.
+func TestReadFile(t *testing.T) {
+	e, image := connectPrivate(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := sleeper(t, e, image, "", true)
+	code, err := e.Exec(ctx, id, Exec{Cmd: []string{"sh", "-c", "mkdir -p /tmp/d && printf 'secret\\n' > /tmp/d/f && chmod 0600 /tmp/d/f"}})
+	if err != nil || code != 0 {
+		t.Fatalf("setup: exit %d, %v", code, err)
+	}
+	if err := e.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for i := 0; i < 15; i++ { // Podman 4.3 may unmount it for a moment (see above)
+		if b, err = e.ReadFile(ctx, id, "/tmp/d/f", 100); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || string(b) != "secret\n" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if _, err := e.ReadFile(ctx, id, "/tmp/d/missing", 100); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v", err)
+	}
+	if _, err := e.ReadFile(ctx, id, "/tmp/d", 100); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("a directory: %v", err)
+	}
+	if _, err := e.ReadFile(ctx, id, "/tmp/d/f", 3); err == nil || !strings.Contains(err.Error(), "larger than 3 bytes") {
+		t.Errorf("over the bound: %v", err)
 	}
 }

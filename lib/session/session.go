@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
@@ -151,7 +152,7 @@ func (s *Session) Runner(ctx context.Context) (*task.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	exe, err := os.Executable()
+	exe, err := wardenExe()
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +160,26 @@ func (s *Session) Runner(ctx context.Context) (*task.Runner, error) {
 		Getenv: s.Env.Getenv, Rootless: rootless, Exe: exe, Vault: s.OpenVault, Routes: s.vaultRoutes}
 	return s.runner, nil
 }
+
+// wardenExe is the binary a task's warden runs as: this one, which
+// answers to terok and terok-task (warden.Args). Under another command's
+// name — a hard link or a copy named terok-vault, as the tests' binaries
+// are; installed links are symbolic, and resolve to terok — it is the
+// terok-task beside it.
+func wardenExe() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if b := filepath.Base(exe); b != "terok" && b != "terok-task" {
+		if sib := filepath.Join(filepath.Dir(exe), "terok-task"); fileExists(sib) {
+			return sib, nil
+		}
+	}
+	return exe, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // VaultKeySource is how this session finds the vault's key (see
 // vault.KeySource): the kernel keyring, config's passphrase_command, and a

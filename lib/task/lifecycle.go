@@ -67,7 +67,11 @@ var ErrRunning = errors.New("the task is running")
 
 // taskLabels mark a task's container and volume.
 func taskLabels(rec Record) map[string]string {
-	return map[string]string{LabelTask: rec.ID, LabelProject: rec.Project, "terok.agent": rec.Agent}
+	l := map[string]string{LabelTask: rec.ID, LabelProject: rec.Project, "terok.agent": rec.Agent}
+	if rec.Login {
+		l[LabelLogin] = rec.Agent
+	}
+	return l
 }
 
 // containerSpec is a task's container: argv under the entry point, env
@@ -87,8 +91,12 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 	e["TEROK_TASK_ID"] = rec.ID
 	e["TEROK_PROJECT"] = rec.Project
 	e["TEROK_MODE"] = string(rec.Mode)
-	e["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, rec.Project)
-	e["TEROK_GATE_TOKEN"] = token
+	if !rec.Login {
+		// A login clones nothing and pushes nothing: without the gate's
+		// URL the entry point does neither.
+		e["TEROK_GATE_URL"] = fmt.Sprintf("http://127.0.0.1:%d/%s.git", warden.GatePort, rec.Project)
+		e["TEROK_GATE_TOKEN"] = token
+	}
 	e["TEROK_BRANCH"] = rec.Branch
 	e["TEROK_BASE_BRANCH"] = rec.BaseBranch
 	e["TEROK_GIT_NAME"] = gitName

@@ -40,8 +40,13 @@ type Record struct {
 	// Vault is the provider the task's agent reaches through the vault's
 	// proxy in its warden, with a phantom token in place of the real
 	// credential; "" for none.
-	Vault     string `json:"vault,omitempty"`
-	WardenPID int    `json:"warden_pid,omitempty"`
+	Vault string `json:"vault,omitempty"`
+	// Login marks the throwaway task of `terok-vault login`, which runs
+	// the agent's own sign-in: no workspace clone, a shield that reaches
+	// the provider's sign-in hosts only, and nothing of it kept once the
+	// login ends (see Runner.Login).
+	Login     bool `json:"login,omitempty"`
+	WardenPID int  `json:"warden_pid,omitempty"`
 	// Prompts are the prompts the task ran: its first and each followup.
 	Prompts []Prompt  `json:"prompts,omitempty"`
 	Started time.Time `json:"started,omitzero"` // when its container last started

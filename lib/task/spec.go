@@ -20,6 +20,9 @@ const AgentUID = 1000
 const (
 	LabelTask    = "terok.task"
 	LabelProject = "terok.project"
+	// LabelLogin marks the container of a login (terok-vault login); its
+	// value is the agent.
+	LabelLogin = "terok.login"
 )
 
 // Hardening is the confinement a task runs under (SECURITY.md guarantee 9).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,7 +102,8 @@ func (r *Runner) checkVault(ctx context.Context, provider, agentName string) err
 // with the agent's token and base URL variables set: the token goes in
 // the roster's token_env, or its oauth_token_env for an OAuth credential;
 // the base URL is the proxy's on the task's loopback plus the route's
-// base path.
+// base path, or the roster's own (vault.base_path). The roster's
+// vault.env is set too, with {base_url} in its values replaced.
 func (r *Runner) vaultEnv(ctx context.Context, rec Record, env map[string]string) (map[string]string, error) {
 	ag, ok := r.Roster.Get(rec.Agent)
 	if !ok {
@@ -134,8 +136,16 @@ func (r *Runner) vaultEnv(ctx context.Context, rec Record, env map[string]string
 		name = ag.Vault.OAuthTokenEnv
 	}
 	out[name] = phantom
+	path := routes[rec.Vault].BasePath
+	if ag.Vault.BasePath != "" {
+		path = ag.Vault.BasePath
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d%s", warden.VaultPort, path)
 	if ag.Vault.BaseURLEnv != "" {
-		out[ag.Vault.BaseURLEnv] = fmt.Sprintf("http://127.0.0.1:%d%s", warden.VaultPort, routes[rec.Vault].BasePath)
+		out[ag.Vault.BaseURLEnv] = base
+	}
+	for k, v := range ag.Vault.Env {
+		out[k] = strings.ReplaceAll(v, "{base_url}", base)
 	}
 	return out, nil
 }

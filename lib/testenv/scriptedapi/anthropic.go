@@ -6,8 +6,13 @@ import (
 	"strings"
 )
 
-// AnthropicBashTool is the name of Claude Code's shell tool.
-const AnthropicBashTool = "Bash"
+// AnthropicBashTool is the name of Claude Code's shell tool; OpenCode's
+// is AnthropicShellTool. A Bash turn calls whichever of them a request
+// offers.
+const (
+	AnthropicBashTool  = "Bash"
+	AnthropicShellTool = "bash"
+)
 
 // NewAnthropic starts a scripted Anthropic Messages API:
 //
@@ -16,8 +21,9 @@ const AnthropicBashTool = "Bash"
 //     content_block_start, ping, content_block_delta, content_block_stop,
 //     message_delta, message_stop) when the request says "stream": true,
 //     one JSON message otherwise. A Bash turn is a tool_use block of
-//     Claude Code's Bash tool, with stop_reason tool_use; a request that
-//     offers no Bash tool (a side request) gets the Done text instead.
+//     Claude Code's Bash tool (or OpenCode's bash), with stop_reason
+//     tool_use; a request that offers neither (a side request) gets the
+//     Done text instead.
 //   - POST /v1/messages/count_tokens: a token count.
 //   - GET /v1/models and /v1/models/ID: one model, the one asked for.
 //   - HEAD of any path, and GET /: 200, empty (a reachability check).
@@ -78,17 +84,19 @@ func anthropicModel(id string) map[string]any {
 
 // anthropicMessage answers one Messages request with the script's turn.
 func (s *Server) anthropicMessage(w http.ResponseWriter, req anthropicRequest) {
-	done, bash := 0, false
+	done, shell := 0, ""
 	for _, m := range req.Messages {
 		if m.Role == "assistant" {
 			done++
 		}
 	}
 	for _, t := range req.Tools {
-		bash = bash || t.Name == AnthropicBashTool
+		if t.Name == AnthropicBashTool || t.Name == AnthropicShellTool {
+			shell = t.Name
+		}
 	}
 	turn := s.turn(done)
-	if turn.Bash != "" && !bash {
+	if turn.Bash != "" && shell == "" {
 		turn = Turn{Text: s.script.Done}
 	}
 	model := req.Model
@@ -127,8 +135,8 @@ func (s *Server) anthropicMessage(w http.ResponseWriter, req anthropicRequest) {
 		id := s.nextID("toolu")
 		half := len(raw) / 2
 		blocks = append(blocks, block{
-			start: map[string]any{"type": "tool_use", "id": id, "name": AnthropicBashTool, "input": map[string]any{}},
-			whole: map[string]any{"type": "tool_use", "id": id, "name": AnthropicBashTool, "input": input},
+			start: map[string]any{"type": "tool_use", "id": id, "name": shell, "input": map[string]any{}},
+			whole: map[string]any{"type": "tool_use", "id": id, "name": shell, "input": input},
 			deltas: []map[string]any{
 				{"type": "input_json_delta", "partial_json": string(raw[:half])},
 				{"type": "input_json_delta", "partial_json": string(raw[half:])},

@@ -250,6 +250,16 @@ func TestAnthropicJSON(t *testing.T) {
 		m.Usage.InputTokens == 0 || m.Usage.OutputTokens == 0 {
 		t.Fatalf("answer: %+v", m)
 	}
+	// OpenCode's shell tool is bash: the call names the tool offered.
+	m.Content = nil
+	ask := strings.Replace(strings.Replace(firstAsk, `"stream":true`, `"stream":false`, 1), bashTools, `"tools":[{"name":"read"},{"name":"bash"}]`, 1)
+	resp = post(t, s.URL+"/v1/messages", ask, nil)
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Content) != 2 || m.Content[1].Name != "bash" || m.Content[1].Input["command"] != commitLine {
+		t.Fatalf("answer to OpenCode's tools: %+v", m)
+	}
 }
 
 // A side request that offers no Bash tool gets text, and leaves the

@@ -143,7 +143,7 @@ func TestCommands(t *testing.T) {
 			"codex exec --dangerously-bypass-approvals-and-sandbox --model o3 -c model_provider=\"terok\" -c model_providers.terok.name=\"terok-vault\" -c model_providers.terok.base_url=\"http://127.0.0.1:9419/v1\" -c model_providers.terok.env_key=\"OPENAI_API_KEY\" -c model_providers.terok.wire_api=\"responses\" -c model_providers.terok.supports_websockets=false p", nil},
 		{"copilot", Launch{Headless: true, Prompt: "p"}, "copilot --allow-all-tools -p p", nil},
 		{"vibe", Launch{Headless: true, Prompt: "p", Model: "m"}, "vibe --agent m --prompt p",
-			map[string]string{"VIBE_BYPASS_TOOL_PERMISSIONS": "true"}},
+			map[string]string{"VIBE_BYPASS_TOOL_PERMISSIONS": "true", "VIBE_ENABLE_TELEMETRY": "false"}},
 		{"opencode", Launch{Headless: true, Prompt: "p", Timeout: 1500 * time.Millisecond},
 			"timeout --kill-after=10 2 opencode run p", map[string]string{"OPENCODE_PERMISSION": `{"*":"allow"}`}},
 		{"command", Launch{Headless: true, Prompt: "echo hi; exit 3"}, "sh -c|echo hi; exit 3|", map[string]string{}},

@@ -139,6 +139,10 @@ func JudgeRuntimeDir(a Account, f RuntimeDirFacts) Result {
 		r.Status = Fail
 		r.Detail = "XDG_RUNTIME_DIR is not set (" + f.Default + " is there): terok would keep its sockets in /tmp/terok-" + strconv.Itoa(a.uid) + ", which another user can make first"
 		r.Fix = "export XDG_RUNTIME_DIR=" + f.Default + " (in ~/.profile, for every login)"
+	case f.Env == "" && f.DefaultStat != nil:
+		r.Status = Fail
+		r.Detail = "XDG_RUNTIME_DIR is not set, and " + f.Default + " is not a directory of yours with mode 0700"
+		r.Fix = fmt.Sprintf("as root: chown %s:%s %s && chmod 0700 %s, then export XDG_RUNTIME_DIR=%s in ~/.profile", a.name, a.group, f.Default, f.Default, f.Default)
 	case f.Env == "":
 		r.Status = Fail
 		r.Detail = "XDG_RUNTIME_DIR is not set and " + f.Default + " does not exist (no systemd login made it): terok would keep its sockets in /tmp/terok-" + strconv.Itoa(a.uid) + ", which another user can make first"

@@ -263,6 +263,11 @@ func JudgeStorage(f StorageFacts) Result {
 	if len(f.InUse) > 0 {
 		r.Detail += "; in use in " + f.Store
 	}
+	if len(f.InUse) > 1 && r.Status == OK {
+		r.Status = Warn
+		r.Detail += fmt.Sprintf(", which holds layers of %s: what one made, the other does not see", strings.Join(f.InUse, " and "))
+		r.Fix = "podman system reset --force (removes your images and containers)"
+	}
 	return r
 }
 

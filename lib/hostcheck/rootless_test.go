@@ -75,6 +75,8 @@ func TestJudgeStorage(t *testing.T) {
 		{"overlay named, vfs in use", StorageFacts{Driver: "overlay", ConfFile: "/c", InUse: []string{"vfs"}, Store: "/s", Kernel: [2]int{6, 1}},
 			Fail, "your store /s was made with vfs, and /c now names overlay: Podman refuses to start", `or set driver = "vfs" in /c again`},
 		{"overlay in use", StorageFacts{InUse: []string{"overlay"}, Store: "/s", Kernel: [2]int{6, 1}}, OK, "overlay, native", ""},
+		{"two drivers' layers", StorageFacts{Driver: "overlay", ConfFile: "/c", InUse: []string{"overlay", "vfs"}, Store: "/s", Kernel: [2]int{6, 1}},
+			Warn, "in use in /s, which holds layers of overlay and vfs: what one made, the other does not see", "podman system reset --force"},
 	} {
 		r := JudgeStorage(tc.f)
 		if r.Check != "storage" || r.Status != tc.status || !strings.Contains(r.Detail, tc.detail) || !strings.Contains(r.Fix, tc.fix) || tc.fix == "" && r.Fix != "" {

@@ -245,7 +245,11 @@ func (c Comforts) describe(kind string, n int) (detail, fix string) {
 	if kind == "man" {
 		detail = fmt.Sprintf("%d man pages in %s", n, c.Man)
 		bin := filepath.Join(c.Prefix, "bin")
-		if c.Prefix != SystemPrefix && !slices.Contains(filepath.SplitList(c.Path), bin) {
+		switch {
+		case c.Prefix == SystemPrefix || slices.Contains(filepath.SplitList(c.Path), bin):
+		case c.User:
+			notes = append(notes, "man finds them once "+bin+" is on PATH: log in again (Debian's ~/.profile puts it there when it exists)")
+		default:
 			notes = append(notes, "man finds them once "+bin+" is on PATH")
 		}
 		return detail, strings.Join(notes, "; ")

@@ -242,7 +242,7 @@ func TestComfortsNotes(t *testing.T) {
 		!strings.Contains(comp.Fix, "apt-get install -y bash-completion") {
 		t.Errorf("completions' fix %q", comp.Fix)
 	}
-	if man.Fix != "man finds them once "+filepath.Join(home, ".local", "bin")+" is on PATH" {
+	if man.Fix != "man finds them once "+filepath.Join(home, ".local", "bin")+" is on PATH: log in again (Debian's ~/.profile puts it there when it exists)" {
 		t.Errorf("man's fix %q", man.Fix)
 	}
 	h.Comforts.HaveZsh, h.Comforts.HaveBashCompletion = false, true

@@ -1,9 +1,10 @@
 // Package terok holds what terok installs beside its binary: the man pages
 // (man/) and the bash, zsh and fish completions (completions/), generated
 // from the command table and the grammars by `make man completions` and
-// checked in. They are embedded here, at the repository's root, because
-// go:embed cannot reach a parent directory: `terok setup` installs them
-// from the binary alone (lib/hostsetup), and `make install` from the tree.
+// checked in. They are embedded here, at the repository's root, because an
+// embed directive cannot reach a parent directory: `terok setup` installs
+// them from the binary alone (lib/hostsetup), and `make install` from the
+// tree.
 package terok
 
 import "embed"

@@ -1,11 +1,18 @@
 # terok's build. One static binary; the links, man pages and completions are
-# installed beside it.
+# installed beside it, where man and each shell look by default for
+# PREFIX=/usr/local (as root) and PREFIX=~/.local (as a user). The binary
+# carries the same files: terok setup installs them there too, and terok
+# uninstall removes them.
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
 BASHDIR   ?= $(PREFIX)/share/bash-completion/completions
 ZSHDIR    ?= $(PREFIX)/share/zsh/site-functions
-FISHDIR   ?= $(PREFIX)/share/fish/vendor_completions.d
+# Debian's fish reads /usr/local/share/fish/vendor_completions.d only when
+# XDG_DATA_DIRS names /usr/local/share; every fish reads /etc/fish/completions,
+# the administrator's directory. terok setup uses the same places (and for
+# PREFIX=~/.local the same as here).
+FISHDIR   ?= $(if $(filter /usr/local,$(PREFIX)),/etc/fish/completions,$(PREFIX)/share/fish/vendor_completions.d)
 GO        ?= go
 TAGS      := remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -64,7 +64,7 @@ type Change struct {
 
 // AllowCmd is `terok-shield allow`.
 type AllowCmd struct {
-	Task    string   `arg:"" help:"The task (id or unique prefix)."`
+	Task    string   `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 	Targets []string `arg:"" name:"target" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
 }
 
@@ -72,7 +72,7 @@ func (c *AllowCmd) Run(env *cli.Env) error { return change(env, "allow", c.Task,
 
 // DenyCmd is `terok-shield deny`.
 type DenyCmd struct {
-	Task    string   `arg:"" help:"The task (id or unique prefix)."`
+	Task    string   `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 	Targets []string `arg:"" name:"target" help:"Domains, *.wildcard domains, addresses or CIDR ranges."`
 }
 
@@ -106,7 +106,7 @@ func change(env *cli.Env, op, ref string, targets []string) error {
 
 // DownCmd is `terok-shield down`.
 type DownCmd struct {
-	Task string          `arg:"" help:"The task (id or unique prefix)."`
+	Task string          `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 	For  config.Duration `help:"How long the shield stays down; the kernel raises it again after (default 10m, at most 24h)." placeholder:"DURATION"`
 }
 
@@ -130,7 +130,7 @@ func (c *DownCmd) Run(env *cli.Env) error {
 
 // UpCmd is `terok-shield up`.
 type UpCmd struct {
-	Task string `arg:"" help:"The task (id or unique prefix)."`
+	Task string `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 }
 
 func (c *UpCmd) Run(env *cli.Env) error {
@@ -139,7 +139,7 @@ func (c *UpCmd) Run(env *cli.Env) error {
 
 // QuarantineCmd is `terok-shield quarantine`.
 type QuarantineCmd struct {
-	Task string `arg:"" help:"The task (id or unique prefix)."`
+	Task string `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 }
 
 func (c *QuarantineCmd) Run(env *cli.Env) error {
@@ -174,7 +174,7 @@ type Rule struct {
 
 // RulesCmd is `terok-shield rules`.
 type RulesCmd struct {
-	Task string `arg:"" help:"The task (id or unique prefix)."`
+	Task string `arg:"" help:"The task (id or unique prefix)." completion:"task"`
 }
 
 func (c *RulesCmd) Run(env *cli.Env) error {
@@ -222,7 +222,7 @@ type State struct {
 
 // StatusCmd is `terok-shield status`.
 type StatusCmd struct {
-	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes; default: every task), or - to read them from stdin."`
+	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes; default: every task), or - to read them from stdin." completion:"task"`
 }
 
 func (c *StatusCmd) Run(env *cli.Env) error {
@@ -330,7 +330,7 @@ func (ProfilesCmd) Run(env *cli.Env) error {
 
 // LogsCmd is `terok-shield logs`.
 type LogsCmd struct {
-	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task)."`
+	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task)." completion:"task"`
 	Tail int    `short:"n" help:"Only the last N events." placeholder:"N"`
 }
 
@@ -443,7 +443,7 @@ func auditDetail(e shieldsvc.Event) string {
 
 // WatchCmd is `terok-shield watch`.
 type WatchCmd struct {
-	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task, also those started later)."`
+	Task string `arg:"" optional:"" help:"The task (id or unique prefix; default: every task, also those started later)." completion:"task"`
 }
 
 func (c *WatchCmd) Run(env *cli.Env) error {

@@ -99,7 +99,7 @@ func quote(s string) string {
 
 // VerifyCmd is `terok-shield verify`.
 type VerifyCmd struct {
-	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes), or - to read them from stdin."`
+	Task []string `arg:"" optional:"" help:"Tasks (ids or unique prefixes), or - to read them from stdin." completion:"task"`
 	Pid  int      `help:"Verify the network namespace of this process instead of a task's." placeholder:"PID"`
 }
 

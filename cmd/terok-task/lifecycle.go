@@ -16,7 +16,7 @@ import (
 
 // RestartCmd is `terok-task restart`.
 type RestartCmd struct {
-	IDs      []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	IDs      []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin." completion:"task"`
 	Recreate bool            `help:"Replace the container by a new one of the project's current image first (after terok-image build); the workspace, branch and agent's home stay."`
 	Time     config.Duration `help:"Time between SIGTERM and SIGKILL when stopping a running task." default:"10s" placeholder:"DURATION"`
 }
@@ -68,7 +68,7 @@ func runningError(rec task.Record) error {
 
 // FollowupCmd is `terok-task followup`.
 type FollowupCmd struct {
-	ID         string          `arg:"" name:"task" help:"The task (any unique prefix of its id); it must not be running."`
+	ID         string          `arg:"" name:"task" help:"The task (any unique prefix of its id); it must not be running." completion:"task"`
 	Prompt     string          `arg:"" optional:"" help:"The new prompt (for the command agent, the shell command line), or - to read it from stdin."`
 	PromptFile string          `help:"Read the prompt from a file." placeholder:"FILE" type:"existingfile"`
 	Timeout    config.Duration `help:"Stop the agent after this long; exit code 124 (default: run.timeout)." placeholder:"DURATION"`
@@ -117,7 +117,7 @@ func (c *FollowupCmd) Run(env *cli.Env) error {
 
 // ExecCmd is `terok-task exec`.
 type ExecCmd struct {
-	ID          string   `arg:"" name:"task" help:"The task; it must be running."`
+	ID          string   `arg:"" name:"task" help:"The task; it must be running." completion:"task"`
 	Command     []string `arg:"" passthrough:"" help:"The command and its arguments, after --." placeholder:"CMD"`
 	TTY         bool     `short:"t" help:"Give the command a terminal."`
 	Interactive bool     `short:"i" help:"Pass this command's standard input to it."`
@@ -156,7 +156,7 @@ func (c *ExecCmd) Run(env *cli.Env) error {
 
 // DiffCmd is `terok-task diff`.
 type DiffCmd struct {
-	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin." completion:"task"`
 	Patch bool     `short:"p" help:"Print a unified patch of the net change from the gate's copy to the working tree instead of the changed files and commits."`
 }
 

@@ -41,7 +41,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 
 // LoginCmd is `terok-task login`.
 type LoginCmd struct {
-	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)."`
+	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)." completion:"task"`
 }
 
 func (c *LoginCmd) Run(env *cli.Env) error {

@@ -109,7 +109,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 
 // ShowCmd is `terok-task show`.
 type ShowCmd struct {
-	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)."`
+	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)." completion:"task"`
 }
 
 func (c *ShowCmd) Run(env *cli.Env) error {
@@ -192,7 +192,7 @@ func orNone(l []string) string {
 
 // LogsCmd is `terok-task logs`.
 type LogsCmd struct {
-	ID     string `arg:"" name:"task" help:"The task."`
+	ID     string `arg:"" name:"task" help:"The task." completion:"task"`
 	Follow bool   `short:"f" help:"Keep printing until the task ends."`
 	Tail   int    `help:"Only the last N lines." placeholder:"N" default:"-1"`
 	Since  string `help:"Only output since a time (RFC 3339) or a duration ago (10m)." placeholder:"TIME"`
@@ -225,7 +225,7 @@ func (c *LogsCmd) Run(env *cli.Env) error {
 
 // WaitCmd is `terok-task wait`.
 type WaitCmd struct {
-	IDs []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	IDs []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin." completion:"task"`
 }
 
 func (c *WaitCmd) Run(env *cli.Env) error {
@@ -303,7 +303,7 @@ func openResolved(env *cli.Env, id string) (*session.Session, *task.Runner, task
 
 // StopCmd is `terok-task stop`.
 type StopCmd struct {
-	IDs  []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	IDs  []string        `arg:"" name:"task" help:"Tasks, or - to read them from stdin." completion:"task"`
 	Time config.Duration `help:"Time between SIGTERM and SIGKILL." default:"10s" placeholder:"DURATION"`
 }
 
@@ -325,7 +325,7 @@ func (c *StopCmd) Run(env *cli.Env) error {
 
 // StartCmd is `terok-task start`.
 type StartCmd struct {
-	ID string `arg:"" name:"task" help:"The task."`
+	ID string `arg:"" name:"task" help:"The task." completion:"task"`
 }
 
 func (c *StartCmd) Run(env *cli.Env) error {
@@ -355,7 +355,7 @@ func (c *StartCmd) Run(env *cli.Env) error {
 
 // RmCmd is `terok-task rm`.
 type RmCmd struct {
-	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin."`
+	IDs   []string `arg:"" name:"task" help:"Tasks, or - to read them from stdin." completion:"task"`
 	Force bool     `help:"Remove running tasks too (they are stopped first)."`
 	Yes   bool     `short:"y" help:"Do not ask for confirmation."`
 }

@@ -35,8 +35,8 @@ type HostGrammar struct {
 	Help         HelpCmd         `cmd:"" default:"1" hidden:"" help:"Print the command list."`
 	Version      VersionCmd      `cmd:"" help:"Print terok's version."`
 	InstallLinks InstallLinksCmd `cmd:"" name:"install-links" help:"Create the terok-<command> links in a directory."`
-	Setup        SetupCmd        `cmd:"" help:"Set up the host for terok (again safely): the terok-<command> links, the shield's OCI hook, terok's directories; then the doctor's checks."`
-	Uninstall    UninstallCmd    `cmd:"" help:"Undo terok setup: the links to this binary and the shield's registration of it; --purge also removes every task and terok's directories."`
+	Setup        SetupCmd        `cmd:"" help:"Set up the host (or your account) for terok, again safely: the terok-<command> links, the shield's OCI hook, terok's directories, the man pages and completions; then the doctor's checks."`
+	Uninstall    UninstallCmd    `cmd:"" help:"Undo terok setup: the links to this binary, the shield's registration of it, terok's man pages and completions; --purge also removes every task and terok's directories."`
 	Panic        PanicCmd        `cmd:"" help:"The kill switch: revoke every task's vault tokens and cut every running task off at once (quarantine; stop a task whose warden does not answer)."`
 	Doctor       DoctorCmd       `cmd:"" help:"Check the host: Podman, runtime, cgroups, user namespaces, nft, the shield's hook, git, gum, D-Bus."`
 }
@@ -133,9 +133,18 @@ var hostSections = []cli.Section{
   detail  what was found
   fix  what to do about it, when status is not ok
 
-terok setup prints one object per step, in the same shape, then the doctor's checks (unless --no-check): links (the terok-<command> links), hook (the shield's OCI hook registration), dirs (terok's configuration, state and data directories). A step's detail starts with "set up:" when it changed something and "already in place:" when it did not.
+terok setup prints one object per step, in the same shape, then the doctor's checks (unless --no-check): rootless (for a user only: the account can run rootless Podman — subids, runtime-dir, storage, tun, idmap), links (the terok-<command> links), hook (the shield's OCI hook registration), dirs (terok's configuration, state and data directories), man (the man pages) and completions (bash, zsh and fish). A step's detail starts with "set up:" when it changed something and "already in place:" when it did not. When a rootless piece fails, setup changes nothing, prints one object per piece (check subids, runtime-dir, storage, tun or idmap, each failed one with its fix) and exits 3.
 
-terok uninstall prints one object per step, in the same shape: links, hook, and with --purge tasks, dirs and images (left in place: they may be shared with other users of the engine). A step's detail starts with "removed:" or "nothing to remove:". It checks before it removes anything: with --purge it refuses while a task runs, and asks (or needs --yes). It exits 1 when it left another terok binary's hook registration in place (a warning).
+Where the man pages and completions go: as root, /usr/local/share/man, /usr/local/share/bash-completion/completions, /usr/local/share/zsh/site-functions and /etc/fish/completions; for a user, ~/.local/share/man (man finds it when ~/.local/bin is on PATH) and, under $XDG_DATA_HOME (~/.local/share), bash-completion/completions, zsh/site-functions (zsh reads it once ~/.zshenv has the fpath line setup prints) and fish/vendor_completions.d; with --bin-dir DIR, make install's layout under DIR's parent (PREFIX/share/...), the same places for /usr/local/bin and ~/.local/bin. A file there that terok did not generate is never replaced: setup refuses.
+
+With --dry-run, setup and uninstall print one object per change they would make, and change nothing:
+
+  step  the step that makes it
+  op  make-dir, make-link, write-hook, write-file, remove-link, remove-hook, remove-file, remove-task, stop-service or remove-tree
+  path  what it changes
+  target  a link's target, the binary a hook registration runs, or the file of terok's a written file comes from (man/terok.1)
+
+terok uninstall prints one object per step, in the same shape: links, hook, man and completions (the files of terok's where setup puts them; the directories stay), and with --purge tasks, dirs and images (left in place: they may be shared with other users of the engine). A step's detail starts with "removed:" or "nothing to remove:". It checks before it removes anything: with --purge it refuses while a task runs, and asks (or needs --yes). It exits 1 when it left another terok binary's hook registration in place (a warning).
 
 terok panic prints one object per task that was running:
 

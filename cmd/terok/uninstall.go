@@ -10,7 +10,8 @@ import (
 )
 
 // UninstallCmd is `terok uninstall`: it undoes terok setup — the links
-// that lead to this binary and the shield's registration of it — and with
+// that lead to this binary, the shield's registration of it, and the man
+// pages and completions of terok's where setup puts them — and with
 // --purge removes every task and terok's own directories too. It leaves
 // the binary (make uninstall, or the package manager) and the images
 // (terok-image rm), and it refuses while tasks run. It checks every step
@@ -20,10 +21,11 @@ type UninstallCmd struct {
 	HooksDir string `name:"hooks-dir" help:"Hooks directory of the shield's registration (default: every one Podman reads, and the user's own)." placeholder:"DIR" type:"path"`
 	Purge    bool   `help:"Also remove every task (container, workspace, token) and terok's configuration, state, data, cache and runtime directories."`
 	Yes      bool   `short:"y" help:"Do not ask for confirmation of --purge."`
+	DryRun   bool   `name:"dry-run" help:"Print what uninstall would remove, one change per line, and change nothing."`
 }
 
 func (c *UninstallCmd) Run(env *cli.Env) error {
-	h, err := hostsetup.FindHost(env.Getenv, c.BinDir, c.HooksDir, linkNames())
+	h, err := findHost(env, c.BinDir, c.HooksDir)
 	if err != nil {
 		return err
 	}
@@ -41,6 +43,9 @@ func (c *UninstallCmd) Run(env *cli.Env) error {
 		tasks = hostsetup.RunnerTasks(r)
 	}
 	plan := hostsetup.CheckUninstall(env.Ctx, h, tasks)
+	if c.DryRun {
+		return printPlan(env, plan)
+	}
 	if err := plan.Refused(); err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 // Package hostsetup sets a host (or a user on it) up for terok, and undoes
 // it: the terok-<command> links, the shield's OCI hook registration,
-// terok's own directories, and with a purge the tasks too. It is the
-// logic of `terok setup`, `terok uninstall` and `terok install-links`.
+// terok's own directories, the man pages and shell completions, and with a
+// purge the tasks too. For a user, setup first checks that the account can
+// run rootless Podman. It is the logic of `terok setup`, `terok uninstall`
+// and `terok install-links`.
 //
 // Each works in two steps. A check (CheckSetup, CheckUninstall,
 // CheckLinks) looks at the host and returns a Plan: per step, what it
@@ -14,11 +16,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/shield"
 )
 
@@ -39,13 +43,27 @@ type Host struct {
 	// FindHook finds the registration that Podman reads now (as
 	// shield.FindHook does); nil when there is none to find.
 	FindHook func() (file, binary string, err error)
+
+	// Comforts are the man pages and completions and where they go;
+	// setup and uninstall leave them out while Comforts.Files is nil.
+	Comforts Comforts
+	// Rootless checks a user's account for rootless Podman before setup
+	// changes anything (hostcheck.Rootless); nil: no check (root).
+	Rootless func() []hostcheck.Result
 }
+
+// BashCompletionScript is the bash-completion package's script, which
+// loads a command's completion from the directories it searches.
+const BashCompletionScript = "/usr/share/bash-completion/bash_completion"
 
 // FindHost finds the places on this host: this binary (links resolved),
 // terok's directories for this user, the links' directory (binDir, by
 // default the binary's own where it may be written, else ~/.local/bin),
-// and the hooks directories Podman reads. hooksDir and links are kept as
-// given.
+// the hooks directories Podman reads, and the comforts' places (for
+// /usr/local as root and ~/.local for a user, or, with binDir named, for
+// its parent: see ComfortsFor). hooksDir and links are kept as given; the
+// comforts' files are the caller's to set. For a user, setup checks the
+// account for rootless Podman first.
 func FindHost(getenv func(string) string, binDir, hooksDir string, links []string) (Host, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -59,8 +77,20 @@ func FindHost(getenv func(string) string, binDir, hooksDir string, links []strin
 	if h.Paths, err = config.ResolvePaths(getenv, h.UID); err != nil {
 		return h, err
 	}
+	prefix := filepath.Dir(h.BinDir)
 	if h.BinDir == "" {
 		h.BinDir = defaultBinDir(exe, getenv)
+		prefix = SystemPrefix
+		if h.UID != 0 {
+			prefix = filepath.Join(getenv("HOME"), ".local")
+		}
+	}
+	h.Comforts = ComfortsFor(prefix, getenv)
+	_, err = exec.LookPath("zsh")
+	h.Comforts.HaveZsh = err == nil
+	h.Comforts.HaveBashCompletion = exists(BashCompletionScript)
+	if h.UID != 0 {
+		h.Rootless = func() []hostcheck.Result { return hostcheck.Rootless(h.UID, getenv) }
 	}
 	return h, nil
 }

@@ -16,6 +16,7 @@ import (
 type Plan struct {
 	Actions []Action
 	tasks   Tasks // what RemoveTask changes go through
+	files   fs.FS // what WriteFile changes write from
 }
 
 // An Action is one step of a plan: what it changes, what refuses it, and
@@ -51,6 +52,8 @@ const (
 	RemoveTask  Op = "remove-task"  // task Path (its id), as terok-task rm does
 	StopService Op = "stop-service" // terok's own Podman service, its socket at Path
 	RemoveTree  Op = "remove-tree"  // directory Path and everything in it
+	WriteFile   Op = "write-file"   // file Path with Mode, its contents terok's own file Target (man/terok.1)
+	RemoveFile  Op = "remove-file"  // the file at Path
 )
 
 // A Change is one thing Apply does.
@@ -171,6 +174,17 @@ func (p Plan) apply(ctx context.Context, c Change, warnf func(string, ...any)) e
 		return nil
 	case RemoveTree:
 		return os.RemoveAll(c.Path)
+	case WriteFile:
+		if p.files == nil {
+			return fmt.Errorf("writing %s: no files to write it from", c.Path)
+		}
+		data, err := fs.ReadFile(p.files, c.Target)
+		if err != nil {
+			return err
+		}
+		return writeAtomic(c.Path, data, c.Mode)
+	case RemoveFile:
+		return os.Remove(c.Path)
 	}
 	return fmt.Errorf("unknown change %s", c)
 }

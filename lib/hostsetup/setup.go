@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -14,12 +15,83 @@ import (
 )
 
 // CheckSetup plans terok setup, touching nothing. Its steps, in order:
-// links (a terok-<command> link per command in h.BinDir, to h.Exe), hook
-// (the shield's OCI hook registration), dirs (terok's configuration,
-// state and data directories). A new step is one more entry here.
+// rootless (for a user: the account can run rootless Podman, see
+// hostcheck.Rootless), links (a terok-<command> link per command in
+// h.BinDir, to h.Exe), hook (the shield's OCI hook registration), dirs
+// (terok's configuration, state and data directories), man and
+// completions (the man pages and the bash, zsh and fish completions, see
+// ComfortsFor). A new step is one more entry here.
 func CheckSetup(h Host) Plan {
-	return Plan{Actions: []Action{planLinks(h), planHook(h), planDirs(h)}}
+	var acts []Action
+	if h.Rootless != nil {
+		acts = append(acts, planRootless(h.Rootless()))
+	}
+	acts = append(acts, planLinks(h), planHook(h), planDirs(h))
+	if h.Comforts.Files != nil {
+		acts = append(acts, planComforts(h.Comforts, "man"), planComforts(h.Comforts, "completions"))
+	}
+	return Plan{Actions: acts, files: h.Comforts.Files}
 }
+
+// planRootless is a user's first step: the account's pieces for rootless
+// Podman. One that fails refuses the setup, so nothing changes, with every
+// piece in the refusal (NotReady) for the command to print; a warning
+// makes the step's record a warning; the others' advice is its fix.
+func planRootless(checks []hostcheck.Result) Action {
+	a := Action{Step: "rootless", Words: [2]string{"", "ready"}}
+	var details, fixes []string
+	failed := false
+	for _, r := range checks {
+		details = append(details, r.Check+" "+r.Detail)
+		switch r.Status {
+		case hostcheck.Fail:
+			failed = true
+		case hostcheck.Warn:
+			a.Status = hostcheck.Warn
+		}
+		if r.Fix != "" {
+			fixes = append(fixes, r.Check+": "+r.Fix)
+		}
+	}
+	if failed {
+		a.Refusals = append(a.Refusals, &NotReady{Checks: checks})
+	}
+	a.Detail = strings.Join(details, "; ")
+	a.Fix = strings.Join(fixes, "; ")
+	return a
+}
+
+// NotReady refuses setup for a user whose account lacks a piece that
+// rootless Podman needs. Checks are every piece, failed or not, each with
+// its fix; it exits 3 (the host is not set up).
+type NotReady struct{ Checks []hostcheck.Result }
+
+func (e *NotReady) failed() []hostcheck.Result {
+	var out []hostcheck.Result
+	for _, r := range e.Checks {
+		if r.Status == hostcheck.Fail {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (e *NotReady) Error() string {
+	var names []string
+	for _, r := range e.failed() {
+		names = append(names, r.Check)
+	}
+	return "this account cannot run rootless Podman yet (" + strings.Join(names, ", ") + "); nothing was changed"
+}
+
+func (e *NotReady) Hint() string {
+	if f := e.failed(); len(f) == 1 {
+		return f[0].Fix
+	}
+	return "each missing piece's record says what fixes it"
+}
+
+func (e *NotReady) ExitCode() int { return 3 }
 
 // CheckLinks plans the terok-<command> links (names) in dir, an existing
 // directory, to target: terok install-links.

@@ -17,6 +17,7 @@ import (
 // fails the generator, so a typo cannot ship a silent completion.
 var Completers = map[string]Completer{
 	"project":        {Kind: Lister, Command: "terok-project ls -q"},
+	"task":           {Kind: Lister, Command: "terok-task ls -q"},
 	"gate-ref":       {Kind: Lister, Command: "terok-gate ls -q"},
 	"backup":         {Kind: Lister, Command: "terok-gate backups -q"},
 	"file":           {Kind: FileNames},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -265,7 +266,7 @@ func TestComfortsForUser(t *testing.T) {
 	out := c.run(t, direct, "terok", "setup", "--no-check", "--json", "--bin-dir", bin, "--hooks-dir", filepath.Join(c.root, "hooks"))
 	recs := records(t, out)
 	share := filepath.Join(c.home, ".local", "share")
-	if r := recs["man"]; r.Status != hostcheck.OK || r.Detail != "set up: 7 man pages in "+filepath.Join(share, "man") {
+	if r := recs["man"]; r.Status != hostcheck.OK || r.Detail != fmt.Sprintf("set up: %d man pages in %s", docCount(t, "man"), filepath.Join(share, "man")) {
 		t.Errorf("man: %+v", r)
 	}
 	comp := recs["completions"]
@@ -300,7 +301,7 @@ func TestComfortsForUser(t *testing.T) {
 	used := fileTree(t, c.home)
 	out = c.run(t, direct, "terok", "uninstall", "--json", "--bin-dir", bin, "--hooks-dir", filepath.Join(c.root, "hooks"))
 	recs = records(t, out)
-	if r := recs["completions"]; !strings.HasPrefix(r.Detail, "removed: 18 completions") || !strings.HasPrefix(recs["man"].Detail, "removed: 7 man pages") {
+	if r := recs["completions"]; !strings.HasPrefix(r.Detail, fmt.Sprintf("removed: %d completions", docCount(t, "completions"))) || !strings.HasPrefix(recs["man"].Detail, fmt.Sprintf("removed: %d man pages", docCount(t, "man"))) {
 		t.Errorf("uninstall: %+v %+v", r, recs["man"])
 	}
 	after := fileTree(t, c.home)
@@ -354,7 +355,7 @@ func TestComfortsForRoot(t *testing.T) {
 	if r := recs["completions"]; r.Detail != "set up: bash /usr/local/share/bash-completion/completions, zsh /usr/local/share/zsh/site-functions, fish /etc/fish/completions" || r.Fix != "" {
 		t.Errorf("completions: %+v", r)
 	}
-	if r := recs["man"]; r.Detail != "set up: 7 man pages in /usr/local/share/man" {
+	if r := recs["man"]; r.Detail != fmt.Sprintf("set up: %d man pages in /usr/local/share/man", docCount(t, "man")) {
 		t.Errorf("man: %+v", r)
 	}
 	for _, f := range []string{"usr/local/share/man/man1/terok-task.1", "usr/local/share/bash-completion/completions/terok-task",
@@ -369,7 +370,7 @@ func TestComfortsForRoot(t *testing.T) {
 	c.man(t, wrap, "/usr/local/share/man/man1/terok-task.1")
 
 	out = c.run(t, wrap, "/usr/local/bin/terok", "uninstall", "--json", "--hooks-dir", filepath.Join(c.root, "hooks"))
-	if recs := records(t, out); !strings.HasPrefix(recs["completions"].Detail, "removed: 18 ") || !strings.HasPrefix(recs["man"].Detail, "removed: 7 ") {
+	if recs := records(t, out); !strings.HasPrefix(recs["completions"].Detail, fmt.Sprintf("removed: %d ", docCount(t, "completions"))) || !strings.HasPrefix(recs["man"].Detail, fmt.Sprintf("removed: %d ", docCount(t, "man"))) {
 		t.Errorf("uninstall: %s", out)
 	}
 	left := fileTree(t, shadow)
@@ -380,4 +381,21 @@ func TestComfortsForRoot(t *testing.T) {
 		}
 		t.Errorf("uninstall left more than the binary: %q", names)
 	}
+}
+
+// docCount is how many generated files the source tree's dir (man or
+// completions) holds: what setup installs and uninstall removes.
+func docCount(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join("..", "..", dir), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("counting ../../%s: %d files, %v", dir, n, err)
+	}
+	return n
 }

@@ -391,3 +391,43 @@ func TestVaultKeys(t *testing.T) {
 		t.Fatal("a bad provider name in vault.direct was taken")
 	}
 }
+
+// A runtime root in the shared temporary directory must be the user's
+// alone: made 0700 when missing, refused when another user (or a link, or
+// loose permissions) got there first. Other sources are not touched.
+func TestCheckSharedRuntime(t *testing.T) {
+	base := t.TempDir()
+	uid := os.Getuid()
+	paths := func(dir string) Paths { return Paths{Runtime: dir, Source: map[string]string{"runtime": "tmp"}} }
+	fresh := filepath.Join(base, "fresh")
+	if err := paths(fresh).CheckSharedRuntime(uid); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("made %v %v", fi, err)
+	}
+	loose := filepath.Join(base, "loose")
+	if err := os.Mkdir(loose, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := paths(loose).CheckSharedRuntime(uid); err == nil || !strings.Contains(err.Error(), "open to others") {
+		t.Errorf("loose: %v", err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(fresh, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := paths(link).CheckSharedRuntime(uid); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("link: %v", err)
+	}
+	if err := paths(fresh).CheckSharedRuntime(uid + 1); err == nil || !strings.Contains(err.Error(), "another user") {
+		t.Errorf("another user's: %v", err)
+	}
+	other := Paths{Runtime: loose, Source: map[string]string{"runtime": "xdg"}}
+	if err := other.CheckSharedRuntime(uid); err != nil {
+		t.Errorf("an XDG runtime dir is the user's business: %v", err)
+	}
+}

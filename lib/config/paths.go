@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // Paths are the four roots terok keeps things under, resolved once per
@@ -157,4 +158,33 @@ func (p Paths) List() []NamedPath {
 		out[i].Exists = err == nil
 	}
 	return out
+}
+
+// CheckSharedRuntime makes sure a runtime root that falls back to the
+// shared temporary directory (no XDG_RUNTIME_DIR: Source "tmp") is this
+// user's alone: it is made 0700 if missing; one that exists must be a real
+// directory owned by uid with no access for group or other. Another local
+// user could otherwise make it first and own the tasks' control sockets and
+// locks. Other sources are left as they are (the system's or the user's).
+func (p Paths) CheckSharedRuntime(uid int) error {
+	if p.Source["runtime"] != "tmp" {
+		return nil
+	}
+	if err := os.Mkdir(p.Runtime, 0o700); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("making the runtime directory %s: %w", p.Runtime, err)
+	}
+	fi, err := os.Lstat(p.Runtime)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("runtime directory %s is not a directory (a link or a file someone made)", p.Runtime)
+	case !ok || int(st.Uid) != uid:
+		return fmt.Errorf("runtime directory %s belongs to another user", p.Runtime)
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("runtime directory %s is open to others (mode %04o)", p.Runtime, fi.Mode().Perm())
+	}
+	return nil
 }

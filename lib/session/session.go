@@ -68,6 +68,9 @@ func OpenPaths(env *cli.Env) (*Session, error) {
 	if err != nil {
 		return nil, cli.NotSetUpf("%v", err)
 	}
+	if err := p.CheckSharedRuntime(os.Getuid()); err != nil {
+		return nil, cli.NotSetUpf("%v", err).WithHint("set XDG_RUNTIME_DIR (or TEROK_RUNTIME_DIR) to a directory of your own, mode 0700")
+	}
 	return &Session{Env: env, Paths: p, connect: engine.Connect}, nil
 }
 

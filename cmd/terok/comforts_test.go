@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	terok "github.com/terok-ai/terok-go"
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/hostsetup"
@@ -383,19 +384,19 @@ func TestComfortsForRoot(t *testing.T) {
 	}
 }
 
-// docCount is how many generated files the source tree's dir (man or
-// completions) holds: what setup installs and uninstall removes.
+// docCount is how many generated files terok carries in dir (man or
+// completions): what setup installs and uninstall removes.
 func docCount(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
-	err := filepath.WalkDir(filepath.Join("..", "..", dir), func(_ string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(terok.Installed, dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			n++
 		}
 		return err
 	})
 	if err != nil || n == 0 {
-		t.Fatalf("counting ../../%s: %d files, %v", dir, n, err)
+		t.Fatalf("counting %s: %d files, %v", dir, n, err)
 	}
 	return n
 }

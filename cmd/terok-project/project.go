@@ -3,7 +3,7 @@
 //
 // Synopsis:
 //
-//	terok-project new NAME [--upstream URL_OR_PATH] [--branch B] [--base IMAGE] [--agents LIST] [--description TEXT]
+//	terok-project new NAME [--upstream URL_OR_PATH] [--branch B] [--base IMAGE] [--agents LIST] [--profiles LIST] [--description TEXT]
 //	terok-project ls [-q]
 //	terok-project show NAME
 //	terok-project edit NAME
@@ -19,14 +19,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/session"
 )
@@ -80,6 +83,7 @@ type NewCmd struct {
 	Branch      string   `help:"The default branch." placeholder:"BRANCH"`
 	Base        string   `help:"The base image (default: the global image.base)." placeholder:"IMAGE"`
 	Agents      []string `help:"Comma-separated agents to install; the first is the default (default: the global image.agents)." placeholder:"LIST" sep:","`
+	Profiles    []string `help:"Comma-separated egress profiles of the project's tasks ('terok-shield profiles' lists them; default: the global shield.profiles)." placeholder:"LIST" sep:","`
 	Description string   `help:"One line saying what the project is." placeholder:"TEXT"`
 }
 
@@ -90,17 +94,29 @@ func (c *NewCmd) Run(env *cli.Env) error {
 	}
 	defer s.Close()
 	st, g := s.Projects(), s.Global
-	noFlags := c.Upstream == "" && c.Branch == "" && c.Base == "" && len(c.Agents) == 0 && c.Description == ""
+	noFlags := c.Upstream == "" && c.Branch == "" && c.Base == "" && len(c.Agents) == 0 && len(c.Profiles) == 0 && c.Description == ""
 	if c.Name == "" {
-		if c.Name, err = env.Ask("Project name", "", "NAME"); err != nil {
+		if c.Name, err = env.AskValid("Project name", "", "NAME", func(n string) (string, error) {
+			if err := config.ValidName(n); err != nil {
+				return "", err
+			}
+			if _, err := os.Stat(st.Paths.ProjectDir(n)); err == nil {
+				return "", projectError(n, project.ErrExists)
+			}
+			return n, nil
+		}); err != nil {
 			return err
 		}
 	}
 	if err := config.ValidName(c.Name); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	if noFlags && env.Interactive() {
-		if err := c.wizard(env, g); err != nil {
+	wizard := noFlags && env.Interactive()
+	if wizard {
+		if _, err := os.Stat(st.Paths.ProjectDir(c.Name)); err == nil {
+			return projectError(c.Name, project.ErrExists) // before any question
+		}
+		if err := c.wizard(env, s); err != nil {
 			return err
 		}
 	}
@@ -131,6 +147,14 @@ func (c *NewCmd) Run(env *cli.Env) error {
 	if err := checkAgents(s, p.Image.Agents); err != nil {
 		return err
 	}
+	for _, pr := range c.Profiles {
+		if pr = strings.TrimSpace(pr); pr != "" {
+			p.Shield.Profiles = append(p.Shield.Profiles, pr)
+		}
+	}
+	if err := checkProfiles(s, p.Shield.Profiles); err != nil {
+		return err
+	}
 	if strings.ContainsAny(p.Description, "\r\n") {
 		return cli.Usagef("--description: must be one line")
 	}
@@ -142,7 +166,10 @@ func (c *NewCmd) Run(env *cli.Env) error {
 		}
 		return projectError(c.Name, err)
 	}
-	return show(env, st, g, c.Name)
+	if err := show(env, st, g, c.Name); err != nil || !wizard {
+		return err
+	}
+	return c.finish(env, s)
 }
 
 // checkAgents refuses agents the roster does not know (the names' syntax
@@ -166,36 +193,34 @@ func checkAgents(s *session.Session, agents []string) error {
 	return nil
 }
 
+// checkProfiles refuses egress profiles that are not built in nor the
+// user's (names' syntax is config's to check).
+func checkProfiles(s *session.Session, profiles []string) error {
+	for _, n := range profiles {
+		if config.ValidProfileName(n) != nil {
+			return nil
+		}
+	}
+	if len(profiles) == 0 {
+		return nil
+	}
+	all, err := policy.Profiles(s.Paths)
+	if err != nil {
+		return session.ConfigError(err)
+	}
+	for _, n := range profiles {
+		if _, ok := all[n]; !ok {
+			ue := &policy.UnknownProfileError{Name: n, Known: slices.Sorted(maps.Keys(all))}
+			return cli.Usagef("--profiles: %v", ue).WithHint("%s", ue.Hint())
+		}
+	}
+	return nil
+}
+
 // flagOf names the flag of `new` that sets a project.toml key.
 var flagOf = map[string]string{
 	"description": "--description", "upstream": "--upstream", "branch": "--branch",
-	"image.base": "--base", "image.agents": "--agents",
-}
-
-func (c *NewCmd) wizard(env *cli.Env, g config.Global) error {
-	var err error
-	ask := func(dst *string, label, def, flag string) {
-		if err == nil {
-			*dst, err = env.Ask(label, def, flag)
-		}
-	}
-	ask(&c.Description, "Description", "", "--description")
-	ask(&c.Upstream, "Upstream (git URL or local path, empty for none)", "", "--upstream")
-	ask(&c.Branch, "Default branch", config.DefaultProject().Branch, "--branch")
-	ask(&c.Base, "Base image", g.Image.Base, "--base")
-	agents := ""
-	ask(&agents, "Agents (comma-separated, first is default)", strings.Join(g.Image.Agents, ","), "--agents")
-	if err != nil {
-		return err
-	}
-	if agents != strings.Join(g.Image.Agents, ",") {
-		c.Agents = strings.Split(agents, ",")
-	}
-	// Values equal to the global defaults stay inherited.
-	if c.Base == g.Image.Base {
-		c.Base = ""
-	}
-	return nil
+	"image.base": "--base", "image.agents": "--agents", "shield.profiles": "--profiles",
 }
 
 // resolveUpstream accepts URLs as they are and turns a local path into an

@@ -60,16 +60,14 @@ func (e *Env) Ask(label, def, flag string) (string, error) {
 	}
 	if gum, ok := e.gum(); ok {
 		cmd := exec.CommandContext(e.Ctx, gum, "input", "--prompt="+label+": ", "--value="+def, "--placeholder="+flag)
-		cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
-		out, err := cmd.Output()
-		var xe *exec.ExitError
-		if errors.As(err, &xe) && xe.ExitCode() == 130 {
-			return "", &Error{Code: ExitInterrupted, Msg: "aborted"}
+		out, err := e.gumOutput(cmd, true) // Esc or Ctrl-C: aborted
+		if errors.Is(err, ErrAborted) {
+			return "", err
 		}
 		if err != nil {
 			return "", Failf("gum input: %v", err)
 		}
-		return strings.TrimSpace(string(out)), nil
+		return strings.TrimSpace(out), nil
 	}
 	prompt := label
 	if def != "" {

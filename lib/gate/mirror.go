@@ -264,20 +264,29 @@ var upstreamEnvKeys = []string{
 // with the host user's own configuration and credentials, but with hooks
 // off and nothing recursing into submodules.
 func (m *Mirror) upstreamGit(ctx context.Context, prompt bool, args ...string) *exec.Cmd {
+	cmd := hostGit(ctx, m.Git, m.Getenv, prompt, append([]string{"--git-dir=" + m.Dir}, args...)...)
+	cmd.Dir = m.Dir
+	return cmd
+}
+
+// hostGit is a git command that talks to an upstream with the host user's
+// own configuration and credentials (upstreamEnvKeys), hooks off and
+// nothing recursing into submodules; without prompt git never asks on
+// the terminal.
+func hostGit(ctx context.Context, git string, getenv func(string) string, prompt bool, args ...string) *exec.Cmd {
 	full := []string{"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
 		"-c", "protocol.ext.allow=never", "-c", "submodule.recurse=false",
 		"-c", "fetch.recurseSubmodules=false", "-c", "push.recurseSubmodules=no",
-		"-c", "push.gpgSign=false", "--git-dir=" + m.Dir}
-	cmd := exec.CommandContext(ctx, m.Git, append(full, args...)...)
+		"-c", "push.gpgSign=false"}
+	cmd := exec.CommandContext(ctx, git, append(full, args...)...)
 	for _, k := range upstreamEnvKeys {
-		if v := m.Getenv(k); v != "" {
+		if v := getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
 	if !prompt {
 		cmd.Env = append(cmd.Env, "GIT_TERMINAL_PROMPT=0")
 	}
-	cmd.Dir = m.Dir
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

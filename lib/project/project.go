@@ -225,21 +225,13 @@ func Encode(name string, p config.Project) []byte {
 			fmt.Fprintf(&b, "base = %s\n", quote(p.Image.Base))
 		}
 		if len(p.Image.Agents) > 0 {
-			q := make([]string, len(p.Image.Agents))
-			for i, a := range p.Image.Agents {
-				q[i] = quote(a)
-			}
-			fmt.Fprintf(&b, "agents = [%s]\n", strings.Join(q, ", "))
+			fmt.Fprintf(&b, "agents = %s\n", quoteList(p.Image.Agents))
 		}
 	}
 	if gt := p.Gate; len(gt.Protected) > 0 || gt.AllowTags || gt.MaxPushSize > 0 {
 		b.WriteString("\n[gate]\n")
 		if len(gt.Protected) > 0 {
-			q := make([]string, len(gt.Protected))
-			for i, a := range gt.Protected {
-				q[i] = quote(a)
-			}
-			fmt.Fprintf(&b, "protected = [%s]\n", strings.Join(q, ", "))
+			fmt.Fprintf(&b, "protected = %s\n", quoteList(gt.Protected))
 		}
 		if gt.AllowTags {
 			b.WriteString("allow_tags = true\n")
@@ -248,7 +240,19 @@ func Encode(name string, p config.Project) []byte {
 			fmt.Fprintf(&b, "max_push_size = %s\n", quote(config.FormatSize(int64(gt.MaxPushSize))))
 		}
 	}
+	if len(p.Shield.Profiles) > 0 {
+		fmt.Fprintf(&b, "\n[shield]\nprofiles = %s\n", quoteList(p.Shield.Profiles))
+	}
 	return []byte(b.String())
+}
+
+// quoteList renders a TOML array of strings on one line.
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, a := range l {
+		q[i] = quote(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // quote renders a TOML basic string (JSON's string syntax is a subset).

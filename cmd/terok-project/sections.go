@@ -3,6 +3,29 @@ package projectcmd
 import "github.com/terok-ai/terok-go/lib/cli"
 
 var sections = []cli.Section{
+	{Title: "THE WIZARD", Body: `On a terminal (stdin and stdout both terminals, gum installed), new without flags is a
+wizard; without a terminal it never asks and the flags alone say what to make.
+
+It asks for the name (when not given) and a description; the upstream, which it checks
+with git ls-remote, as the gate will reach it (your own git configuration and
+credentials, no prompt, at most 20 seconds) — an upstream that does not answer is
+refused with git's reason and asked again, and an empty answer means no upstream; the
+default branch, from the upstream's branches (its HEAD's first); the base image; the
+agents, from the roster with their descriptions (x or space toggles; the global
+image.agents are selected at first), and which of them is the default when there are
+several; and the egress profiles, from those terok-shield profiles lists (the global
+shield.profiles selected at first). Answers equal to the global defaults stay inherited.
+
+Only then is the project written, by the same code as new with flags: Esc or Ctrl-C
+during the questions leaves nothing behind. The wizard then offers, each after printing
+its command and each skippable: terok-gate sync NAME (when there is an upstream),
+terok-image build NAME (its progress shown), and, for each vault provider of the chosen
+agents, terok-vault set PROVIDER (or, once the image is built, terok-vault login AGENT
+--project NAME for an agent with its own sign-in). Agents without a provider are skipped.
+
+It ends with the scriptable equivalent of what it did: the new command with its flags,
+the steps taken, and those left to do. A step that fails or is interrupted leaves the
+project as written; the summary still says what is left.`},
 	{Title: "JSON FIELDS", Body: `ls and show print one object per project:
 
   name  the project's name
@@ -39,6 +62,13 @@ config check prints one object per file: file, ok, and error when not ok.`},
 	{Title: "EXAMPLES", Body: `Create a project from a local repository, non-interactively:
 
   terok-project new demo --upstream ~/src/demo --agents command,claude
+
+The same with the egress profiles of a Node project, then what the wizard offers after:
+
+  terok-project new demo --upstream ~/src/demo --agents claude,command --profiles base,node
+  terok-gate sync demo
+  terok-image build demo
+  terok-vault set anthropic
 
 List names, and remove every project listed:
 

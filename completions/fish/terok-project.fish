@@ -27,7 +27,7 @@ function __terok_project_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'new:--upstream' 'new:--branch' 'new:--base' 'new:--agents' 'new:--description'
+                        case 'new:--upstream' 'new:--branch' 'new:--base' 'new:--agents' 'new:--profiles' 'new:--description'
                             set skip 1
                     end
                     continue
@@ -78,6 +78,7 @@ complete -c terok-project -n "__terok_project_in new" -l upstream -x -a '(__fish
 complete -c terok-project -n "__terok_project_in new" -l branch -x -d 'The default branch.'
 complete -c terok-project -n "__terok_project_in new" -l base -x -d 'The base image (default: the global image.base).'
 complete -c terok-project -n "__terok_project_in new" -l agents -x -d 'Comma-separated agents to install; the first is the default (default: the global image.agents).'
+complete -c terok-project -n "__terok_project_in new" -l profiles -x -d 'Comma-separated egress profiles of the project\'s tasks (\'terok-shield profiles\' lists them; default: the global shield.profiles).'
 complete -c terok-project -n "__terok_project_in new" -l description -x -d 'One line saying what the project is.'
 complete -c terok-project -n "__terok_project_in ls" -s q -l quiet -d 'Print names only, one per line.'
 complete -c terok-project -n "__terok_project_at show 0" -a '(terok-project ls -q 2>/dev/null)'

@@ -19,9 +19,10 @@ shield.profiles selected at first). Answers equal to the global defaults stay in
 Only then is the project written, by the same code as new with flags: Esc or Ctrl-C
 during the questions leaves nothing behind. The wizard then offers, each after printing
 its command and each skippable: terok-gate sync NAME (when there is an upstream),
-terok-image build NAME (its progress shown), and, for each vault provider of the chosen
-agents, terok-vault set PROVIDER (or, once the image is built, terok-vault login AGENT
---project NAME for an agent with its own sign-in). Agents without a provider are skipped.
+terok-image build NAME (its progress shown), terok-vault init when there is no vault yet,
+and, for each vault provider of the chosen agents, terok-vault set PROVIDER (or, once the
+image is built, terok-vault login AGENT --project NAME for an agent with its own
+sign-in). Agents without a provider are skipped.
 
 It ends with the scriptable equivalent of what it did: the new command with its flags,
 the steps taken, and those left to do. A step that fails or is interrupted leaves the

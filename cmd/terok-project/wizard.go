@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/session"
+	"github.com/terok-ai/terok-go/lib/vault"
 )
 
 // The wizard of `terok-project new` on a terminal. It asks its questions
@@ -221,6 +223,12 @@ func (c *NewCmd) finish(env *cli.Env, s *session.Session) error {
 	if err != nil {
 		return err
 	}
+	var vaultInit *step
+	if _, err := os.Stat(filepath.Join(s.Paths.VaultDir(), vault.IdentityFile)); len(vaultSteps) > 0 && err != nil {
+		vaultInit = &step{argv: []string{"terok-vault", "init"},
+			question: "Create the vault now? (the agents' credentials are kept there, encrypted)"}
+		steps = append(steps, vaultInit)
+	}
 	fmt.Fprintf(env.Stdout, "\nProject %s is written. Each step below can be skipped; its command does it later.\n", c.Name)
 	var failed error
 	built := false
@@ -231,8 +239,8 @@ func (c *NewCmd) finish(env *cli.Env, s *session.Session) error {
 		built = built || st.done && st.argv[0] == "terok-image"
 	}
 	for _, vs := range vaultSteps {
-		if failed != nil {
-			break
+		if failed != nil || vaultInit != nil && !vaultInit.done {
+			break // no vault to store them in: left to do
 		}
 		failed = c.offerVault(env, vs, built)
 	}
@@ -338,6 +346,10 @@ func runStep(env *cli.Env, argv []string) error {
 	}
 	cmd := execCommand(env, exe)
 	cmd.Args = argv
+	// Ctrl-C reaches the step itself from the terminal; it is given time
+	// to stop as it does when typed, not killed by this context.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	err = cmd.Run()
 	if env.Ctx.Err() != nil {
 		return cli.Failf("interrupted during %s", shellLine(argv))

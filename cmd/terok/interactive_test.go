@@ -94,7 +94,8 @@ func bareUpstream(t *testing.T, dir string) string {
 // The gum wizard of `terok-project new` and the gum confirmation of `rm`,
 // typed into a real terminal: two agents and one egress profile chosen
 // from their lists, a local upstream whose branches are offered, the gate
-// synced, the image build and the vault skipped; the summary names the
+// synced, the image build and the vault's creation skipped (so the
+// credential is not asked for); the summary names the
 // scriptable equivalent and what is left to do.
 func TestInteractiveWizardAndConfirm(t *testing.T) {
 	work, env := wizardEnv(t)
@@ -126,8 +127,8 @@ func TestInteractiveWizardAndConfirm(t *testing.T) {
 	s.waitFor("$ terok-image build wiz")
 	s.waitFor("Build the project's image now?")
 	s.send("n")
-	s.waitFor("$ terok-vault set anthropic")
-	s.waitFor("Store the anthropic credential (for claude)")
+	s.waitFor("$ terok-vault init") // no vault yet: it is offered first
+	s.waitFor("Create the vault now?")
 	s.send("n")
 	if code := waitFile(t, done); code != "0" {
 		t.Fatalf("new exited %s; screen:\n%s", code, s.tmux("capture-pane", "-p", "-J"))
@@ -152,7 +153,7 @@ func TestInteractiveWizardAndConfirm(t *testing.T) {
 	summary := "The wizard's scriptable equivalent:\n" +
 		"  terok-project new wiz --description 'Made by the wizard' --upstream " + up + " --branch trunk --agents claude,command --profiles node\n" +
 		"  terok-gate sync wiz\n" +
-		"Left to do:\n  terok-image build wiz\n  terok-vault set anthropic\n"
+		"Left to do:\n  terok-image build wiz\n  terok-vault init\n  terok-vault set anthropic\n"
 	if !strings.Contains(screen, summary) {
 		t.Errorf("the summary is not\n%s\nscreen:\n%s", summary, screen)
 	}

@@ -116,7 +116,7 @@ func (c *NewCmd) askAgents(env *cli.Env, s *session.Session) error {
 	if err != nil {
 		return err
 	}
-	agents, err := env.ChooseMany("Agents to install (x toggles, Enter accepts)", agentChoices(r.All()), s.Global.Image.Agents)
+	agents, err := env.ChooseMany("Agents to install", agentChoices(r.All()), s.Global.Image.Agents)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func (c *NewCmd) askProfiles(env *cli.Env, s *session.Session) error {
 	for _, n := range names {
 		choices = append(choices, cli.Choice{Value: n, Label: fmt.Sprintf("%-*s  %s", w, n, all[n].Description)})
 	}
-	profiles, err := env.ChooseMany("Egress profiles: what the tasks may reach (x toggles, Enter accepts)", choices, s.Global.Shield.Profiles)
+	profiles, err := env.ChooseMany("Egress profiles: what the tasks may reach", choices, s.Global.Shield.Profiles)
 	if err != nil {
 		return err
 	}

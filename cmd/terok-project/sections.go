@@ -3,8 +3,9 @@ package projectcmd
 import "github.com/terok-ai/terok-go/lib/cli"
 
 var sections = []cli.Section{
-	{Title: "THE WIZARD", Body: `On a terminal (stdin and stdout both terminals, gum installed), new without flags is a
-wizard; without a terminal it never asks and the flags alone say what to make.
+	{Title: "THE WIZARD", Body: `On a terminal (stdin and stdout both terminals), new without flags is a wizard — gum's
+lists and inputs when gum is installed, numbered lists and typed answers otherwise;
+without a terminal it never asks and the flags alone say what to make.
 
 It asks for the name (when not given) and a description; the upstream, which it checks
 with git ls-remote, as the gate will reach it (your own git configuration and

@@ -50,6 +50,9 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 	unlock()
 	r.trace("start.container")
 	if err != nil {
+		if gerr := gpuError(err); gerr != nil {
+			return rec, gerr
+		}
 		return rec, fmt.Errorf("starting the container: %w", err)
 	}
 	// A new run: the last one's outcome no longer holds.

@@ -202,6 +202,7 @@ func checkGPU(p *GPUProbe) Result {
 	for _, n := range names {
 		missing = append(missing, missingNodes(devs[n])...)
 	}
+	slices.Sort(missing)
 	missing = slices.Compact(missing)
 	if len(missing) > 0 {
 		problems = append(problems, "device nodes the specs name are missing on the host: "+strings.Join(missing, ", "))

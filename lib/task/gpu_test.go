@@ -79,3 +79,13 @@ func TestGPUError(t *testing.T) {
 		t.Fatal("another error taken for a GPU's")
 	}
 }
+
+// A login's container handles a credential: it gets no GPU, whatever the
+// project asks for its tasks.
+func TestLoginGetsNoGPU(t *testing.T) {
+	p := config.DefaultProject()
+	p.Run.GPUs = config.GPUs{"all"}
+	if h := HardeningFor(config.DefaultGlobal(), loginProject(p), false); len(h.Devices) != 0 || len(h.OptOuts) != 0 {
+		t.Fatalf("a login's hardening: %+v", h)
+	}
+}

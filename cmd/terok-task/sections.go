@@ -19,7 +19,7 @@ var sections = []cli.Section{
   created  when it was created, RFC 3339
   prompts  how many headless prompts it ran: its first and each followup
   history  (show) those prompts, oldest first, each with kind (run or followup), time (RFC 3339), text (its first 1000 bytes), truncated (true when text is cut short) and resumed (true when the agent continued its session)
-  hardening  (show) the confinement in force: cap_drop, cap_add, no_new_privileges, userns, init, pids_limit, memory_bytes, cpus, devices, privileged, seccomp (the syscall filter: the engine's default without user namespaces), and opt_outs, the project.toml opt-outs in force
+  hardening  (show) the confinement in force: cap_drop, cap_add, no_new_privileges, userns, init, pids_limit, memory_bytes, cpus, devices (the CDI devices of the GPUs run.gpus asks for, like nvidia.com/gpu=all), privileged, seccomp (the syscall filter: the engine's default without user namespaces), and opt_outs, the project.toml opt-outs in force
   warden  the task's warden: pid, and alive (show; ls for running tasks, whose warden is their gate and network: a running task whose warden is not alive is cut off until terok-task start or restart, and ls's STATUS says "running, cut off")
   posture  (ls, running tasks) the shield's posture: up, down or quarantined; ls's STATUS adds "shield down" or "shield quarantined"
   shield  (show) the task's egress policy: posture (up, down or quarantined), allow and deny (targets), notes (profile sources that resolved to nothing); terok-shield rules has each rule's origin

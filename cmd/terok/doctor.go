@@ -28,7 +28,7 @@ import (
 // 1 when the worst is a warning and 2 when one failed.
 type DoctorCmd struct {
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {
@@ -77,28 +77,52 @@ func (c *DoctorCmd) options(env *cli.Env) (hostcheck.Options, []hostcheck.Result
 	}
 	opts.Engine = engine.OptionsFromConfig(paths, g, env.Getenv)
 	opts.TaskProbe = taskProbe(paths, g, env.Getenv, opts.UID != 0)
+	projects := readProjects(paths)
 	opts.Vault = &hostcheck.VaultProbe{Dir: paths.VaultDir(), PassphraseCommand: len(g.Vault.PassphraseCommand) > 0,
-		Needs: vaultAgents(paths, g)}
+		Needs: vaultAgents(paths, g, projects)}
+	opts.GPU = &hostcheck.GPUProbe{Needs: gpuNeeds(projects)}
 	return opts, early
+}
+
+// readProjects are the projects that can be read, by name. What cannot be
+// read counts for nothing in the checks: the configuration's own check
+// reports it.
+func readProjects(paths config.Paths) map[string]config.Project {
+	out := map[string]config.Project{}
+	projects := project.Store{Paths: paths}
+	if ps, err := projects.Names(); err == nil {
+		for _, n := range ps {
+			if p, err := projects.Load(n); err == nil {
+				out[n] = p
+			}
+		}
+	}
+	return out
+}
+
+// gpuNeeds are the CDI devices each project's run.gpus asks for.
+func gpuNeeds(projects map[string]config.Project) map[string][]string {
+	out := map[string][]string{}
+	for n, p := range projects {
+		if len(p.Run.GPUs) > 0 {
+			out[n] = p.Run.GPUs.Devices()
+		}
+	}
+	return out
 }
 
 // vaultAgents are the configured agents (config.toml's image.agents and
 // every project's) whose roster entry names a vault provider, sorted. What
-// cannot be read (the roster, a project) counts for nothing here: the
-// configuration's own check reports it.
-func vaultAgents(paths config.Paths, g config.Global) []string {
+// cannot be read (the roster) counts for nothing here: the configuration's
+// own check reports it.
+func vaultAgents(paths config.Paths, g config.Global, projects map[string]config.Project) []string {
 	roster, err := agent.Load(paths.AgentsDir())
 	if err != nil {
 		return nil
 	}
 	names := slices.Clone(g.Image.Agents)
-	projects := project.Store{Paths: paths}
-	if ps, err := projects.Names(); err == nil {
-		for _, n := range ps {
-			if p, err := projects.Load(n); err == nil {
-				names = append(names, p.Image.Agents...)
-			}
-		}
+	for _, p := range projects {
+		names = append(names, p.Image.Agents...)
 	}
 	var out []string
 	for _, n := range names {

@@ -431,3 +431,66 @@ func TestCheckSharedRuntime(t *testing.T) {
 		t.Errorf("an XDG runtime dir is the user's business: %v", err)
 	}
 }
+
+func TestRunGPUs(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      GPUs
+		line      int    // of the error; 0: no error
+		msg       string // in the error
+	}{
+		{"unset", "", nil, 0, ""},
+		{"all", "[run]\ngpus = \"all\"\n", GPUs{"all"}, 0, ""},
+		{"indices as strings", "[run]\ngpus = [\"0\", \"1\"]\n", GPUs{"0", "1"}, 0, ""},
+		{"indices as integers", "[run]\ngpus = [0, 3]\n", GPUs{"0", "3"}, 0, ""},
+		{"uuid and MIG", "[run]\ngpus = [\"GPU-6a1b9c3e-0d2f-4e5a-8b7c-1d2e3f4a5b6c\", \"0:1\"]\n",
+			GPUs{"GPU-6a1b9c3e-0d2f-4e5a-8b7c-1d2e3f4a5b6c", "0:1"}, 0, ""},
+		{"empty list is none", "[run]\ngpus = []\n", GPUs{}, 0, ""},
+		{"dotted key", "description = \"x\"\nrun.gpus = \"all\"\n", GPUs{"all"}, 0, ""},
+		{"another string", "[run]\n\ngpus = \"0\"\n", nil, 3, `not "all" or a list`},
+		{"a number", "[run]\ngpus = 1\n", nil, 2, `not "all" or a list`},
+		{"a boolean", "[run]\ngpus = true\n", nil, 2, `not "all" or a list`},
+		{"a table", "[run.gpus]\nx = 1\n", nil, 1, `not "all" or a list`},
+		{"a float in the list", "[run]\ngpus = [1.5]\n", nil, 2, `not "all" or a list`},
+		{"a negative index", "[run]\ngpus = [-1]\n", nil, 2, "not a GPU index"},
+		{"all in a list", "[run]\ngpus = [\"all\", \"0\"]\n", nil, 2, `"all" stands alone`},
+		{"a bad name", "[run]\ngpus = [\"0 1\"]\n", nil, 2, "invalid GPU"},
+		{"a name with a slash", "[run]\ngpus = [\"nvidia.com/gpu=0\"]\n", nil, 2, "invalid GPU"},
+		{"twice", "[run]\ngpus = [\"0\", 0]\n", nil, 2, "listed twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := DecodeProject("/p/project.toml", []byte(tc.src))
+			if tc.line == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(p.Run.GPUs, tc.want) {
+					t.Fatalf("got %#v, want %#v", p.Run.GPUs, tc.want)
+				}
+				return
+			}
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("got %v, want a FileError", err)
+			}
+			if fe.Key != "run.gpus" || fe.Line != tc.line || !strings.Contains(fe.Msg, tc.msg) {
+				t.Fatalf("got %q (%+v), want run.gpus at line %d with %q", err, fe, tc.line, tc.msg)
+			}
+		})
+	}
+	if (GPUs{"all"}).All() != true || (GPUs{"0"}).All() || (GPUs{}).All() {
+		t.Error("All")
+	}
+}
+
+func TestRunGPUsInSchema(t *testing.T) {
+	for _, k := range Schema() {
+		if k.Key == "run.gpus" && k.File == "project.toml" {
+			if k.Type != "string or list of strings" || string(k.Default) != "[]" {
+				t.Fatalf("%+v", k)
+			}
+			return
+		}
+	}
+	t.Fatal("run.gpus is not in the schema")
+}

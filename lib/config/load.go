@@ -274,6 +274,9 @@ func (p *Project) validate() (string, error) {
 			return "run.cap_add", err
 		}
 	}
+	if err := p.Run.GPUs.Validate(); err != nil {
+		return "run.gpus", err
+	}
 	if err := validPatterns(p.Gate.Protected); err != nil {
 		return "gate.protected", err
 	}

@@ -71,7 +71,16 @@ func defaultValue(v reflect.Value) any {
 	return v.Interface()
 }
 
+// schemaTyped is a key type that names itself in the schema (one TOML
+// accepts in more than one form).
+type schemaTyped interface{ SchemaType() string }
+
+var schemaTypedType = reflect.TypeFor[schemaTyped]()
+
 func typeName(t reflect.Type) string {
+	if t.Implements(schemaTypedType) {
+		return reflect.Zero(t).Interface().(schemaTyped).SchemaType()
+	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
 		return strings.ToLower(t.Name())
 	}

@@ -126,6 +126,7 @@ type ProjectRun struct {
 	CPUs            float64  `toml:"cpus" doc:"Overrides the global run.cpus; 0: the global one."`
 	CapAdd          []string `toml:"cap_add" doc:"Opt-out: capabilities put back into the task (all are dropped by default), e.g. [\"NET_BIND_SERVICE\"]."`
 	NoNewPrivileges bool     `toml:"no_new_privileges" doc:"Opt-out: false lets set-uid programs gain privileges inside the task; default true."`
+	GPUs            GPUs     `toml:"gpus" doc:"Opt-out: GPUs the tasks get through CDI (nvidia.com/gpu=NAME), \"all\" or a list of indices or UUIDs like [\"0\", \"1\"]; empty: none. The host needs a CDI spec (nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml; terok doctor --only gpu checks it). Not yet tried with a real GPU."`
 }
 
 // ProjectImage overrides the global image defaults for one project.

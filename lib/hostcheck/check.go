@@ -69,6 +69,9 @@ type Options struct {
 	// Vault is what the vault check needs; nil: it warns that it did not
 	// run.
 	Vault *VaultProbe
+	// GPU is what the gpu check needs; nil: no project asks for GPUs, and
+	// the specs in CDISpecDirs are read.
+	GPU *GPUProbe
 }
 
 func (o Options) withDefaults() Options {
@@ -89,7 +92,7 @@ func (o Options) withDefaults() Options {
 
 // Checks names every check, in the order Run runs them.
 var Checks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits",
-	"userns", "nft", "shield", "git", "gum", "dbus", "vault"}
+	"userns", "nft", "shield", "git", "gum", "dbus", "vault", "gpu"}
 
 // engineChecks are the checks that need Podman to answer.
 var engineChecks = []string{"podman", "container", "task", "cgroups", "ulimits"}
@@ -139,6 +142,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		{"gum", Warn, checkGum},
 		{"dbus", Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }},
 		{"vault", Warn, func(ctx context.Context) Result { return checkVault(ctx, opts.Vault, opts.UID) }},
+		{"gpu", Warn, func(context.Context) Result { return checkGPU(opts.GPU) }},
 	}
 	for _, q := range quick {
 		if want(q.name) {

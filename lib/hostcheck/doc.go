@@ -4,8 +4,9 @@
 // are recognised in the engine's own error text and predicted from the
 // host: crun on hybrid cgroups, rlimits root cannot raise), whether user
 // namespaces have subordinate ids, whether nftables, git, gum and a D-Bus
-// session bus are there, and the vault's state (never asking for its
-// passphrase).
+// session bus are there, the vault's state (never asking for its
+// passphrase), and whether the host's CDI specs provide the GPUs projects
+// ask for.
 //
 // Each check gives one Result: ok, warn or fail, a detail and, when
 // something is wrong, the fix as a command or a config line. Every check is

@@ -189,7 +189,11 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (Result, error) {
 	fam := spec.Family
 	if fam == "" {
 		if fam, err = b.family(ctx, base.ID); err != nil {
-			return Result{}, &FamilyError{Base: spec.Base, Err: err}
+			byName, ok := FamilyByName(spec.Base)
+			if !ok {
+				return Result{}, &FamilyError{Base: spec.Base, Err: err}
+			}
+			fam = byName
 		}
 	}
 	roster := make([]*agent.Agent, len(agents))

@@ -71,10 +71,16 @@ func (b *Builder) Family(ctx context.Context, ref string) (string, error) {
 		return "", err
 	}
 	if img == nil {
+		if fam, ok := FamilyByName(ref); ok {
+			return fam, nil
+		}
 		return "", &BaseMissingError{Base: ref}
 	}
 	fam, err := b.family(ctx, img.ID)
 	if err != nil {
+		if byName, ok := FamilyByName(ref); ok {
+			return byName, nil
+		}
 		return "", &FamilyError{Base: ref, Err: err}
 	}
 	return fam, nil

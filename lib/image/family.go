@@ -78,3 +78,35 @@ func (o OSRelease) Family() (string, error) {
 	}
 	return "", fmt.Errorf("terok knows no package family for the distribution %q (deb: Debian, Ubuntu and their derivatives; rpm: Fedora, RHEL and their derivatives)", o.ID)
 }
+
+// cudaOS are the operating systems of NVIDIA's CUDA images, as the last
+// part of their tags names them (nvidia/cuda:VERSION-FLAVOUR-OS, like
+// 12.4.1-base-ubuntu22.04), and their package families. CentOS 7's tags
+// are left out: it has yum, not dnf.
+var cudaOS = []struct{ prefix, family string }{
+	{"ubuntu", "deb"}, {"ubi", "rpm"}, {"rockylinux", "rpm"},
+}
+
+// FamilyByName tells the package family of an NVIDIA CUDA base image
+// (nvidia/cuda on any registry) from its tag, without the image: for
+// saying which agents install on a base not pulled yet, and for a base
+// whose os-release cannot be read. The image's own os-release, when it
+// can be read, says the same and wins (Ubuntu: ID=ubuntu; UBI: ID=rhel;
+// Rocky Linux: ID=rocky). Any other name: "", false.
+func FamilyByName(ref string) (string, bool) {
+	ref, _, _ = strings.Cut(ref, "@")
+	repo, tag := ref, ""
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo, tag = ref[:i], ref[i+1:]
+	}
+	if repo != "nvidia/cuda" && !strings.HasSuffix(repo, "/nvidia/cuda") {
+		return "", false
+	}
+	osPart := tag[strings.LastIndex(tag, "-")+1:]
+	for _, c := range cudaOS {
+		if v, ok := strings.CutPrefix(osPart, c.prefix); ok && v != "" && v[0] >= '0' && v[0] <= '9' {
+			return c.family, true
+		}
+	}
+	return "", false
+}

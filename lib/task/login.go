@@ -239,6 +239,7 @@ func (r *Runner) readLoginFile(ctx context.Context, rec Record, ag *agent.Agent)
 func loginProject(p config.Project) config.Project {
 	p.Run.CapAdd = nil
 	p.Run.NoNewPrivileges = true
+	p.Run.GPUs = nil
 	return p
 }
 

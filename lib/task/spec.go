@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,6 +86,12 @@ func HardeningFor(g config.Global, p config.Project, rootless bool) Hardening {
 		h.NoNewPrivileges = false
 		h.OptOuts = append(h.OptOuts, "run.no_new_privileges = false")
 	}
+	// GPUs are host devices: CDI devices the engine resolves from the
+	// host's CDI specs when the container starts.
+	for _, d := range p.Run.GPUs.Devices() {
+		h.Devices = append(h.Devices, d)
+		h.OptOuts = append(h.OptOuts, "run.gpus: "+d)
+	}
 	return h
 }
 
@@ -127,6 +134,13 @@ func Spec(c Container, h Hardening) *specgen.SpecGenerator {
 	s.Init = &h.Init
 	s.Privileged = new(bool)
 	s.SeccompProfilePath = c.Seccomp
+	// A qualified CDI name (vendor.com/class=name) is resolved by the
+	// engine from its CDI spec directories (Podman 4.3.1 reads /etc/cdi and
+	// /var/run/cdi) when the container is initialised, not when it is
+	// created.
+	for _, d := range h.Devices {
+		s.Devices = append(s.Devices, spec.LinuxDevice{Path: d})
+	}
 	s.DNSServers = slices.Clone(c.DNS)
 	switch {
 	case h.UserNS == "auto":
@@ -153,4 +167,44 @@ func Spec(c Container, h Hardening) *specgen.SpecGenerator {
 	}
 	s.ResourceLimits = res
 	return s
+}
+
+// GPUError is a task's start refused by the engine because no CDI spec on
+// the host provides a GPU the project asks for (run.gpus).
+type GPUError struct {
+	Devices []string // the CDI devices the engine could not resolve
+	Err     error
+}
+
+func (e *GPUError) Error() string {
+	return fmt.Sprintf("no CDI spec on this host provides %s, which the project asks for (run.gpus)", strings.Join(e.Devices, ", "))
+}
+func (e *GPUError) Unwrap() error { return e.Err }
+
+// Hint says where the GPUs come from.
+func (e *GPUError) Hint() string {
+	return "'terok doctor --only gpu' lists the GPUs the host's CDI specs provide; make a spec with 'nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml'"
+}
+
+// unresolvedCDI is Podman's error for CDI devices no spec provides
+// ("setting up CDI devices: unresolvable CDI devices A, B"; measured with
+// Podman 4.3.1).
+const unresolvedCDI = "unresolvable CDI devices "
+
+// gpuError makes the engine's refusal of CDI devices a GPUError, or
+// returns nil for any other error.
+func gpuError(err error) error {
+	msg := err.Error()
+	i := strings.Index(msg, unresolvedCDI)
+	if i < 0 {
+		return nil
+	}
+	rest, _, _ := strings.Cut(msg[i+len(unresolvedCDI):], "\n")
+	var devs []string
+	for _, d := range strings.Split(rest, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			devs = append(devs, d)
+		}
+	}
+	return &GPUError{Devices: devs, Err: err}
 }

@@ -42,6 +42,11 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 		}
 		if err := fn(rec); err != nil {
 			unlock()
+			// An attach initialises the container: the engine's refusal
+			// of a GPU may come here, before the start.
+			if gerr := gpuError(err); gerr != nil {
+				return rec, gerr
+			}
 			return rec, err
 		}
 	}
@@ -50,6 +55,9 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 	unlock()
 	r.trace("start.container")
 	if err != nil {
+		if gerr := gpuError(err); gerr != nil {
+			return rec, gerr
+		}
 		return rec, fmt.Errorf("starting the container: %w", err)
 	}
 	// A new run: the last one's outcome no longer holds.

@@ -430,8 +430,9 @@ func (c *checker) agent(ctx context.Context) hostcheck.Result {
 }
 
 // agentProcess finds, in ps's "PID PPID STAT ARGS" lines, a live process
-// descending from pid 1 that is not the init, the entry point or tmux,
-// and says which.
+// descending from pid 1 that is not the init, the entry point, tmux or
+// the session's wrapper (which records its program's exit status), and
+// says which.
 func agentProcess(ps string) (string, bool) {
 	type proc struct {
 		pid, ppid int
@@ -463,7 +464,8 @@ func agentProcess(ps string) (string, bool) {
 	for _, p := range procs {
 		argv0 := strings.Fields(p.args)[0]
 		if !ours[p.pid] || strings.HasPrefix(p.stat, "Z") || argv0 == "/run/podman-init" ||
-			strings.Contains(p.args, "terok-entry") || argv0 == "tmux" || strings.HasSuffix(argv0, "/tmux") {
+			strings.Contains(p.args, "terok-entry") || strings.Contains(p.args, "terok-session") ||
+			argv0 == "tmux" || strings.HasSuffix(argv0, "/tmux") {
 			continue
 		}
 		args := p.args

@@ -115,10 +115,14 @@ func TestDoctorTask(t *testing.T) {
 		t.Errorf("the gate's fix did not repair it: %+v", rs["gate"])
 	}
 
-	// The warden killed.
+	// The warden killed: its process group, which rootless is the podman
+	// unshare wrapper (the pid in the record) and the warden inside it.
 	var show struct{ Warden struct{ PID int } }
 	decodeJSON(t, e.must("terok-task", "show", task.ID), &show)
-	if err := exec.Command("kill", "-KILL", strconv.Itoa(show.Warden.PID)).Run(); err != nil {
+	if show.Warden.PID <= 0 {
+		t.Fatal("no warden pid")
+	}
+	if err := exec.Command("kill", "-KILL", "--", "-"+strconv.Itoa(show.Warden.PID)).Run(); err != nil {
 		t.Fatal(err)
 	}
 	for range 50 { // until the process is reaped
@@ -129,8 +133,8 @@ func TestDoctorTask(t *testing.T) {
 	}
 	rs, code, _ = doctor(task.ID)
 	wardenFix := failsAlone(rs, "warden", "terok-task restart")
-	if code != 2 {
-		t.Errorf("warden killed: exit %d", code)
+	if code != 2 || rs["dns"].Status != hostcheck.Fail || rs["gate"].Status != hostcheck.Fail {
+		t.Errorf("warden killed: exit %d, dns %+v, gate %+v (both are the warden's)", code, rs["dns"], rs["gate"])
 	}
 
 	// The ruleset flushed by hand in the task's network namespace.

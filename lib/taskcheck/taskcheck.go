@@ -168,10 +168,17 @@ func (c *checker) restart(why string) string {
 func (c *checker) warden(ctx context.Context) hostcheck.Result {
 	pid := c.rec.WardenPID
 	fix := c.restart("a warden cannot be started alone; without it the task has no network, DNS or gate")
-	if !warden.Alive(pid) {
+	alive := warden.Alive(pid)
+	switch {
+	case !alive && c.rulesErr != nil:
 		return fail(fmt.Sprintf("the warden (pid %d) is not running", pid), fix)
-	}
-	if c.rulesErr != nil {
+	case !alive:
+		// Rootless, the recorded pid is the warden's podman unshare
+		// wrapper: killed alone, it leaves the warden serving, but stop
+		// and rm signal the group through that pid.
+		return warn(fmt.Sprintf("the warden's process (pid %d) is gone, yet a warden answers on the control socket (an orphan, still serving)", pid),
+			c.restart("a new warden, which stop and rm can reach again"))
+	case c.rulesErr != nil:
 		return fail(fmt.Sprintf("the warden (pid %d) runs but its control socket does not answer: %v", pid, c.rulesErr), fix)
 	}
 	return ok(fmt.Sprintf("pid %d answers; shield %s", pid, c.rules.Posture))

@@ -20,18 +20,25 @@ import (
 	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/project"
+	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/taskcheck"
 )
 
-// DoctorCmd is `terok doctor`: it checks the host and prints one record per
-// check, {check, status, detail, fix}. It exits 0 when every check is ok,
-// 1 when the worst is a warning and 2 when one failed.
+// DoctorCmd is `terok doctor [TASK]`: it checks the host, or with TASK that
+// running task (lib/taskcheck), and prints one record per check, {check,
+// status, detail, fix}. It exits 0 when every check is ok, 1 when the
+// worst is a warning and 2 when one failed.
 type DoctorCmd struct {
+	Task  string   `arg:"" optional:"" help:"Check this running task (id or unique prefix) instead of the host: warden, shield, dns, gate, workspace, agent, clock." completion:"task"`
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot." placeholder:"CHECK"`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot. With TASK: warden, shield, dns, gate, workspace, agent, clock." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {
+	if c.Task != "" {
+		return c.runTask(env)
+	}
 	for _, o := range c.Only {
 		if !slices.Contains(hostcheck.Checks, o) {
 			return cli.Usagef("--only: no check %q", o).WithHint("the checks: %s", strings.Join(hostcheck.Checks, ", "))
@@ -43,6 +50,52 @@ func (c *DoctorCmd) Run(env *cli.Env) error {
 		results = nil // the configuration's own check is not among those asked for
 	}
 	results = append(results, hostcheck.Run(env.Ctx, opts)...)
+	if err := cli.List(env, results, doctorColumns); err != nil {
+		return err
+	}
+	if rank := hostcheck.Worst(results).Rank(); rank != 0 {
+		return cli.ExitStatus(rank)
+	}
+	return nil
+}
+
+// runTask runs the task checks on one task. A task that does not exist
+// exits 4 (one line on stderr); one that is not running gives every check
+// a failure saying so, with the fix.
+func (c *DoctorCmd) runTask(env *cli.Env) error {
+	for _, o := range c.Only {
+		if !slices.Contains(taskcheck.Checks, o) {
+			return cli.Usagef("--only: no task check %q", o).WithHint("the task checks: %s", strings.Join(taskcheck.Checks, ", "))
+		}
+	}
+	if c.Image != "" {
+		return cli.Usagef("--image is for the host checks; the task checks probe the task's own container")
+	}
+	if err := task.ValidPrefix(c.Task); err != nil {
+		return cli.Usagef("%v", err)
+	}
+	s, err := session.Open(env)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id, err := s.ResolveTask(c.Task)
+	if err != nil {
+		return err
+	}
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
+		return err
+	}
+	rec, err := r.Store().Load(id)
+	if err != nil {
+		return err
+	}
+	opts := taskcheck.Options{Runner: r, Record: rec, Only: c.Only}
+	if exe := dispatchingExe(); exe != "" {
+		opts.Verify = func(ctx context.Context, pid int) error { return verifyShield(ctx, exe, pid) }
+	}
+	results := taskcheck.Run(env.Ctx, opts)
 	if err := cli.List(env, results, doctorColumns); err != nil {
 		return err
 	}

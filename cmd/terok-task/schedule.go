@@ -520,6 +520,14 @@ type ScheduleExit struct {
 
 func (c *ScheduleRunCmd) Run(env *cli.Env) error {
 	env = cronEnv(env)
+	// cron's PATH (/usr/bin:/bin) lacks the sbin directories, and the
+	// Podman service terok starts, which inherits this process's
+	// environment, needs their tools (iptables, nft) to set up a
+	// container's network. The standard directories are appended to
+	// whatever PATH says.
+	if err := os.Setenv("PATH", systemPath(os.Getenv("PATH"))); err != nil {
+		return err
+	}
 	s, err := session.OpenPaths(env)
 	if err != nil {
 		return err
@@ -651,6 +659,18 @@ func pruneSchedule(env *cli.Env, s *session.Session, st schedule.Store, d schedu
 		env.Warnf("pruning: %v", err)
 	}
 	return removed
+}
+
+// systemPath is path with the standard system directories that it lacks
+// appended, in systemd's default order.
+func systemPath(path string) string {
+	have := strings.Split(path, ":")
+	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		if !slices.Contains(have, d) {
+			have = append(have, d)
+		}
+	}
+	return strings.Trim(strings.Join(have, ":"), ":")
 }
 
 // ownDir reports whether dir is a directory of uid's alone.

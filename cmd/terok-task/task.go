@@ -18,6 +18,8 @@
 //	terok-task diff TASK... | - [--patch]
 //	terok-task exec TASK [-t] [-i] -- CMD [ARG...]
 //	terok-task rm TASK... | - [--force] [--yes]
+//	terok-task schedule add NAME PROJECT PROMPT --on-calendar SPEC [--agent A] [--model M] [--timeout D] [--keep N] [--notify] [--cron]
+//	terok-task schedule ls | show NAME | rm NAME... | run NAME
 //
 // A TASK is a task's id or any unique prefix of one.
 package taskcmd

@@ -139,12 +139,11 @@ func (c *ScheduleAddCmd) Run(env *cli.Env) error {
 	if err := st.Save(d); err != nil {
 		return err
 	}
-	v := scheduleView(d, cal, nil)
 	if c.Cron {
-		v.Cron = cron
-		fmt.Fprintln(env.Stdout, cron)
-		return nil
+		_, err := fmt.Fprintln(env.Stdout, cron)
+		return err
 	}
+	v := scheduleView(d, cal, nil)
 	svc, timer, err := d.WriteUnits(dir)
 	if err != nil {
 		_ = st.Remove(c.Name) // the units' error is the one to report

@@ -54,11 +54,50 @@ diff prints one object per changed file, then one per unpushed commit, each with
 rm prints one object per removed task:
 
   removed  true
-  archive  the directory keeping its record and output`},
+  archive  the directory keeping its record and output
+
+schedule add (without --cron), schedule ls and schedule show print one object per schedule:
+
+  name  the schedule's name
+  project  the project it runs on
+  agent  the agent (empty: the project's first, when it runs)
+  model  the model, when given
+  timeout  the agent's timeout, when given (else run.timeout)
+  on_calendar  when it runs: the systemd OnCalendar expression
+  next  its next run by the calendar, in local time, RFC 3339 (null: never again)
+  keep  how many runs' tasks it keeps (0: all)
+  notify  true when a run's end shows a desktop notification
+  prompt  (show) the prompt
+  command  the command line its service and crontab line run
+  cron  (show) the equivalent crontab line, when cron can express the calendar
+  units  (add, show) its systemd service and timer files
+  timer  (add, show) what became of its timer: enabled, active, inactive, or why it is not active
+  env  (show) the environment its runs get (NAME=value)
+  created  when it was added, RFC 3339
+  tasks  (show) the tasks of its runs that are kept, oldest first
+  last_run  its latest run (null: never ran): task (its task's id; empty when it failed before a task was made), started and ended (RFC 3339), exit_code (absent while it runs) and error (terok's own error, when the run failed around the agent)
+
+schedule run prints, when the run ends, one object of type exit with schedule (its name), id (the task), exit_code, started, ended and removed (the older tasks --keep removed). schedule rm prints one object per schedule with name, removed (true) and units (true when it had units to remove).`},
 	{Title: "INTERACTIVE TASKS", Body: `run -i (the agent's interactive command) and run --shell (a login shell, bash -l) keep the task's program in a tmux session named terok inside the container, and attach this terminal to it. tmux's own keys drive it: C-b d detaches, which leaves the task running and prints the 'terok-task login ID' that attaches again. The task ends when the session's program exits, with its exit code, as wait and ls then report; its commits are pushed to its branch in the gate, as a headless agent's are. A login takes the session over: another terminal still attached to it is detached.
 
 -i and --shell need a terminal on stdin and stdout; without one they refuse (exit 2) unless --detach is given, which starts the session, prints the task as one JSON line, and leaves the attaching to a later login. login refuses a headless task (it has no session) and a task that is not running (start it again first).`},
-	{Title: "EXIT STATUS", Body: `run and followup (without --detach) and wait exit with the agent's own exit code; 124 when it ran past its timeout. run -i, run --shell and login exit 0 when the person detaches, and with the program's exit code when the session ends. exec exits with its command's exit code (126: it could not run, 127: no such command). Otherwise as every terok command: 0, 1 (also: login to a task that is not running or runs headless), 2 usage (also: -i, --shell or login without a terminal; followup on a running task; run of an agent that cannot run behind the vault, terok-image agents says which, in a project that does not list it in project.toml [vault] unvaulted), 3 not set up (for run and restart --recreate: the project's image is not built; for run, start, restart and followup of a task whose agent reaches its provider through the vault: the vault is locked and no terminal can ask for its passphrase, or it holds no credential for the provider — nothing is made or changed then), 4 not found.`},
+	{Title: "EXIT STATUS", Body: `run, schedule run, followup (without --detach) and wait exit with the agent's own exit code; 124 when it ran past its timeout. run -i, run --shell and login exit 0 when the person detaches, and with the program's exit code when the session ends. exec exits with its command's exit code (126: it could not run, 127: no such command). Otherwise as every terok command: 0, 1 (also: login to a task that is not running or runs headless), 2 usage (also: -i, --shell or login without a terminal; followup on a running task; run of an agent that cannot run behind the vault, terok-image agents says which, in a project that does not list it in project.toml [vault] unvaulted), 3 not set up (for run and restart --recreate: the project's image is not built; for run, start, restart and followup of a task whose agent reaches its provider through the vault: the vault is locked and no terminal can ask for its passphrase, or it holds no credential for the provider — nothing is made or changed then), 4 not found (also: schedule show, run and rm of a schedule that does not exist), 75 schedule run of a schedule that is already running (EX_TEMPFAIL: the run is skipped, and no task is made).`},
+	{Title: "SCHEDULES", Body: `schedule add NAME PROJECT PROMPT --on-calendar SPEC runs PROMPT headless on PROJECT whenever SPEC says: a systemd OnCalendar expression (systemd.time(7)), parsed by terok itself: the shorthands minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly and annually, and [DOW] [[Y-]M-D] [H:M[:S]] with *, lists (a,b), ranges (a..b; Mon-Fri too) and repetitions (a/step, a..b/step), in local time. Time zones, ~ and fractional seconds are refused. Everything is checked before anything is written (the name, the calendar, the project, the agent, the timeout); bad input is one line and a non-zero exit, and leaves nothing behind.
+
+add writes the definition (CONFIG/schedules/NAME.toml) and two systemd units generated from it: terok-schedule-NAME.service (Type=oneshot; ExecStart= this terok-task's absolute path with schedule run NAME; Environment= HOME and the TEROK_*_DIR and XDG_*_HOME roots that were set; no standard input) and terok-schedule-NAME.timer (OnCalendar=SPEC, Persistent=true: a run missed while the machine was off happens when it is next up). As root they go to /etc/systemd/system, for a user to ~/.config/systemd/user ($XDG_CONFIG_HOME/systemd/user), or to TEROK_UNIT_DIR when it is set. When systemd runs, add reloads it and enables and starts the timer (systemctl [--user] enable --now; a user's timers run while the user is logged in, or always after loginctl enable-linger); when it does not, add says so in one line, leaves the units written, and prints the crontab line that would run it instead. add --cron writes the definition and prints only that crontab line (for crontab -e), or refuses, saying why, when cron cannot say the same (seconds other than :00, years, both a day of the month and a day of the week: cron fires when either matches).
+
+schedule run NAME is what the service and the crontab line run, and runs a schedule now. It takes the schedule's lock (a flock on STATE/schedules/NAME.lock) and refuses, exit 75 and one line naming the running run's pid, when another run of the schedule holds it; it never waits. It runs the task as run does, headless, with nothing to prompt on (a locked vault: exit 3 with its one line), streams the agent's output to stderr (the journal, or cron's mail), and exits with the agent's exit code, the service's result. Each run is recorded in STATE/schedules/NAME.json (its task, times, exit code), which ls and show report. Then --keep N removes the tasks of older runs beyond the last N (as terok-task rm does, archived; never a running one), and --notify shows a desktop notification (org.freedesktop.Notifications) when a session bus is there (DBUS_SESSION_BUS_ADDRESS, or the bus socket in the user's runtime directory), and does nothing without one.
+
+Under cron's environment (no terminal, no session bus, no XDG_RUNTIME_DIR, PATH=/usr/bin:/bin) schedule run works: it appends the standard system directories to PATH (the Podman service terok starts needs iptables and nft), uses /run/user/UID as a user's runtime directory when it is the user's own, and without a Podman socket that answers starts terok's own Podman service (set podman.socket in config.toml to use another one). schedule rm disables and removes the units and the definition; the schedule's tasks stay.
+
+A nightly run of the demo project's tests, keeping the last 7 runs' tasks:
+
+  terok-task schedule add nightly demo 'make test' --agent command --on-calendar '*-*-* 02:30' --keep 7
+  terok-task schedule ls
+  terok-task schedule run nightly
+  journalctl -u terok-schedule-nightly (a user's: journalctl --user -u ...)
+  terok-task schedule show nightly
+  terok-task schedule rm nightly`},
 	{Title: "RESTART, FOLLOWUP, DIFF AND EXEC", Body: `restart stops a running task (SIGTERM, SIGKILL after --time) and starts its container again, with a new warden; the container runs its command again, so a headless task runs its last prompt again, on the workspace as the agent left it. restart --recreate first replaces the container by a new one of the project's current image (build it with terok-image build), with the same command, workspace volume, branch, gate token, settings and hardening.
 
 followup runs a new headless prompt on the workspace of a task that is not running. Podman cannot change a container's command, so the container is replaced by one that runs the agent with the new prompt: of the task's image (the project's current one when that is gone), with everything else the task's. The entry point finds the workspace's clone and does not clone again, and pushes the task's branch to the gate when the agent ends, as after the first prompt. Agents whose roster entry has headless.resume continue their last session (Claude Code: --continue, Codex: exec resume --last); the others start a new one. The output streams and the exit code is the agent's, as for run.

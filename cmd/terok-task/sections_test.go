@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/schedule"
 	"github.com/terok-ai/terok-go/lib/task"
 )
 
@@ -11,6 +12,13 @@ import (
 func TestJSONFieldsDocumented(t *testing.T) {
 	if m := cli.UndocumentedFields(sections, View{}, Event{}, Removed{}, WardenView{}, VaultView{}, task.Hardening{},
 		task.Prompt{}, DiffFileLine{}, DiffCommitLine{}, task.DiffFile{}, task.DiffCommit{}); len(m) > 0 {
+		t.Fatalf("fields missing from JSON FIELDS in sections.go: %v", m)
+	}
+}
+
+// Every JSON field of the schedule verbs is documented too.
+func TestScheduleJSONFieldsDocumented(t *testing.T) {
+	if m := cli.UndocumentedFields(sections, ScheduleView{}, schedule.Run{}, ScheduleExit{}, ScheduleRemoved{}); len(m) > 0 {
 		t.Fatalf("fields missing from JSON FIELDS in sections.go: %v", m)
 	}
 }

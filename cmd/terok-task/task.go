@@ -18,6 +18,8 @@
 //	terok-task diff TASK... | - [--patch]
 //	terok-task exec TASK [-t] [-i] -- CMD [ARG...]
 //	terok-task rm TASK... | - [--force] [--yes]
+//	terok-task schedule add NAME PROJECT PROMPT --on-calendar SPEC [--agent A] [--model M] [--timeout D] [--keep N] [--notify] [--cron]
+//	terok-task schedule ls | show NAME | rm NAME... | run NAME
 //
 // A TASK is a task's id or any unique prefix of one.
 package taskcmd
@@ -76,6 +78,9 @@ type Grammar struct {
 	Followup FollowupCmd `cmd:"" help:"Run a new headless prompt on a task's workspace, resuming the agent's session where it can."`
 	Diff     DiffCmd     `cmd:"" help:"Show what a task's workspace has that the gate lacks: uncommitted changes and unpushed commits."`
 	Exec     ExecCmd     `cmd:"" help:"Run a command inside a running task, as the agent's user in the workspace."`
+
+	// Scheduled headless runs (schedule.go).
+	Schedule ScheduleCmd `cmd:"" help:"Run a headless prompt on a calendar: a systemd timer (or a crontab line) that runs terok-task unattended."`
 }
 
 // resolve turns an id or unique prefix into a record.
@@ -126,7 +131,6 @@ type Event struct {
 }
 
 func (c *RunCmd) Run(env *cli.Env) error {
-	trace := env.Tracer()
 	mode, err := c.mode(env)
 	if err != nil {
 		return err
@@ -135,6 +139,14 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
+	return c.execute(env, mode, prompt, nil)
+}
+
+// execute makes the task and runs it: run's own path, and a schedule's
+// (schedule.go), which learns of the task through created as soon as its
+// record exists.
+func (c *RunCmd) execute(env *cli.Env, mode task.Mode, prompt string, created func(task.Record)) error {
+	trace := env.Tracer()
 	if err := config.ValidName(c.Project); err != nil {
 		return cli.Usagef("%v", err)
 	}
@@ -170,6 +182,9 @@ func (c *RunCmd) Run(env *cli.Env) error {
 	}
 	if err != nil {
 		return runError(c.Project, err)
+	}
+	if created != nil {
+		created(rec)
 	}
 	if sh, err := r.LoadShield(rec.ID); err == nil {
 		for _, n := range sh.Notes {

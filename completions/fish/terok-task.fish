@@ -27,14 +27,14 @@ function __terok_task_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time' 'restart:--time' 'followup:--prompt-file' 'followup:--timeout'
+                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time' 'restart:--time' 'followup:--prompt-file' 'followup:--timeout' 'schedule add:--on-calendar' 'schedule add:--agent' 'schedule add:--model' 'schedule add:--timeout' 'schedule add:--keep'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':run' ':login' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm' ':restart' ':followup' ':diff' ':exec'
+            case ':run' ':login' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm' ':restart' ':followup' ':diff' ':exec' ':schedule' 'schedule:add' 'schedule:ls' 'schedule:show' 'schedule:rm' 'schedule:run'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -81,6 +81,7 @@ complete -c terok-task -n "__terok_task_at '' 0" -a restart -d 'Stop tasks if th
 complete -c terok-task -n "__terok_task_at '' 0" -a followup -d 'Run a new headless prompt on a task\'s workspace, resuming the agent\'s session where it can.'
 complete -c terok-task -n "__terok_task_at '' 0" -a diff -d 'Show what a task\'s workspace has that the gate lacks: uncommitted changes and unpushed commits.'
 complete -c terok-task -n "__terok_task_at '' 0" -a exec -d 'Run a command inside a running task, as the agent\'s user in the workspace.'
+complete -c terok-task -n "__terok_task_at '' 0" -a schedule -d 'Run a headless prompt on a calendar: a systemd timer (or a crontab line) that runs terok-task unattended.'
 complete -c terok-task -n "__terok_task_in run" -l agent -x -d 'The agent (default: the project\'s first agent).'
 complete -c terok-task -n "__terok_task_in run" -l prompt-file -r -F -d 'Read the prompt from a file.'
 complete -c terok-task -n "__terok_task_in run" -l model -x -d 'The model, for agents that take one.'
@@ -119,3 +120,16 @@ complete -c terok-task -n "__terok_task_at diff 0+" -a '(terok-task ls -q 2>/dev
 complete -c terok-task -n "__terok_task_in exec" -s t -l tty -d 'Give the command a terminal.'
 complete -c terok-task -n "__terok_task_in exec" -s i -l interactive -d 'Pass this command\'s standard input to it.'
 complete -c terok-task -n "__terok_task_at exec 0" -a '(terok-task ls -q 2>/dev/null)'
+complete -c terok-task -n "__terok_task_at schedule 0" -a add -d 'Add a schedule: its definition, and a systemd timer and service that run it (--cron: the crontab line instead).'
+complete -c terok-task -n "__terok_task_at schedule 0" -a ls -d 'List schedules with their next and last run.'
+complete -c terok-task -n "__terok_task_at schedule 0" -a show -d 'Show a schedule: its definition, units, crontab line, last run and kept tasks.'
+complete -c terok-task -n "__terok_task_at schedule 0" -a rm -d 'Remove schedules: disable and remove their units and definitions (their tasks stay).'
+complete -c terok-task -n "__terok_task_at schedule 0" -a run -d 'Run a schedule now, headless, as its timer does: never overlapping itself, never prompting.'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l on-calendar -x -d 'When to run: a systemd OnCalendar expression (daily, Mon..Fri 02:30, *:0/15; see systemd.time(7)).'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l agent -x -d 'The agent (default: the project\'s first agent, when it runs).'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l model -x -d 'The model, for agents that take one.'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l timeout -x -d 'Stop the agent after this long; exit code 124 (default: run.timeout).'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l keep -x -d 'Keep the tasks of the last N runs; older ones are removed after each run (0: keep all).'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l notify -d 'Show a desktop notification when a run ends (when there is a session bus).'
+complete -c terok-task -n "__terok_task_in 'schedule add'" -l cron -d 'Print the equivalent crontab line instead of writing systemd units.'
+complete -c terok-task -n "__terok_task_at 'schedule add' 1" -a '(terok-project ls -q 2>/dev/null)'

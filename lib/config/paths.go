@@ -126,6 +126,13 @@ func (p Paths) VaultTokens() string { return filepath.Join(p.State, "vault", "to
 // VaultAudit is the vault proxy's audit log, one JSON line per request.
 func (p Paths) VaultAudit() string { return filepath.Join(p.AuditDir(), "vault.jsonl") }
 
+// SchedulesDir holds the definitions of scheduled runs (NAME.toml), from
+// which their systemd units and crontab lines are generated.
+func (p Paths) SchedulesDir() string { return filepath.Join(p.Config, "schedules") }
+
+// ScheduleStateDir holds each schedule's lock and the record of its runs.
+func (p Paths) ScheduleStateDir() string { return filepath.Join(p.State, "schedules") }
+
 // NamedPath is one resolved path, as `config paths` prints it.
 type NamedPath struct {
 	Name   string `json:"name"`

@@ -524,7 +524,7 @@ func (c *ScheduleRunCmd) Run(env *cli.Env) error {
 	// environment, needs their tools (iptables, nft) to set up a
 	// container's network. The standard directories are appended to
 	// whatever PATH says.
-	if err := os.Setenv("PATH", systemPath(os.Getenv("PATH"))); err != nil {
+	if err := os.Setenv("PATH", engine.SystemPath(os.Getenv("PATH"))); err != nil {
 		return err
 	}
 	s, err := session.OpenPaths(env)
@@ -658,18 +658,6 @@ func pruneSchedule(env *cli.Env, s *session.Session, st schedule.Store, d schedu
 		env.Warnf("pruning: %v", err)
 	}
 	return removed
-}
-
-// systemPath is path with the standard system directories that it lacks
-// appended, in systemd's default order.
-func systemPath(path string) string {
-	have := strings.Split(path, ":")
-	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-		if !slices.Contains(have, d) {
-			have = append(have, d)
-		}
-	}
-	return strings.Trim(strings.Join(have, ":"), ":")
 }
 
 // ownDir reports whether dir is a directory of uid's alone.

@@ -84,9 +84,13 @@ func TestServiceArgs(t *testing.T) {
 
 func TestServiceEnvDropsRemoteEngine(t *testing.T) {
 	got := serviceEnv([]string{"PATH=/bin", "CONTAINER_HOST=", "CONTAINER_CONNECTION=x", "CONTAINER_HOSTNAME=y", "XDG_RUNTIME_DIR=/run/user/1"})
-	want := []string{"PATH=/bin", "CONTAINER_HOSTNAME=y", "XDG_RUNTIME_DIR=/run/user/1"}
+	want := []string{"PATH=/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin", "CONTAINER_HOSTNAME=y", "XDG_RUNTIME_DIR=/run/user/1"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("serviceEnv = %q, want %q", got, want)
+	}
+	// No PATH at all (env -i): the service still gets the system's.
+	if got := serviceEnv([]string{"HOME=/root"}); !reflect.DeepEqual(got, []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}) {
+		t.Errorf("serviceEnv without PATH = %q", got)
 	}
 }
 

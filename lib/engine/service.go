@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -124,18 +125,40 @@ func startService(podman string, opts Options) (*Service, error) {
 
 // serviceEnv is the service's environment: terok's own, without the
 // variables that point podman at a remote engine (the service must be the
-// local engine; podman even refuses to start with an empty CONTAINER_HOST).
+// local engine; podman even refuses to start with an empty CONTAINER_HOST),
+// and with the system directories completing PATH: under cron's PATH
+// (/usr/bin:/bin) the service finds no iptables or nft and every task's
+// network fails to come up.
 func serviceEnv(environ []string) []string {
-	out := make([]string, 0, len(environ))
+	out := make([]string, 0, len(environ)+1)
+	path := ""
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		switch name {
 		case "CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINER_SSHKEY":
+			continue
+		case "PATH":
+			path = value
 			continue
 		}
 		out = append(out, kv)
 	}
-	return out
+	return append([]string{"PATH=" + SystemPath(path)}, out...)
+}
+
+// SystemPath is path with the standard system directories appended where
+// it lacks them, in their usual order; path's own order comes first.
+func SystemPath(path string) string {
+	var have []string
+	if path != "" {
+		have = strings.Split(path, ":")
+	}
+	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		if !slices.Contains(have, d) {
+			have = append(have, d)
+		}
+	}
+	return strings.Join(have, ":")
 }
 
 // waitAnswering polls the socket until the service answers, the service

@@ -173,10 +173,10 @@ func (c *checker) warden(ctx context.Context) hostcheck.Result {
 	case !alive && c.rulesErr != nil:
 		return fail(fmt.Sprintf("the warden (pid %d) is not running", pid), fix)
 	case !alive:
-		// Rootless, the recorded pid is the warden's podman unshare
-		// wrapper: killed alone, it leaves the warden serving, but stop
-		// and rm signal the group through that pid.
-		return warn(fmt.Sprintf("the warden's process (pid %d) is gone, yet a warden answers on the control socket (an orphan, still serving)", pid),
+		// warden.Alive finds a warden left in the recorded pid's group
+		// (rootless, the pid is podman unshare's); a socket answering
+		// with none found is a warden that stop and rm cannot reach.
+		return warn(fmt.Sprintf("no warden runs under the recorded pid %d or its group, yet one answers on the control socket (an orphan, still serving)", pid),
 			c.restart("a new warden, which stop and rm can reach again"))
 	case c.rulesErr != nil:
 		return fail(fmt.Sprintf("the warden (pid %d) runs but its control socket does not answer: %v", pid, c.rulesErr), fix)

@@ -171,11 +171,68 @@ func Signal(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(pid, sig)
 }
 
-// Alive reports whether the warden process pid still runs.
+// Alive reports whether the warden recorded as pid still runs: the
+// process itself, or — rootless, where pid is the podman unshare wrapper
+// that leads the warden's process group — a warden left in that group
+// after the wrapper alone was killed. Such an orphan still serves the
+// task, so stop and rm must still see it (and Signal reaches it through
+// the group).
 func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
+	if isWarden(pid) {
+		return true
+	}
+	return groupHasWarden(pid)
+}
+
+// isWarden reports whether pid runs and names a warden on its command line.
+func isWarden(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.Contains(string(b), "warden")
+}
+
+// groupHasWarden reports whether a process of process group pgid is a
+// warden. It reads /proc, so Alive pays for it only when the recorded
+// process itself is gone.
+func groupHasWarden(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == pgid {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		if processGroup(string(b)) == pgid && isWarden(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// processGroup is the process group in a /proc/PID/stat line, whose second
+// field (the command, in parentheses) may itself hold spaces and
+// parentheses: the fields are counted after its last ')'. -1 when the line
+// is not one.
+func processGroup(stat string) int {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(stat[i+1:]) // state, ppid, pgrp, ...
+	if len(f) < 3 {
+		return -1
+	}
+	g, err := strconv.Atoi(f[2])
+	if err != nil {
+		return -1
+	}
+	return g
 }

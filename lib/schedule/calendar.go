@@ -374,10 +374,10 @@ func cronField(set uint64, lo, hi int) string {
 		for j+1 < len(vals) && vals[j+1] == vals[j]+1 {
 			j++
 		}
-		switch {
-		case j == i:
+		switch j {
+		case i:
 			out = append(out, strconv.Itoa(vals[i]))
-		case j == i+1:
+		case i + 1:
 			out = append(out, strconv.Itoa(vals[i]), strconv.Itoa(vals[j]))
 		default:
 			out = append(out, fmt.Sprintf("%d-%d", vals[i], vals[j]))

@@ -195,8 +195,8 @@ func TestDecideRefusals(t *testing.T) {
 	}
 	for _, c := range []struct {
 		what, id, dest string
-		v               Verdict
-		want            error
+		v              Verdict
+		want           error
 	}{
 		{"unknown id", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "example.com", allowOnce, ErrUnknownID},
 		{"empty id", "", "example.com", allowOnce, ErrUnknownID},

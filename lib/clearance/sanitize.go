@@ -27,9 +27,10 @@ const cutMarker = "[...]"
 //     punycode, being ASCII, is shown as it is), a backslash as \\ and the
 //     brackets as \x5b and \x5d (they are the cut marker's);
 //   - a longer result is cut in the middle, never inside an escape, as
-//     HEAD[...]TAIL; the tail gets the larger part and starts at a label
-//     boundary when it keeps at least two whole labels, so the end of the
-//     name, where its registered domain is, is always shown.
+//     HEAD[...]TAIL; the head gets at most a quarter, the tail the rest
+//     and starts at a label boundary when it keeps at least two whole
+//     labels, so the end of the name, where its registered domain is, is
+//     always shown and a cut label is never taken for a whole one.
 //
 // A short printable name is shown unchanged; an uncut result can be turned
 // back into s exactly (the escapes are unambiguous).
@@ -44,24 +45,21 @@ func Sanitize(s string, limit int) string {
 		return strings.Join(toks, "")
 	}
 	budget := limit - len(cutMarker)
-	headMin := min(8, budget/4)
+	headCap := budget / 4
 
 	// The tail: the longest run of whole tokens at the end that fits ...
 	start, n := len(toks), 0
-	for start > 0 && n+len(toks[start-1]) <= budget-headMin {
+	for start > 0 && n+len(toks[start-1]) <= budget-headCap {
 		start--
 		n += len(toks[start])
 	}
 	// ... moved to its first label boundary when two labels remain.
 	if first := dotAfter(toks, start); first > start && dotAfter(toks, first+1) >= 0 {
-		for i := start; i < first; i++ {
-			n -= len(toks[i])
-		}
 		start = first
 	}
-	// The head: what fits of the beginning in the rest.
+	// The head: what fits of the beginning in its quarter.
 	end, h := 0, 0
-	for end < start && h+len(toks[end]) <= budget-n {
+	for end < start && h+len(toks[end]) <= headCap {
 		h += len(toks[end])
 		end++
 	}

@@ -343,7 +343,9 @@ func TestExpiry(t *testing.T) {
 		t.Errorf("after the overflow expired: %+v", r)
 	}
 	cancel()
-	<-waited
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Errorf("held Wait let go: %v, want context.Canceled", err)
+	}
 	q.Sweep()
 	if _, err := q.Decide(held.ID, held.Dest, allowOnce); !errors.Is(err, ErrStale) {
 		t.Errorf("held request once let go: %v, want expired (ErrStale)", err)

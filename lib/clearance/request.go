@@ -34,11 +34,11 @@ const MaxDest = 1024
 // Attempt is one blocked connection or refused name, as the firewall log
 // reader or the resolver sees it.
 type Attempt struct {
-	Dest  string // the name when there is one, else the address
-	Port  uint16 // 0 for a refused name
-	Proto string // ProtoTCP, ProtoUDP or ProtoDNSName
-	Kind  Kind   // KindBlocked or KindRefused
-	Time  time.Time
+	Dest  string    // the name when there is one, else the address
+	Port  uint16    // 0 for a refused name
+	Proto string    // ProtoTCP, ProtoUDP or ProtoDNSName
+	Kind  Kind      // KindBlocked or KindRefused
+	Time  time.Time // when it happened, on the queue's clock; zero: now
 }
 
 func (a Attempt) validate() error {

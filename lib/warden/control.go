@@ -71,6 +71,10 @@ func PeerUID(ctx context.Context) (uid uint32, ok bool) {
 
 type peerKey struct{}
 
+// ownUID is the warden's uid, as the peer's reads in its user namespace
+// (a variable for the test that a stranger is refused).
+var ownUID = func() uint32 { return uint32(os.Getuid()) }
+
 // ErrPeer: the control socket refuses a connection from another user.
 var ErrPeer = errors.New("the warden answers only its own user")
 
@@ -119,7 +123,7 @@ func serveConn(ctx context.Context, c net.Conn, h Handler) {
 	switch {
 	case perr != nil:
 		reply.Error = perr.Error()
-	case uid != uint32(os.Getuid()):
+	case uid != ownUID():
 		reply.Error = ErrPeer.Error()
 	case err != nil:
 		reply.Error = "bad request: " + err.Error()

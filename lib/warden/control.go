@@ -18,9 +18,12 @@ import (
 // The control socket is how terok commands on the host reach a running
 // task's warden: a unix socket (0600, in terok's runtime directory, never
 // inside the task) speaking one JSON request and one JSON reply per
-// connection. The shield's live verbs (allow, deny, down, up, quarantine,
-// rules, status) go through it, so the warden — the one process that holds
-// the task's firewall and resolver — makes every change. Callers use
+// connection (a streaming operation, the clearance's watch, replies with
+// one JSON line per value instead; see Stream), to the warden's own user
+// only (the peer's uid, SO_PEERCRED). The shield's live verbs (allow,
+// deny, down, up, quarantine, rules, status) go through it, so the warden
+// — the one process that holds the task's firewall and resolver — makes
+// every change. Callers use
 // Client's typed methods; a running warden and its callers are always the
 // same binary, so the wire format is terok's own.
 
@@ -144,12 +147,12 @@ func serveConn(ctx context.Context, c net.Conn, h Handler) {
 			reply.Result, _ = json.Marshal(res)
 		}
 	}
-	writeReply(c, reply)
+	_ = writeReply(c, reply) // a caller that hung up has nobody to tell
 }
 
 func writeReply(c net.Conn, reply Reply) error {
 	b, _ := json.Marshal(reply)
-	_, err := c.Write(append(b, '\n')) // a caller that hung up has nobody to tell
+	_, err := c.Write(append(b, '\n'))
 	return err
 }
 

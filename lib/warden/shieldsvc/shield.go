@@ -64,13 +64,13 @@ type Service struct {
 	stopBeat chan struct{}
 	beatDone chan struct{}
 	closers  []func()
-	timers   map[*time.Timer]struct{} // temporary allows still to end
+	temps    map[*temporary]struct{} // temporary allows still to end
 	closed   bool
 }
 
 // New is the shield service for one task.
 func New(c Config) *Service {
-	return &Service{cfg: c, names: map[netip.Addr]string{}, timers: map[*time.Timer]struct{}{}}
+	return &Service{cfg: c, names: map[netip.Addr]string{}, temps: map[*temporary]struct{}{}}
 }
 
 var _ warden.Controller = (*Service)(nil)
@@ -169,10 +169,10 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	for t := range s.timers {
-		t.Stop()
+	for t := range s.temps {
+		t.timer.Stop()
 	}
-	clear(s.timers)
+	clear(s.temps)
 	s.mu.Unlock()
 	s.stopHeartbeat()
 	for i := len(s.closers) - 1; i >= 0; i-- {
@@ -469,29 +469,36 @@ func (s *Service) Change(op warden.Op, targets []config.Target, from string, d t
 		return warden.Rules{}, err
 	}
 	if d > 0 {
-		var t *time.Timer
-		t = time.AfterFunc(d, func() { s.endTemporary(t, targets, from) })
-		s.timers[t] = struct{}{}
+		t := &temporary{targets: targets, from: from}
+		t.timer = time.AfterFunc(d, func() { s.endTemporary(t) })
+		s.temps[t] = struct{}{}
 	}
 	return s.rulesLocked()
 }
 
-// endTemporary takes the allow entries of targets that a temporary allow
-// (origin from) added off the allow list; an entry another change has
-// replaced since stays.
-func (s *Service) endTemporary(t *time.Timer, targets []config.Target, from string) {
+// temporary is a temporary allow still to end: its targets, the origin of
+// the entries it added, and its timer (set under Service.mu).
+type temporary struct {
+	targets []config.Target
+	from    string
+	timer   *time.Timer
+}
+
+// endTemporary takes the allow entries that temporary allow t added off
+// the allow list; an entry another change has replaced since stays.
+func (s *Service) endTemporary(t *temporary) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.timers[t]; !ok || s.closed {
+	if _, ok := s.temps[t]; !ok || s.closed {
 		return
 	}
-	delete(s.timers, t)
+	delete(s.temps, t)
 	var gone []string
 	var addrs []config.Target
 	names := false
-	for _, x := range targets {
+	for _, x := range t.targets {
 		n := len(s.state.Allow)
-		s.state.Allow = slices.DeleteFunc(s.state.Allow, func(e policy.Entry) bool { return e.Text == x.String() && e.From == from })
+		s.state.Allow = slices.DeleteFunc(s.state.Allow, func(e policy.Entry) bool { return e.Text == x.String() && e.From == t.from })
 		if len(s.state.Allow) == n {
 			continue
 		}

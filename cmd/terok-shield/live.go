@@ -11,7 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/terok-ai/terok-go/lib/clearance"
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/policy"
@@ -393,6 +395,7 @@ func auditFiles(s *session.Session, r *task.Runner, ref string) ([]string, error
 type auditLine struct {
 	raw json.RawMessage
 	shieldsvc.Event
+	clr clearance.AuditRecord // the clearance's request and verdict lines
 }
 
 // parseAudit reads one line of an audit log; a line that is not an event
@@ -401,6 +404,9 @@ func parseAudit(line string) (auditLine, bool) {
 	var e auditLine
 	if line == "" || json.Unmarshal([]byte(line), &e.Event) != nil {
 		return e, false
+	}
+	if e.Event.Event == clearance.AuditRequest || e.Event.Event == clearance.AuditVerdict {
+		_ = json.Unmarshal([]byte(line), &e.clr) // the same line: it parsed above
 	}
 	e.raw = json.RawMessage(line)
 	return e, true
@@ -413,32 +419,96 @@ func auditStream(env *cli.Env) *cli.Stream[auditLine] {
 		Env:  env,
 		JSON: func(e auditLine) any { return e.raw },
 		Text: func(env *cli.Env, e auditLine) error {
-			_, err := fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", e.Time.Local().Format("15:04:05"), e.Task, e.Event.Event, auditDetail(e.Event))
+			_, err := fmt.Fprintf(env.Stdout, "%s  %s  %-15s %s\n", e.Time.Local().Format("15:04:05"), clearance.Display(e.Task),
+				clearance.Display(e.Event.Event), auditDetail(e))
 			return err
 		},
 	}
 }
 
 // auditDetail is what a person reads of an event after its time, task and
-// kind.
-func auditDetail(e shieldsvc.Event) string {
+// kind. Every name and address in it came from a task (what it asked the
+// resolver, where it connected) and goes through clearance.Display, so a
+// hostile one cannot steer the terminal.
+func auditDetail(l auditLine) string {
+	e := l.Event
+	show := clearance.Display
 	switch e.Event {
 	case "blocked":
-		d := fmt.Sprintf("%s %s:%d (%s)", e.Protocol, e.Dst, e.Port, e.Reason)
+		d := fmt.Sprintf("%s %s:%d (%s)", show(e.Protocol), show(e.Dst), e.Port, show(e.Reason))
 		if e.Name != "" {
-			d += " " + e.Name
+			d += " " + show(e.Name)
 		}
 		return d
 	case "refused":
-		return fmt.Sprintf("name %s (%s)", e.Name, e.QType)
+		return fmt.Sprintf("name %s (%s)", show(e.Name), show(e.QType))
 	case "down-connection":
-		return fmt.Sprintf("%s %s:%d", e.Protocol, e.Dst, e.Port)
+		return fmt.Sprintf("%s %s:%d", show(e.Protocol), show(e.Dst), e.Port)
+	case clearance.AuditRequest, clearance.AuditVerdict:
+		return clearanceDetail(l.clr)
 	}
-	d := strings.Join(e.Targets, " ")
+	ts := make([]string, len(e.Targets))
+	for i, t := range e.Targets {
+		ts[i] = show(t)
+	}
+	d := strings.Join(ts, " ")
 	if !e.Until.IsZero() {
 		d += " until " + e.Until.Format(time.RFC3339Nano)
 	}
 	return d
+}
+
+// clearanceDetail is a request's or a verdict's line: the request id, the
+// destination as the request showed it, and for a verdict what was
+// decided, how far, by whom, through which surface, and its failure.
+func clearanceDetail(r clearance.AuditRecord) string {
+	show := clearance.Display
+	dest := r.Name
+	if dest == "" {
+		dest = r.Dst
+	}
+	if dest == "" && r.More > 0 {
+		dest = fmt.Sprintf("(and %d more)", r.More)
+	}
+	d := show(r.ID) + " " + show(dest)
+	if r.Port != 0 {
+		d += fmt.Sprintf(":%d", r.Port)
+	}
+	if r.Protocol != "" {
+		d += " " + show(r.Protocol)
+	}
+	if r.Event == clearance.AuditRequest {
+		return d + " (" + show(string(r.Kind)) + ")"
+	}
+	d += " " + show(string(r.Action)) + " " + show(string(r.Scope))
+	if !r.Until.IsZero() {
+		d += " until " + r.Until.Format(time.RFC3339)
+	}
+	if r.Who != nil {
+		d += fmt.Sprintf(" by uid %d", *r.Who)
+	}
+	if r.Surface != "" {
+		d += " via " + show(string(r.Surface))
+	}
+	if r.Count > 1 {
+		d += fmt.Sprintf(" (%d attempts)", r.Count)
+	}
+	if r.Error != "" {
+		d += ": failed: " + printable(r.Error)
+	}
+	return d
+}
+
+// printable is a message (the warden's words, which may quote a task's)
+// with whatever would not print as itself removed: control characters,
+// escapes, bidirectional overrides; spaces stay.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // WatchCmd is `terok-shield watch`.

@@ -234,23 +234,8 @@ func (q *Queue) repeat(e *entry, now time.Time) {
 func (q *Queue) Decide(id, dest string, v Verdict) (Request, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed {
-		return Request{}, ErrClosed
-	}
-	e := q.byID[id]
-	if e == nil {
-		if _, ok := q.recent[id]; ok {
-			return Request{}, fmt.Errorf("%w: %s", ErrStale, id)
-		}
-		return Request{}, fmt.Errorf("%w: %q", ErrUnknownID, id)
-	}
-	if e == q.overflow {
-		return Request{}, fmt.Errorf("%w: %s", ErrOverflow, id)
-	}
-	if dest != e.req.Dest {
-		return Request{}, fmt.Errorf("%w: request %s is for another destination", ErrDestMismatch, id)
-	}
-	if err := v.validate(); err != nil {
+	e, err := q.check(id, dest, v)
+	if err != nil {
 		return Request{}, err
 	}
 	q.remove(e, &v)
@@ -261,6 +246,43 @@ func (q *Queue) Decide(id, dest string, v Verdict) (Request, error) {
 	}
 	q.emit(ev)
 	return e.req, nil
+}
+
+// Check is Decide without deciding: it returns the request id names when
+// Decide would take verdict v on it for dest now, and Decide's error
+// otherwise. The warden checks a verdict before it applies it, so that a
+// verdict Decide would refuse changes nothing.
+func (q *Queue) Check(id, dest string, v Verdict) (Request, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, err := q.check(id, dest, v)
+	if err != nil {
+		return Request{}, err
+	}
+	return e.req, nil
+}
+
+func (q *Queue) check(id, dest string, v Verdict) (*entry, error) {
+	if q.closed {
+		return nil, ErrClosed
+	}
+	e := q.byID[id]
+	if e == nil {
+		if _, ok := q.recent[id]; ok {
+			return nil, fmt.Errorf("%w: %s", ErrStale, id)
+		}
+		return nil, fmt.Errorf("%w: %q", ErrUnknownID, id)
+	}
+	if e == q.overflow {
+		return nil, fmt.Errorf("%w: %s", ErrOverflow, id)
+	}
+	if dest != e.req.Dest {
+		return nil, fmt.Errorf("%w: request %s is for another destination", ErrDestMismatch, id)
+	}
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // remove takes e out of the queue, remembers how it left, and releases its

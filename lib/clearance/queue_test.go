@@ -523,3 +523,43 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// Check refuses what Decide refuses, with the same errors, and decides
+// nothing: the request stays pending and no event is sent.
+func TestCheckIsDecideWithoutDeciding(t *testing.T) {
+	q, _ := newTestQueue(t, Config{MaxPending: 1})
+	r, _ := mustAdd(t, q, name("example.com"))
+	of, _ := mustAdd(t, q, name("other.example"))
+	sub, _ := q.Subscribe()
+	defer sub.Close()
+	for _, c := range []struct {
+		id, dest string
+		v        Verdict
+		want     error
+	}{
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaa", "example.com", allowOnce, ErrUnknownID},
+		{r.ID, "Example.com", allowOnce, ErrDestMismatch},
+		{of.ID, "", allowOnce, ErrOverflow},
+		{r.ID, r.Dest, Verdict{Action: Deny, Scope: ScopeDuration, Duration: time.Hour, Surface: SurfaceCLI}, ErrInvalidScope},
+		{r.ID, r.Dest, allowOnce, nil},
+	} {
+		got, err := q.Check(c.id, c.dest, c.v)
+		if !errors.Is(err, c.want) || err == nil && got.ID != r.ID {
+			t.Errorf("Check(%s, %s) = %+v, %v; want %v", c.id, c.dest, got, err, c.want)
+		}
+	}
+	if n := len(q.Pending()); n != 2 {
+		t.Fatalf("%d pending after Check, want 2", n)
+	}
+	select {
+	case ev := <-sub.C:
+		t.Fatalf("Check sent %+v", ev)
+	default:
+	}
+	if _, err := q.Decide(r.ID, r.Dest, allowOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Check(r.ID, r.Dest, allowOnce); !errors.Is(err, ErrStale) {
+		t.Errorf("Check after the verdict: %v, want ErrStale", err)
+	}
+}

@@ -2,8 +2,11 @@ package warden
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/terok-ai/terok-go/lib/clearance"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/policy"
 	"github.com/terok-ai/terok-go/lib/shield"
@@ -109,4 +112,53 @@ func (c *Client) Rules(ctx context.Context) (Rules, error) { return c.rules(ctx,
 // Status is Rules, for a status line.
 func (c *Client) Status(ctx context.Context) (Rules, error) {
 	return c.rules(ctx, Request{Op: OpStatus})
+}
+
+// The clearance's operations (lib/warden/clearsvc): the task's pending
+// requests, a verdict on one, and the stream of its events.
+const (
+	OpClearancePending Op = "clearance-pending" // the pending requests ([]clearance.Request)
+	OpClearanceDecide  Op = "clearance-decide"  // a verdict: ID, Dest, Action, Scope, Duration, Surface
+	OpClearanceWatch   Op = "clearance-watch"   // streams clearance.Events, the pending requests first
+)
+
+// Pending lists the task's pending clearance requests, oldest first.
+func (c *Client) Pending(ctx context.Context) ([]clearance.Request, error) {
+	var out []clearance.Request
+	err := Call(ctx, c.path, Request{Op: OpClearancePending}, &out)
+	return out, err
+}
+
+// Decide answers the task's request id, which must be for dest, with v
+// (its Who is ignored: the warden takes the caller's uid from the socket).
+// It returns the decided event; when the warden could not apply the
+// verdict the event carries the error, and so does err.
+func (c *Client) Decide(ctx context.Context, id, dest string, v clearance.Verdict) (clearance.Event, error) {
+	req := Request{Op: OpClearanceDecide, ID: id, Dest: dest, Action: string(v.Action), Scope: string(v.Scope), Surface: string(v.Surface)}
+	if v.Duration != 0 {
+		req.Duration = v.Duration.String()
+	}
+	var ev clearance.Event
+	if err := Call(ctx, c.path, req, &ev); err != nil {
+		return clearance.Event{}, err
+	}
+	if ev.Error != "" {
+		return ev, fmt.Errorf("the verdict on %s was not applied: %s", id, ev.Error)
+	}
+	return ev, nil
+}
+
+// Watch hands each of the task's clearance events to each, the requests
+// pending now first (as "pending" events), until each fails (its error),
+// the warden ends (nil), ctx ends (its error), or the warden cuts a
+// watcher too slow to keep up (an error wrapping clearance.ErrLagged's
+// text; watch again).
+func (c *Client) Watch(ctx context.Context, each func(clearance.Event) error) error {
+	return CallStream(ctx, c.path, Request{Op: OpClearanceWatch}, func(raw json.RawMessage) error {
+		var ev clearance.Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("the warden's event: %w", err)
+		}
+		return each(ev)
+	})
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/terok-ai/terok-go/lib/clearance"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/vault"
 	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/clearsvc"
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 	"github.com/terok-ai/terok-go/lib/warden/vaultsvc"
@@ -38,6 +40,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 		return err
 	}
 	var vs *vaultsvc.Service
+	var cs *clearsvc.Service
 	cfg := shieldsvc.Config{State: r.ShieldPath(id), Audit: r.ShieldAuditLog(id), Resolvers: r.Global.Shield.Resolvers,
 		// Quarantine revokes the task's vault tokens at once, whatever
 		// becomes of the warden afterwards.
@@ -45,8 +48,13 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 			if vs != nil {
 				vs.Revoke()
 			}
-		}}
+		},
+		// Refused names and blocked connections become the clearance's
+		// pending requests (dropped until its queue is open).
+		OnAttempt: func(a clearance.Attempt) { cs.Attempt(a) }}
 	shield := shieldsvc.New(cfg)
+	// The clearance's queue: defaults until the project configures it.
+	cs = clearsvc.New(clearsvc.Config{Project: rec.Project, Shield: shield})
 	w := &warden.Warden{
 		ID: id, Pid: pid, Control: warden.ControlPath(r.Paths.Runtime, id), Ready: ready,
 		// Started in this order, closed in the reverse one. The shield
@@ -54,8 +62,11 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 		// answers only once the task's policy is applied and verified; the
 		// vault's proxy after them, so nothing reaches a provider before
 		// the policy that denies the providers' real hosts is in force.
+		// The clearance right after the shield, whose changes and audit
+		// log it uses (and closed before it).
 		Services: []warden.Service{
 			shield,
+			cs,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
 		},
 	}

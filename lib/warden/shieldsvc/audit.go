@@ -17,7 +17,7 @@ const AuditWindow = 30 * time.Second
 type Event struct {
 	Time     time.Time `json:"time"`
 	Task     string    `json:"task"`
-	Event    string    `json:"event"`            // blocked, refused, allow, deny, down, up, quarantine, start, down-connection
+	Event    string    `json:"event"`            // blocked, refused, allow, deny, allow-ended, down, up, quarantine, start, down-connection; the clearance's request and verdict (clearance.AuditRecord)
 	Reason   string    `json:"reason,omitempty"` // blocked: deny, restricted, dns, blocked
 	Name     string    `json:"name,omitempty"`   // refused: the name; blocked: the name last resolved for the address
 	QType    string    `json:"qtype,omitempty"`
@@ -46,9 +46,11 @@ type auditLog struct {
 	seen map[string]*seenEntry // the writer's own
 }
 
-// queued is an event and what its writing closes.
+// queued is an event (or a record of another kind, written as it is) and
+// what its writing closes.
 type queued struct {
 	e       Event
+	rec     any
 	written chan struct{}
 }
 
@@ -84,6 +86,28 @@ func (a *auditLog) add(e Event) {
 	<-q.written
 }
 
+// addRecord is add for a record of another kind (the clearance's): it is
+// written as it is, with its own time stamp, never folded.
+func (a *auditLog) addRecord(r any) {
+	a.mu.Lock()
+	if a.closed {
+		defer a.mu.Unlock()
+		<-a.done
+		a.appendRecord(r)
+		return
+	}
+	q := queued{rec: r, written: make(chan struct{})}
+	a.queue <- q
+	a.mu.Unlock()
+	<-q.written
+}
+
+func (a *auditLog) appendRecord(r any) {
+	if err := store.AppendJSON(a.path, r); err != nil {
+		fmt.Fprintf(os.Stderr, "warden: audit: %v\n", err)
+	}
+}
+
 // close writes what is queued and stops the writer.
 func (a *auditLog) close() {
 	a.mu.Lock()
@@ -98,7 +122,11 @@ func (a *auditLog) close() {
 func (a *auditLog) write() {
 	defer close(a.done)
 	for q := range a.queue {
-		a.append(q.e)
+		if q.rec != nil {
+			a.appendRecord(q.rec)
+		} else {
+			a.append(q.e)
+		}
 		close(q.written)
 	}
 }

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/clearance"
 )
 
 func readEvents(t *testing.T, path string) []Event {
@@ -124,5 +128,38 @@ func TestAuditFolds(t *testing.T) {
 	evs = readEvents(t, path)
 	if e := evs[len(evs)-1]; e.Event != "blocked" || e.Repeats != 2 {
 		t.Fatalf("after the window: %+v, want 2 repeats", e)
+	}
+}
+
+// A clearance record is written as it is, in order with the shield's own
+// events (never folded), and after close too.
+func TestAuditClearanceRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "abcd2345.jsonl")
+	a := openAudit(path, "abcd2345")
+	s := &Service{audit: a}
+	r := clearance.Request{ID: "abcdefghijklmnopqrstuvwxyz", Task: "abcd2345", Dest: "203.0.113.9", Port: 443, Proto: "tcp", Kind: clearance.KindBlocked, Count: 2}
+	a.add(Event{Event: "blocked", Dst: "203.0.113.9", Port: 443, Protocol: "tcp"})
+	s.AuditClearance(clearance.RequestRecord(r, time.Now()))
+	s.AuditClearance(clearance.RequestRecord(r, time.Now())) // a record is never folded
+	a.add(Event{Event: "allow", Targets: []string{"203.0.113.9"}})
+	a.close()
+	s.AuditClearance(clearance.VerdictRecord(r, clearance.Verdict{Action: clearance.Allow, Scope: clearance.ScopeOnce, Surface: clearance.SurfaceCLI, Who: 7}, time.Now()))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec clearance.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec.Event+" "+rec.ID+" "+rec.Dst)
+	}
+	want := []string{"blocked  203.0.113.9", "request " + r.ID + " 203.0.113.9", "request " + r.ID + " 203.0.113.9", "allow  ", "verdict " + r.ID + " 203.0.113.9"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log\n%q\nwant\n%q", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/terok-ai/terok-go/lib/clearance"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/netns"
 	"github.com/terok-ai/terok-go/lib/nflog"
@@ -36,6 +37,14 @@ type Config struct {
 	// once the shield has cut it off (the vault's proxy revokes the task's
 	// tokens then).
 	OnQuarantine func()
+	// OnAttempt, if set, is called for each name the resolver refuses and
+	// each connection the firewall blocks (TCP and UDP), with the name
+	// last resolved for the address when there is one: the clearance's
+	// pending requests. Names and addresses the policy denies outright,
+	// and everything while the task is quarantined, are not attempts a
+	// person could allow. It is called at once, without deduplication, and
+	// must not block.
+	OnAttempt func(clearance.Attempt)
 }
 
 // Service is the shield's part of a task's warden: the firewall's
@@ -55,10 +64,14 @@ type Service struct {
 	stopBeat chan struct{}
 	beatDone chan struct{}
 	closers  []func()
+	temps    map[*temporary]struct{} // temporary allows still to end
+	closed   bool
 }
 
 // New is the shield service for one task.
-func New(c Config) *Service { return &Service{cfg: c, names: map[netip.Addr]string{}} }
+func New(c Config) *Service {
+	return &Service{cfg: c, names: map[netip.Addr]string{}, temps: map[*temporary]struct{}{}}
+}
 
 var _ warden.Controller = (*Service)(nil)
 
@@ -154,6 +167,13 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 // Close stops the service; the ruleset stays, and with no heartbeat it
 // lets nothing out. The audit log is written to its end.
 func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for t := range s.temps {
+		t.timer.Stop()
+	}
+	clear(s.temps)
+	s.mu.Unlock()
 	s.stopHeartbeat()
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
@@ -269,8 +289,22 @@ func (s *Service) learn(name string, addrs []netip.Addr, ttl time.Duration) erro
 	return s.conn.LearnAll(addrs, ttl)
 }
 
+// denied says whether the policy denies name outright.
+func denied(p policy.Policy, name string) bool {
+	return slices.ContainsFunc(p.Deny, func(e policy.Entry) bool { return e.Target.Matches(name) })
+}
+
 func (s *Service) refused(name string, qtype uint16) {
 	s.audit.add(Event{Event: "refused", Name: name, QType: dns.TypeToString[qtype]})
+	if s.cfg.OnAttempt == nil || name == "." {
+		return
+	}
+	s.mu.Lock()
+	pass := s.state.PostureAt(time.Now()) == policy.PostureQuarantine || denied(s.state.Policy(), name)
+	s.mu.Unlock()
+	if !pass {
+		s.cfg.OnAttempt(clearance.Attempt{Dest: name, Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused})
+	}
 }
 
 func (s *Service) readLog() {
@@ -292,8 +326,17 @@ func (s *Service) readLog() {
 			}
 			s.mu.Lock()
 			e.Name = s.names[ev.Dst]
+			quarantined := s.state.PostureAt(time.Now()) == policy.PostureQuarantine
 			s.mu.Unlock()
 			s.audit.add(e)
+			if s.cfg.OnAttempt != nil && e.Event == "blocked" && reason != "deny" && !quarantined &&
+				(e.Protocol == clearance.ProtoTCP || e.Protocol == clearance.ProtoUDP) {
+				dest := e.Name
+				if dest == "" {
+					dest = e.Dst
+				}
+				s.cfg.OnAttempt(clearance.Attempt{Dest: dest, Port: e.Port, Proto: e.Protocol, Kind: clearance.KindBlocked})
+			}
 		}
 	}
 }
@@ -318,23 +361,7 @@ func (s *Service) Handle(_ context.Context, req warden.Request) (any, error) {
 	defer s.mu.Unlock()
 	switch req.Op {
 	case warden.OpAllow, warden.OpDeny:
-		if len(ts) == 0 {
-			return nil, errors.New("no target")
-		}
-		if req.Op == warden.OpAllow {
-			for _, t := range ts {
-				if err := config.CheckAllow(t); err != nil {
-					return nil, err
-				}
-				if i := slices.IndexFunc(s.state.VaultDeny, func(e policy.Entry) bool { return e.Text == t.String() }); i >= 0 {
-					// Allowing it would change nothing (deny beats allow):
-					// say how it is lifted.
-					p := strings.TrimPrefix(s.state.VaultDeny[i].From, policy.VaultFrom)
-					return nil, fmt.Errorf("%s is a host of the model provider %s, denied in every task so that a smuggled real key is useless; a project lifts that with project.toml [vault] direct = [%q] (for new tasks)", t, p, p)
-				}
-			}
-		}
-		if err := s.change(req.Op, ts); err != nil {
+		if err := s.changeChecked(req.Op, ts, "terok-shield "+string(req.Op)); err != nil {
 			return nil, err
 		}
 	case warden.OpDown:
@@ -391,11 +418,128 @@ func (s *Service) Handle(_ context.Context, req warden.Request) (any, error) {
 	return s.rulesLocked()
 }
 
+// changeChecked is OpAllow and OpDeny: it refuses what may not be allowed,
+// then changes the policy; from is the new entries' origin.
+func (s *Service) changeChecked(op warden.Op, ts []config.Target, from string) error {
+	if len(ts) == 0 {
+		return errors.New("no target")
+	}
+	if op == warden.OpAllow {
+		for _, t := range ts {
+			if err := config.CheckAllow(t); err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(s.state.VaultDeny, func(e policy.Entry) bool { return e.Text == t.String() }); i >= 0 {
+				// Allowing it would change nothing (deny beats allow):
+				// say how it is lifted.
+				p := strings.TrimPrefix(s.state.VaultDeny[i].From, policy.VaultFrom)
+				return fmt.Errorf("%s is a host of the model provider %s, denied in every task so that a smuggled real key is useless; a project lifts that with project.toml [vault] direct = [%q] (for new tasks)", t, p, p)
+			}
+		}
+	}
+	return s.change(op, ts, from)
+}
+
+// TemporaryFrom starts the origin of an allow that ends by itself.
+const TemporaryFrom = "temporary "
+
+// Change allows or denies targets live for another service of the warden
+// (the clearance's verdicts), through the same checks and the same change
+// as OpAllow and OpDeny; from names the origin of the entries it adds
+// (like "terok-clearance allow"). An allow with d > 0 is temporary: the
+// entries it adds are taken off the allow list again after d (the
+// addresses the resolver learned for an allowed name go with them), and
+// say so in their origin. Rules are those in force after the change.
+func (s *Service) Change(op warden.Op, targets []config.Target, from string, d time.Duration) (warden.Rules, error) {
+	if op != warden.OpAllow && op != warden.OpDeny {
+		return warden.Rules{}, fmt.Errorf("change: %q is neither allow nor deny", op)
+	}
+	if d < 0 || d > 0 && op != warden.OpAllow || d > warden.MaxDown {
+		return warden.Rules{}, fmt.Errorf("change: a temporary allow lasts up to 24h, not %s", d)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return warden.Rules{}, errors.New("the shield service has ended")
+	}
+	if d > 0 {
+		from = TemporaryFrom + from + " until " + time.Now().Add(d).UTC().Format(time.RFC3339)
+	}
+	if err := s.changeChecked(op, targets, from); err != nil {
+		return warden.Rules{}, err
+	}
+	if d > 0 {
+		t := &temporary{targets: targets, from: from}
+		t.timer = time.AfterFunc(d, func() { s.endTemporary(t) })
+		s.temps[t] = struct{}{}
+	}
+	return s.rulesLocked()
+}
+
+// temporary is a temporary allow still to end: its targets, the origin of
+// the entries it added, and its timer (set under Service.mu).
+type temporary struct {
+	targets []config.Target
+	from    string
+	timer   *time.Timer
+}
+
+// endTemporary takes the allow entries that temporary allow t added off
+// the allow list; an entry another change has replaced since stays.
+func (s *Service) endTemporary(t *temporary) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.temps[t]; !ok || s.closed {
+		return
+	}
+	delete(s.temps, t)
+	var gone []string
+	var addrs []config.Target
+	names := false
+	for _, x := range t.targets {
+		n := len(s.state.Allow)
+		s.state.Allow = slices.DeleteFunc(s.state.Allow, func(e policy.Entry) bool { return e.Text == x.String() && e.From == t.from })
+		if len(s.state.Allow) == n {
+			continue
+		}
+		gone = append(gone, x.String())
+		if x.Kind == config.TargetAddr || x.Kind == config.TargetRange {
+			addrs = append(addrs, x)
+		} else {
+			names = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	var err error
+	if names {
+		err = s.apply() // the learned sets afresh, as a deny of a name does
+	} else {
+		err = s.conn.Unallow(addrs...)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warden: ending a temporary allow of %s: %v\n", strings.Join(gone, " "), err)
+	}
+	s.res.SetPolicy(s.resolverPolicy())
+	s.saveLocked()
+	s.audit.add(Event{Event: "allow-ended", Targets: gone})
+}
+
+// AuditClearance appends a clearance record (a request, a verdict) to the
+// task's shield audit log, in order with the shield's own events.
+func (s *Service) AuditClearance(r clearance.AuditRecord) {
+	if s.audit != nil {
+		s.audit.addRecord(r)
+	}
+}
+
 // change allows or denies targets live: the state first, then the sets (one
 // batch each), then the resolver. Deny beats allow, so allowing a target
-// takes it off the deny list and the other way round.
-func (s *Service) change(op warden.Op, ts []config.Target) error {
-	from := "terok-shield " + string(op)
+// takes it off the deny list and the other way round. An entry already
+// there keeps its origin, unless that was a temporary allow: the new
+// change's origin replaces it, so it no longer ends.
+func (s *Service) change(op warden.Op, ts []config.Target, from string) error {
 	add, drop := &s.state.Allow, &s.state.Deny
 	if op == warden.OpDeny {
 		add, drop = drop, add
@@ -404,8 +548,10 @@ func (s *Service) change(op warden.Op, ts []config.Target) error {
 	names := false
 	for _, t := range ts {
 		*drop = slices.DeleteFunc(*drop, func(e policy.Entry) bool { return e.Text == t.String() })
-		if !slices.ContainsFunc(*add, func(e policy.Entry) bool { return e.Text == t.String() }) {
+		if i := slices.IndexFunc(*add, func(e policy.Entry) bool { return e.Text == t.String() }); i < 0 {
 			*add = append(*add, policy.Entry{Target: t, Text: t.String(), From: from})
+		} else if strings.HasPrefix((*add)[i].From, TemporaryFrom) {
+			(*add)[i].From = from
 		}
 		if t.Kind == config.TargetAddr || t.Kind == config.TargetRange {
 			addrs = append(addrs, t)

@@ -107,7 +107,7 @@ func (w wardens) Decide(ctx context.Context, task, id, dest string, v clearance.
 }
 
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	bus     *notifytest.Bus
 	srv     *notifytest.Server
@@ -136,7 +136,7 @@ func (l *logBuffer) all() []string {
 
 // newRig starts the bus, the server and a warden per task id (queues with
 // qc's bounds). The notifier is started by run.
-func newRig(t *testing.T, qc clearance.Config, ids ...string) *rig {
+func newRig(t testing.TB, qc clearance.Config, ids ...string) *rig {
 	t.Helper()
 	testenv.Tool(t, "dbus-daemon", "dbus-daemon")
 	dir, err := os.MkdirTemp("", "notifier") // short: socket paths are at most 107 bytes

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,5 +345,64 @@ func TestMessage(t *testing.T) {
 	if got := message("a <b>\x1b" + strings.Repeat("x", 300)); len(got) > maxMessage+20 || strings.ContainsAny(got, "<>\x1b") ||
 		!strings.HasPrefix(got, "a &lt;b&gt;?") || !strings.HasSuffix(got, "...") {
 		t.Fatalf("message: %q", got)
+	}
+}
+
+// gappy is a Source whose stream the test can cut and hold: what happens
+// meanwhile is not seen.
+type gappy struct {
+	Source
+	mu   sync.Mutex
+	cut  context.CancelFunc
+	hold chan struct{}
+}
+
+func (g *gappy) Watch(ctx context.Context, each func(clearance.Event) error) error {
+	g.mu.Lock()
+	hold := g.hold
+	g.mu.Unlock()
+	<-hold
+	ctx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
+	g.cut = cancel
+	g.mu.Unlock()
+	return g.Source.Watch(ctx, each)
+}
+
+// The stream of events ends and starts again: a request decided in the
+// gap (not in the new stream's backlog) has its popup closed; one still
+// pending keeps its popup, not posted twice.
+func TestWatchGap(t *testing.T) {
+	r := newRig(t, clearance.Config{}, task1)
+	open := make(chan struct{})
+	close(open)
+	g := &gappy{Source: r.src, hold: open}
+	r.src2 = g
+	r.run(Options{})
+	w := r.tasks[task1]
+	w.attempt("gone.example", 0)
+	w.attempt("stays.example", 0)
+	gone := r.popupFor(0, "gone.example")
+	r.popupFor(0, "stays.example")
+	g.mu.Lock()
+	g.hold = make(chan struct{})
+	g.cut()
+	g.mu.Unlock()
+	ps, _ := w.client.Pending(context.Background())
+	if _, err := w.client.Decide(context.Background(), ps[0].ID, "gone.example", clearance.Verdict{Action: clearance.Deny, Scope: clearance.ScopeOnce, Surface: clearance.SurfaceCLI}); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	close(g.hold)
+	g.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(r.srv.Closed(), gone.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the popup of a request decided in the gap stayed: %s", dump(r.srv.Notifications()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ns := r.srv.Notifications(); len(ns) != 2 || r.srv.Open() != 1 {
+		t.Fatalf("after the gap: %d open\n%s", r.srv.Open(), dump(ns))
 	}
 }

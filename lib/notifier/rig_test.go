@@ -114,6 +114,7 @@ type rig struct {
 	runtime string
 	tasks   map[string]*wardenTask
 	src     wardens
+	src2    Source // when set, the notifier's Source instead of src
 	logs    *logBuffer
 }
 
@@ -182,7 +183,11 @@ func (r *rig) run(o Options) {
 	o.Logf = r.logs.logf
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, r.src, o) }()
+	var src Source = r.src
+	if r.src2 != nil {
+		src = r.src2
+	}
+	go func() { done <- Run(ctx, src, o) }()
 	r.t.Cleanup(func() {
 		cancel()
 		select {

@@ -30,6 +30,10 @@
 // key also names the request, so a stale click can never decide another
 // one.
 //
+// One per session: a running notifier owns the bus name Name (a second
+// one fails with ErrRunning), and Running tells `terok doctor` whether
+// one runs.
+//
 // Survival: when the bus goes away the notifier connects again with
 // backoff and posts again every popup still pending; when the
 // notification server goes away and comes back (NameOwnerChanged, or a

@@ -26,6 +26,11 @@ const (
 // AppName is the application name of every popup.
 const AppName = "terok"
 
+// Name is the bus name a running notifier owns: one notifier per session
+// (two would show every request twice), and `terok doctor` asks for its
+// owner.
+const Name = "ai.terok.ClearanceNotifier"
+
 // Defaults of Options.
 const (
 	DefaultMaxOpen    = 8
@@ -47,6 +52,9 @@ const (
 
 // ErrNoBus is Run's error when there is no session bus to show popups on.
 var ErrNoBus = errors.New("no session bus")
+
+// ErrRunning is Run's error when another notifier owns Name on the bus.
+var ErrRunning = errors.New("another terok notifier runs on this session bus")
 
 // Source is where the notifier reads the clearance's events and sends its
 // verdicts: the hub over every task's warden (lib/clearhub), or for tests
@@ -112,6 +120,9 @@ func Run(ctx context.Context, src Source, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c, err := dial(ctx, opts.Bus)
+	if errors.Is(err, ErrRunning) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w: cannot connect to %s: %v", ErrNoBus, opts.Bus, err)
 	}
@@ -145,6 +156,7 @@ type decision struct {
 type busConn struct {
 	conn *dbus.Conn
 	sigs chan *dbus.Signal
+	err  error // redial: a fatal error (ErrRunning)
 }
 
 // notifier's fields other than the channels belong to loop's goroutine.
@@ -185,6 +197,17 @@ func dial(ctx context.Context, addr string) (busConn, error) {
 			_ = conn.Close()
 			return busConn{}, err
 		}
+	}
+	reply, err := conn.RequestName(Name, dbus.NameFlagDoNotQueue)
+	if err == nil && reply != dbus.RequestNameReplyPrimaryOwner {
+		err = ErrRunning
+		if pid, _, perr := owner(ctx, conn, Name); perr == nil {
+			err = fmt.Errorf("%w (pid %d)", ErrRunning, pid)
+		}
+	}
+	if err != nil {
+		_ = conn.Close()
+		return busConn{}, err
 	}
 	sigs := make(chan *dbus.Signal, 256)
 	conn.Signal(sigs)
@@ -228,7 +251,8 @@ func (n *notifier) redial(ctx context.Context) {
 	backoff := n.o.Backoff
 	for sleep(ctx, backoff) {
 		c, err := dial(ctx, n.o.Bus)
-		if err == nil {
+		if err == nil || errors.Is(err, ErrRunning) {
+			c.err = err
 			n.conns <- c
 			return
 		}
@@ -281,6 +305,9 @@ func (n *notifier) loop(ctx context.Context, c busConn) error {
 			}
 			n.signal(ctx, s)
 		case c := <-n.conns:
+			if c.err != nil {
+				return c.err // another notifier took over while the bus was away
+			}
 			n.bus = c
 			n.o.Logf("connected to the session bus again")
 			n.repost()
@@ -590,4 +617,42 @@ func (n *notifier) decision(d decision) {
 		e.nid, e.open, e.dismissed, e.deciding = 0, false, true, false
 		n.fill()
 	}
+}
+
+// Running says whether a notifier runs on the session bus at addr, and
+// its pid; and whether a notification server is there (running, or
+// started by the bus when asked).
+func Running(ctx context.Context, addr string) (pid uint32, running, server bool, err error) {
+	conn, err := dbus.Connect(addr, dbus.WithContext(ctx))
+	if err != nil {
+		return 0, false, false, err
+	}
+	defer conn.Close()
+	pid, running, err = owner(ctx, conn, Name)
+	if err != nil {
+		return 0, false, false, err
+	}
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, BusName).Store(&server); err != nil {
+		return 0, false, false, err
+	}
+	if !server {
+		var names []string
+		if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.ListActivatableNames", 0).Store(&names); err == nil {
+			server = slices.Contains(names, BusName)
+		}
+	}
+	return pid, running, server, nil
+}
+
+// owner is the pid of name's owner on conn's bus, and whether it has one.
+func owner(ctx context.Context, conn *dbus.Conn, name string) (uint32, bool, error) {
+	var has bool
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has); err != nil || !has {
+		return 0, false, err
+	}
+	var pid uint32
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetConnectionUnixProcessID", 0, name).Store(&pid); err != nil {
+		return 0, true, nil // owned; its pid is not for us to know
+	}
+	return pid, true, nil
 }

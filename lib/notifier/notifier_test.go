@@ -406,3 +406,28 @@ func TestWatchGap(t *testing.T) {
 		t.Fatalf("after the gap: %d open\n%s", r.srv.Open(), dump(ns))
 	}
 }
+
+// One notifier per session: it owns Name, Running finds it (and the
+// notification server), and a second one refuses to start.
+func TestOneNotifier(t *testing.T) {
+	r := newRig(t, clearance.Config{}, task1)
+	ctx := context.Background()
+	if _, running, server, err := Running(ctx, r.bus.Addr); err != nil || running || !server {
+		t.Fatalf("before: running %v, server %v, %v", running, server, err)
+	}
+	r.run(Options{})
+	r.tasks[task1].attempt("a.example", 0)
+	r.popupFor(0, "a.example") // it runs by now
+	pid, running, _, err := Running(ctx, r.bus.Addr)
+	if err != nil || !running || pid != uint32(os.Getpid()) {
+		t.Fatalf("running: %v pid %d, %v", running, pid, err)
+	}
+	err = Run(ctx, r.src, Options{Bus: r.bus.Addr})
+	if !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("a second notifier: %v", err)
+	}
+	_ = r.srv.Stop()
+	if _, _, server, err := Running(ctx, r.bus.Addr); err != nil || server {
+		t.Fatalf("without a server: %v %v", server, err)
+	}
+}

@@ -127,15 +127,15 @@ func planLogin(l Login) Action {
 	file, link := l.files()
 	switch {
 	case l.Desktop == "":
-		a.Words[1] = "not set up"
+		a.Words[1] = "left out"
 		a.Detail = "no desktop session here (no XDG_CURRENT_DESKTOP, WAYLAND_DISPLAY or DISPLAY); terok setup in a desktop session runs it at login"
 		return a
 	case !filepath.IsAbs(l.ConfigHome):
-		a.Words[1] = "not set up"
+		a.Words[1] = "left out"
 		a.Detail, a.Status, a.Fix = "HOME is not set", hostcheck.Warn, "set HOME"
 		return a
 	case !plainPath(l.Command):
-		a.Words[1] = "not set up"
+		a.Words[1] = "left out"
 		a.Detail, a.Status = l.Command+" has characters a unit or an autostart entry would need escaped", hostcheck.Warn
 		a.Fix = "run terok-clearance notify at login by hand, or install terok elsewhere (--bin-dir)"
 		return a
@@ -151,7 +151,7 @@ func planLogin(l Login) Action {
 	case err != nil:
 		a.Refusals = append(a.Refusals, err)
 	case !ours:
-		a.Words[1] = "not set up"
+		a.Words[1] = "left out"
 		a.Detail, a.Status = file+" exists and is not terok's; left as it is", hostcheck.Warn
 		a.Fix = "remove it and run terok setup again, or keep your own"
 		return a

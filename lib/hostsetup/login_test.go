@@ -113,7 +113,7 @@ func TestLoginLeftOut(t *testing.T) {
 	h, l := loginHost(t, false)
 	l.Desktop = ""
 	a := notifierStep(t, CheckSetup(h))
-	if len(a.Changes) != 0 || a.Status != "" || !strings.HasPrefix(a.Record().Detail, "not set up: no desktop session") {
+	if len(a.Changes) != 0 || a.Status != "" || !strings.HasPrefix(a.Record().Detail, "left out: no desktop session") {
 		t.Fatalf("no desktop session: %+v", a.Record())
 	}
 

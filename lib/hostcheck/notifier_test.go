@@ -54,14 +54,19 @@ func TestCheckNotifier(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	if r := checkNotifier(ctx, getenv, os.Getuid()); r.Status != Warn || r.Fix == "" || !strings.Contains(r.Detail, "not running") {
 		t.Errorf("a desktop without the notifier: %+v", r)
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- notifier.Run(nctx, quiet{}, notifier.Options{Bus: bus.Addr}) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the notifier ended with %v", err)
+		}
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := checkNotifier(ctx, getenv, os.Getuid())

@@ -83,7 +83,7 @@ type Options struct {
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	// Logf is told what goes wrong and is retried (the command prints it
-	// as a warning); nil discards it.
+	// as a warning), from more than one goroutine; nil discards it.
 	Logf func(format string, a ...any)
 }
 
@@ -375,9 +375,7 @@ func (n *notifier) event(ev clearance.Event) {
 	case clearance.EventExpired:
 		if e != nil {
 			n.drop(e)
-			if e.nid != 0 && n.bus.conn != nil {
-				n.call("CloseNotification", nil, e.nid)
-			}
+			n.closePopup(e)
 			n.fill()
 		}
 	}
@@ -389,12 +387,21 @@ func (n *notifier) dropStale() {
 	for _, e := range slices.Clone(n.order) {
 		if e.gen < n.gen {
 			n.drop(e)
-			if e.nid != 0 && n.bus.conn != nil {
-				n.call("CloseNotification", nil, e.nid)
-			}
+			n.closePopup(e)
 		}
 	}
 	n.fill()
+}
+
+// closePopup closes e's popup, if it has one (a failure is only logged:
+// the popup is gone with its server, or stays until dismissed).
+func (n *notifier) closePopup(e *entry) {
+	if e.nid == 0 || n.bus.conn == nil {
+		return
+	}
+	if err := n.call("CloseNotification", nil, e.nid); err != nil {
+		n.o.Logf("cannot close a popup: %v", err)
+	}
 }
 
 func (n *notifier) drop(e *entry) {

@@ -96,8 +96,10 @@ func (w wardens) Watch(ctx context.Context, each func(clearance.Event) error) er
 	}
 	err := <-errc // one ending ends them all: the notifier watches again
 	cancel()
-	for range len(w.ids) - 1 {
-		<-errc
+	for range len(w.ids) - 1 { // the others end with the cancel
+		if e := <-errc; err == nil {
+			err = e
+		}
 	}
 	return err
 }

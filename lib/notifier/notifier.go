@@ -72,8 +72,10 @@ type Source interface {
 type Options struct {
 	// Bus is the session bus's address; "" finds it as terok's scheduled
 	// runs do (schedule.SessionBus: DBUS_SESSION_BUS_ADDRESS, else the bus
-	// socket in the user's runtime directory).
-	Bus string
+	// socket in the user's runtime directory), with Getenv (os.Getenv
+	// when nil).
+	Bus    string
+	Getenv func(string) string
 	// MaxOpen is how many request popups are open at once at most;
 	// PerTask how many of one task.
 	MaxOpen int
@@ -88,8 +90,11 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
 	if o.Bus == "" {
-		o.Bus = schedule.SessionBus(os.Getenv, os.Getuid())
+		o.Bus = schedule.SessionBus(o.Getenv, os.Getuid())
 	}
 	if o.MaxOpen <= 0 {
 		o.MaxOpen = DefaultMaxOpen

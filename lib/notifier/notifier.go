@@ -143,6 +143,7 @@ type entry struct {
 	nid       uint32 // its popup on the current server; 0: none posted
 	open      bool   // it has a popup (within the bounds), posted or to be posted
 	dismissed bool   // the person closed it, or a click failed: left to the other surfaces
+	expired   bool   // the server expired its popup: shown again at its next attempt
 	deciding  bool   // a click's verdict is on its way
 	gen       int    // the watch that last reported it
 }
@@ -369,6 +370,9 @@ func (n *notifier) event(ev clearance.Event) {
 		e.gen = n.gen
 		changed := e.req.Count != ev.Count || e.req.More != ev.More
 		e.req = ev.Request
+		if changed && e.expired {
+			e.expired = false // the task tries again: it may have a popup again
+		}
 		if e.open && e.nid != 0 && changed && !e.deciding {
 			n.post(e)
 		}
@@ -434,7 +438,7 @@ func (n *notifier) fill() {
 		if open >= n.o.MaxOpen {
 			return
 		}
-		if e.open || e.dismissed || (e.req.Kind != clearance.KindOverflow && per[e.req.Task] >= n.o.PerTask) {
+		if e.open || e.dismissed || e.expired || (e.req.Kind != clearance.KindOverflow && per[e.req.Task] >= n.o.PerTask) {
 			continue
 		}
 		e.open = true
@@ -528,6 +532,9 @@ func (n *notifier) call(method string, out any, args ...any) error {
 	return c.Store(out)
 }
 
+// closedExpired is NotificationClosed's reason for a popup that expired.
+const closedExpired = 1
+
 // The action keys: a verb and the request's id, so a click on a popup is
 // checked against the request the popup shows.
 const (
@@ -565,7 +572,14 @@ func (n *notifier) signal(ctx context.Context, s *dbus.Signal) {
 			return // not ours, or clicked: the verdict replaces it
 		}
 		delete(n.nids, nid)
-		e.nid, e.open, e.dismissed = 0, false, true
+		e.nid, e.open = 0, false
+		if reason == closedExpired {
+			// A server that expires even critical popups (some do,
+			// whatever the timeout asks): the next attempt shows it again.
+			e.expired = true
+		} else {
+			e.dismissed = true
+		}
 		n.fill()
 	case "org.freedesktop.DBus.NameOwnerChanged":
 		var name, old, owner string

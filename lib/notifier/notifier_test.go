@@ -344,6 +344,39 @@ func TestFlood(t *testing.T) {
 	r.popupFor(n, "n3.flood.example")
 }
 
+// A popup the person dismisses is not shown again (the request is left
+// to the terminal); one the server expired is, at the request's next
+// attempt.
+func TestClosedPopups(t *testing.T) {
+	r := newRig(t, clearance.Config{}, task1)
+	r.run(Options{})
+	w := r.tasks[task1]
+	w.attempt("dismissed.example", 0)
+	w.attempt("expired.example", 0)
+	d := r.popupFor(0, "dismissed.example")
+	x := r.popupFor(0, "expired.example")
+	if err := r.srv.Dismiss(d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Expire(x.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	n := len(r.srv.Notifications())
+	w.attempt("dismissed.example", 0) // count 2: an update
+	w.attempt("expired.example", 0)
+	again := r.popupFor(n, "expired.example")
+	if !strings.Contains(again.Summary, "(2 attempts)") {
+		t.Fatalf("the expired popup again: %+v", again)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, p := range r.srv.Notifications()[n:] {
+		if strings.Contains(p.Body, "dismissed.example") {
+			t.Fatalf("a dismissed popup came back: %s", dump(r.srv.Notifications()))
+		}
+	}
+}
+
 // A failure's text is cut, printable and escaped.
 func TestMessage(t *testing.T) {
 	if got := message("a <b>\x1b" + strings.Repeat("x", 300)); len(got) > maxMessage+20 || strings.ContainsAny(got, "<>\x1b") ||

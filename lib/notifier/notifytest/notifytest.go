@@ -196,12 +196,18 @@ func (s *Server) Click(id uint32, key string) error {
 	return s.Dismiss(id)
 }
 
-// Dismiss is a person closing notification id.
-func (s *Server) Dismiss(id uint32) error {
+// Dismiss is a person closing notification id (reason 2).
+func (s *Server) Dismiss(id uint32) error { return s.close(id, 2) }
+
+// Expire is the server expiring notification id (reason 1), as some
+// servers do with every popup after a while, whatever it asked for.
+func (s *Server) Expire(id uint32) error { return s.close(id, 1) }
+
+func (s *Server) close(id, reason uint32) error {
 	s.mu.Lock()
 	delete(s.open, id)
 	s.mu.Unlock()
-	return s.emit("NotificationClosed", id, uint32(2))
+	return s.emit("NotificationClosed", id, reason)
 }
 
 func (s *Server) emit(member string, args ...any) error {

@@ -32,7 +32,7 @@ import (
 type DoctorCmd struct {
 	Task  string   `arg:"" optional:"" help:"Check this running task (id or unique prefix) instead of the host: warden, shield, dns, gate, workspace, agent, clock." completion:"task"`
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot. With TASK: warden, shield, dns, gate, workspace, agent, clock." placeholder:"CHECK"`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, notifier, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot. With TASK: warden, shield, dns, gate, workspace, agent, clock." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {

@@ -15,8 +15,10 @@ import (
 // before it changes anything (for a user, first that the account can run
 // rootless Podman), then makes the terok-<command> links, registers the
 // shield's OCI hook, makes terok's own directories, installs the man pages
-// and completions, and ends with the doctor's checks. It prints one record
-// per step and check, in the doctor's shape; --dry-run prints the changes
+// and completions, for a user in a desktop session runs the clearance's
+// desktop notifier at login (unless --no-notifier), and ends with the
+// doctor's checks. It prints one record per step and check, in the
+// doctor's shape; --dry-run prints the changes
 // instead. The steps are lib/hostsetup's.
 type SetupCmd struct {
 	BinDir   string `name:"bin-dir" help:"Directory for the terok-<command> links (default: this binary's directory when writable, else ~/.local/bin)." placeholder:"DIR" type:"path"`
@@ -24,12 +26,16 @@ type SetupCmd struct {
 	NoCheck  bool   `name:"no-check" help:"Do not run the doctor's checks afterwards."`
 	Image    string `help:"Image of the doctor's probe container (see terok doctor)." placeholder:"IMAGE"`
 	DryRun   bool   `name:"dry-run" help:"Print what setup would change, one change per line, and change nothing."`
+	NoNotify bool   `name:"no-notifier" help:"Do not run the clearance's desktop notifier (terok-clearance notify) at login; by default a user's setup in a desktop session does."`
 }
 
 func (c *SetupCmd) Run(env *cli.Env) error {
 	h, err := findHost(env, c.BinDir, c.HooksDir)
 	if err != nil {
 		return err
+	}
+	if c.NoNotify {
+		h.Login = nil
 	}
 	plan := hostsetup.CheckSetup(h)
 	if c.DryRun {

@@ -92,7 +92,7 @@ func (o Options) withDefaults() Options {
 
 // Checks names every check, in the order Run runs them.
 var Checks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits",
-	"userns", "nft", "shield", "git", "gum", "dbus", "vault", "gpu"}
+	"userns", "nft", "shield", "git", "gum", "dbus", "notifier", "vault", "gpu"}
 
 // engineChecks are the checks that need Podman to answer.
 var engineChecks = []string{"podman", "container", "task", "cgroups", "ulimits"}
@@ -141,6 +141,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		{"git", Fail, checkGit},
 		{"gum", Warn, checkGum},
 		{"dbus", Warn, func(ctx context.Context) Result { return checkDBus(ctx, opts.Getenv) }},
+		{"notifier", Warn, func(ctx context.Context) Result { return checkNotifier(ctx, opts.Getenv, opts.UID) }},
 		{"vault", Warn, func(ctx context.Context) Result { return checkVault(ctx, opts.Vault, opts.UID) }},
 		{"gpu", Warn, func(context.Context) Result { return checkGPU(opts.GPU) }},
 	}

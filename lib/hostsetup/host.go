@@ -1,7 +1,8 @@
 // Package hostsetup sets a host (or a user on it) up for terok, and undoes
 // it: the terok-<command> links, the shield's OCI hook registration,
-// terok's own directories, the man pages and shell completions, and with a
-// purge the tasks too. For a user, setup first checks that the account can
+// terok's own directories, the man pages and shell completions, for a user
+// the clearance's desktop notifier at login, and with a purge the tasks
+// too. For a user, setup first checks that the account can
 // run rootless Podman. It is the logic of `terok setup`, `terok uninstall`
 // and `terok install-links`.
 //
@@ -50,6 +51,10 @@ type Host struct {
 	// Rootless checks a user's account for rootless Podman before setup
 	// changes anything (hostcheck.Rootless); nil: no check (root).
 	Rootless func() []hostcheck.Result
+	// Login runs the clearance's desktop notifier at the user's login;
+	// nil: setup and uninstall leave it out (root, whose setup is the
+	// system's, not a desktop user's; terok setup --no-notifier).
+	Login *Login
 }
 
 // BashCompletionScript is the bash-completion package's script, which
@@ -91,6 +96,7 @@ func FindHost(getenv func(string) string, binDir, hooksDir string, links []strin
 	h.Comforts.HaveBashCompletion = exists(BashCompletionScript)
 	if h.UID != 0 {
 		h.Rootless = func() []hostcheck.Result { return hostcheck.Rootless(h.UID, getenv) }
+		h.Login = findLogin(getenv, h.UID, h.BinDir)
 	}
 	return h, nil
 }

@@ -54,6 +54,7 @@ const (
 	RemoveTree  Op = "remove-tree"  // directory Path and everything in it
 	WriteFile   Op = "write-file"   // file Path with Mode, its contents terok's own file Target (man/terok.1)
 	RemoveFile  Op = "remove-file"  // the file at Path
+	WriteText   Op = "write-text"   // file Path with Mode, its contents Text (the notifier's login files)
 )
 
 // A Change is one thing Apply does.
@@ -62,6 +63,7 @@ type Change struct {
 	Path   string
 	Target string
 	Mode   fs.FileMode
+	Text   string // WriteText's contents
 }
 
 func (c Change) String() string {
@@ -185,6 +187,8 @@ func (p Plan) apply(ctx context.Context, c Change, warnf func(string, ...any)) e
 		return writeAtomic(c.Path, data, c.Mode)
 	case RemoveFile:
 		return os.Remove(c.Path)
+	case WriteText:
+		return writeAtomic(c.Path, []byte(c.Text), c.Mode)
 	}
 	return fmt.Errorf("unknown change %s", c)
 }

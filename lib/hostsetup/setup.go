@@ -20,7 +20,8 @@ import (
 // h.BinDir, to h.Exe), hook (the shield's OCI hook registration), dirs
 // (terok's configuration, state and data directories), man and
 // completions (the man pages and the bash, zsh and fish completions, see
-// ComfortsFor). A new step is one more entry here.
+// ComfortsFor), notifier (for a user, the clearance's desktop notifier at
+// login, see planLogin). A new step is one more entry here.
 func CheckSetup(h Host) Plan {
 	var acts []Action
 	if h.Rootless != nil {
@@ -29,6 +30,9 @@ func CheckSetup(h Host) Plan {
 	acts = append(acts, planLinks(h), planHook(h), planDirs(h))
 	if h.Comforts.Files != nil {
 		acts = append(acts, planComforts(h.Comforts, "man"), planComforts(h.Comforts, "completions"))
+	}
+	if h.Login != nil {
+		acts = append(acts, planLogin(*h.Login))
 	}
 	return Plan{Actions: acts, files: h.Comforts.Files}
 }

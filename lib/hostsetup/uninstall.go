@@ -21,13 +21,17 @@ import (
 // and only that: links (the terok-<command> links that lead to h.Exe; a
 // link to another file stays) and hook (the registrations that run
 // h.Exe), man and completions (the files of terok's at the places setup
-// puts them; see planUncomfort). With purge (the state tree's tasks; nil
+// puts them; see planUncomfort), notifier (terok's login files for the
+// desktop notifier; see planUnlogin). With purge (the state tree's tasks; nil
 // for none) it also removes every task, refused while one runs, and
 // terok's directories, and notes that the images stay.
 func CheckUninstall(ctx context.Context, h Host, purge Tasks) Plan {
 	p := Plan{Actions: []Action{planUnlink(h), planUnhook(h)}, tasks: purge}
 	if h.Comforts.Files != nil {
 		p.Actions = append(p.Actions, planUncomfort(h.Comforts, "man"), planUncomfort(h.Comforts, "completions"))
+	}
+	if h.Login != nil {
+		p.Actions = append(p.Actions, planUnlogin(*h.Login))
 	}
 	if purge != nil {
 		p.Actions = append(p.Actions, planTaskRemoval(ctx, purge), planPurgeDirs(h), imagesLeft)

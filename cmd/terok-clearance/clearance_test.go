@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	f := &fixture{vars: map[string]string{"HOME": dir}}
 	for _, k := range []string{"CONFIG", "STATE", "DATA", "RUNTIME", "CACHE"} {
 		d := filepath.Join(dir, strings.ToLower(k))
@@ -269,7 +269,7 @@ func TestWatchIntoAllow(t *testing.T) {
 		env := &cli.Env{Ctx: ctx, Prog: "terok-clearance", Stdin: strings.NewReader(""), Stdout: io.MultiWriter(pw, watchOut), Stderr: io.Discard,
 			Getenv: func(k string) string { return f.vars[k] }}
 		watchDone <- cli.Run(Command, []string{"watch"}, env)
-		pw.Close()
+		_ = pw.Close()
 	}()
 	// The Go form of `watch | jq -c 'select(.dest == "late.example")' | allow -`.
 	sel, sw := io.Pipe()
@@ -280,7 +280,7 @@ func TestWatchIntoAllow(t *testing.T) {
 				_, _ = sw.Write(append(sc.Bytes(), '\n'))
 			}
 		}
-		sw.Close()
+		_ = sw.Close()
 	}()
 	allowDone := make(chan string, 1)
 	go func() {

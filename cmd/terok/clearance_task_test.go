@@ -246,6 +246,7 @@ func TestClearanceEndToEnd(t *testing.T) {
 		return ev.Type == clearance.EventPending && ev.Dest == "probe.test.example"
 	})
 	ports, _ := a.in(`awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6`)
+	t.Logf("listening TCP ports in the task: %q", ports)
 	for _, hex := range slices.Compact(strings.Fields(ports)) {
 		o, _ := a.bash(`port=$((0x` + hex + `)); exec 3<>/dev/tcp/127.0.0.1/$port 2>/dev/null || exit 0; ` +
 			`printf '{"op":"clearance-pending"}\n{"op":"clearance-decide","id":"` + probe.ID + `","dest":"probe.test.example","action":"allow","scope":"once","surface":"cli"}\n' >&3; timeout 2 cat <&3; true`)

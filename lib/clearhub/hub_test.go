@@ -75,7 +75,7 @@ func newHub(t *testing.T) (*Hub, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	p := config.Paths{Runtime: filepath.Join(dir, "run"), Config: filepath.Join(dir, "cfg")}
 	h := New(p)
 	h.Poll = 20 * time.Millisecond
@@ -178,7 +178,7 @@ func TestWatchMergesAndFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead.(*net.UnixListener).SetUnlinkOnClose(false)
-	dead.Close()
+	_ = dead.Close()
 
 	c := watch(t, h, Filter{})
 	c.wait(t, "early pending", is(clearance.EventPending, "aaaa2345", "early.example"))
@@ -260,7 +260,7 @@ func TestPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead.(*net.UnixListener).SetUnlinkOnClose(false)
-	dead.Close()
+	_ = dead.Close()
 	ctx := context.Background()
 	all, err := h.Pending(ctx, Filter{})
 	if err != nil || len(all) != 2 || all[0].Dest != "one.example" || all[1].Dest != "two.example" {

@@ -169,15 +169,14 @@ func locate(s, table, key string) (location, error) {
 	var cur []string
 	i := 0
 	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
 			i++
 			continue
-		case c == '#':
+		case '#':
 			i = lineEnd(s, i)
 			continue
-		case c == '[':
+		case '[':
 			end := scanHeader(s, i)
 			inner := strings.Trim(s[i:end], "[] \t")
 			isArray := strings.HasPrefix(s[i:], "[[")
@@ -339,19 +338,19 @@ func scanValue(s string, i int) (int, error) {
 	case s[i] == '[' || s[i] == '{':
 		depth := 0
 		for j := i; j < len(s); {
-			switch c := s[j]; {
-			case c == '[' || c == '{':
+			switch s[j] {
+			case '[', '{':
 				depth++
 				j++
-			case c == ']' || c == '}':
+			case ']', '}':
 				depth--
 				j++
 				if depth == 0 {
 					return j, nil
 				}
-			case c == '#':
+			case '#':
 				j = lineEnd(s, j)
-			case c == '"' || c == '\'':
+			case '"', '\'':
 				e, err := scanValue(s, j)
 				if err != nil {
 					return 0, err

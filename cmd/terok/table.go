@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	clearancecmd "github.com/terok-ai/terok-go/cmd/terok-clearance"
 	gatecmd "github.com/terok-ai/terok-go/cmd/terok-gate"
 	imagecmd "github.com/terok-ai/terok-go/cmd/terok-image"
 	projectcmd "github.com/terok-ai/terok-go/cmd/terok-project"
@@ -24,6 +25,7 @@ var Commands = []cli.Command{
 	taskcmd.Command,
 	shieldcmd.Command,
 	vaultcmd.Command,
+	clearancecmd.Command,
 }
 
 // lookup finds a command by its full name ("terok-project") or short name

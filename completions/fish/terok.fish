@@ -6,7 +6,7 @@
 # __terok_delegated: the cursor is after `terok NAME`, which is `terok-NAME`.
 function __terok_delegated
     set -l words (commandline -opc)
-    set -q words[2]; and contains -- $words[2] project gate image task shield vault
+    set -q words[2]; and contains -- $words[2] project gate image task shield vault clearance
 end
 
 # __terok_delegate completes `terok NAME ...` as `terok-NAME ...`.
@@ -97,6 +97,7 @@ complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a image -d 'b
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a task -d 'run agents in hardened containers, headless or in a terminal session, and manage their tasks'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a shield -d 'each task\'s default-deny egress firewall: the OCI hook that installs it, and its verification'
 complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a vault -d 'the credential vault: real keys stay on the host, tasks get phantom tokens'
+complete -c terok -n "not __terok_delegated; and __terok_at '' 0" -a clearance -d 'allow or deny, live, what a running task\'s shield blocked: a terminal picker, JSON lines for scripts'
 complete -c terok -n "not __terok_delegated; and __terok_in install-links" -l target -r -F -d 'What the links point to (default: this binary\'s path).'
 complete -c terok -n "not __terok_delegated; and __terok_at install-links 0" -F
 complete -c terok -n "not __terok_delegated; and __terok_in setup" -l bin-dir -r -F -d 'Directory for the terok-<command> links (default: this binary\'s directory when writable, else ~/.local/bin).'

@@ -9,9 +9,11 @@
 //	terok-clearance ls [--task T] [--project P]
 //	terok-clearance allow REQUEST... | - [--project [--yes]] [--for D]
 //	terok-clearance deny REQUEST... | - [--project [--yes]]
+//	terok-clearance notify [--task T] [--project P]
 //
 // This package holds the grammar and the output; lib/clearhub reaches the
-// wardens, lib/clearance owns the requests.
+// wardens, lib/clearance owns the requests, lib/notifier shows them on the
+// desktop.
 package clearancecmd
 
 import (
@@ -43,11 +45,12 @@ var Command = cli.Command{
 // Grammar is terok-clearance's command line.
 type Grammar struct {
 	cli.Globals
-	Pick  PickCmd  `cmd:"" default:"1" hidden:"" help:"Pick pending requests to allow or deny (on a terminal)."`
-	Watch WatchCmd `cmd:"" help:"Follow pending requests and verdicts of every running task, live."`
-	Ls    LsCmd    `cmd:"" help:"List the requests pending now."`
-	Allow AllowCmd `cmd:"" help:"Allow pending requests: their destinations, for their tasks, at once."`
-	Deny  DenyCmd  `cmd:"" help:"Deny pending requests: their destinations, for their tasks, at once."`
+	Pick   PickCmd   `cmd:"" default:"1" hidden:"" help:"Pick pending requests to allow or deny (on a terminal)."`
+	Watch  WatchCmd  `cmd:"" help:"Follow pending requests and verdicts of every running task, live."`
+	Ls     LsCmd     `cmd:"" help:"List the requests pending now."`
+	Allow  AllowCmd  `cmd:"" help:"Allow pending requests: their destinations, for their tasks, at once."`
+	Deny   DenyCmd   `cmd:"" help:"Deny pending requests: their destinations, for their tasks, at once."`
+	Notify NotifyCmd `cmd:"" help:"Show each pending request as a desktop notification with Allow and Deny, until interrupted (terok setup runs it at login)."`
 }
 
 // Filter is the --task and --project of watch and ls.

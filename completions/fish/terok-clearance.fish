@@ -27,14 +27,14 @@ function __terok_clearance_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'watch:--task' 'watch:--project' 'ls:--task' 'ls:--project' 'allow:--for'
+                        case 'watch:--task' 'watch:--project' 'ls:--task' 'ls:--project' 'allow:--for' 'notify:--task' 'notify:--project'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':watch' ':ls' ':allow' ':deny'
+            case ':watch' ':ls' ':allow' ':deny' ':notify'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -72,6 +72,7 @@ complete -c terok-clearance -n "__terok_clearance_at '' 0" -a watch -d 'Follow p
 complete -c terok-clearance -n "__terok_clearance_at '' 0" -a ls -d 'List the requests pending now.'
 complete -c terok-clearance -n "__terok_clearance_at '' 0" -a allow -d 'Allow pending requests: their destinations, for their tasks, at once.'
 complete -c terok-clearance -n "__terok_clearance_at '' 0" -a deny -d 'Deny pending requests: their destinations, for their tasks, at once.'
+complete -c terok-clearance -n "__terok_clearance_at '' 0" -a notify -d 'Show each pending request as a desktop notification with Allow and Deny, until interrupted (terok setup runs it at login).'
 complete -c terok-clearance -n "__terok_clearance_in watch" -l task -x -a '(terok-task ls -q 2>/dev/null)' -d 'Only this task\'s requests (id or unique prefix).'
 complete -c terok-clearance -n "__terok_clearance_in watch" -l project -x -a '(terok-project ls -q 2>/dev/null)' -d 'Only the requests of this project\'s tasks.'
 complete -c terok-clearance -n "__terok_clearance_in ls" -l task -x -a '(terok-task ls -q 2>/dev/null)' -d 'Only this task\'s requests (id or unique prefix).'
@@ -81,3 +82,5 @@ complete -c terok-clearance -n "__terok_clearance_in allow" -l yes -d 'With --pr
 complete -c terok-clearance -n "__terok_clearance_in allow" -l for -x -d 'Allow for this long only (at most 24h); the task\'s shield takes the rule off again after.'
 complete -c terok-clearance -n "__terok_clearance_in deny" -l project -d 'Also write the destination into the project\'s [shield] deny, so the project\'s later tasks never reach it; asks on a terminal, else needs --yes.'
 complete -c terok-clearance -n "__terok_clearance_in deny" -l yes -d 'With --project: write the project\'s rule without asking.'
+complete -c terok-clearance -n "__terok_clearance_in notify" -l task -x -a '(terok-task ls -q 2>/dev/null)' -d 'Only this task\'s requests (id or unique prefix).'
+complete -c terok-clearance -n "__terok_clearance_in notify" -l project -x -a '(terok-project ls -q 2>/dev/null)' -d 'Only the requests of this project\'s tasks.'

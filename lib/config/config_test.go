@@ -518,7 +518,7 @@ func TestClearanceKeys(t *testing.T) {
 		t.Fatalf("project: %s %s", mode, hold)
 	}
 	for _, tc := range []struct {
-		global          bool
+		global        bool
 		src, key, msg string
 	}{
 		{true, "[shield]\nclearance = \"ask\"\n", "shield.clearance", `not "refuse" or "hold": "ask"`},

@@ -52,8 +52,8 @@ type VaultProvider struct {
 type Shield struct {
 	Profiles    []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
 	Resolvers   []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
-	Clearance   string   `toml:"clearance" doc:"What a task's resolver does with a name outside its policy: \"refuse\" at once, or \"hold\" the query while the name's clearance request is pending (terok-clearance allow answers it, so the first attempt succeeds; a deny or hold_timeout refuses it), and drop rather than reject a connection to an address outside the policy, so that it connects after an allow."`
-	HoldTimeout Duration `toml:"hold_timeout" doc:"How long a held query waits for a verdict before it is refused, from 1s to 5m (clearance = \"hold\")."`
+	Clearance   string   `toml:"clearance" doc:"What a task's resolver does with a name outside its policy: \"refuse\" at once, or \"hold\" the query while the name's clearance request is pending (terok-clearance allow answers it, so the first attempt succeeds; a deny or hold_timeout refuses it), and drop rather than reject a connection to an address outside the policy (denied, private and the host's addresses are still rejected), so that TCP's own retry connects after an allow."`
+	HoldTimeout Duration `toml:"hold_timeout" doc:"How long a held query waits for a verdict before it is refused, from 1s to 5m (clearance = \"hold\"); a client may give up sooner (glibc asks twice, 5s each)."`
 }
 
 // ProjectShield is a project's egress policy: its profiles, plus its

@@ -212,6 +212,26 @@ func TestHoldTimeoutRefuses(t *testing.T) {
 	if len(hh.Up.Seen()) != 0 {
 		t.Fatalf("forwarded: %v", hh.Up.Seen())
 	}
+	// The client's retry right after (glibc asks twice) is refused at
+	// once, not held again, and counts on the same request.
+	start = time.Now()
+	res = <-hh.ask("udp", "three.wild.test")
+	res.rcode(t, dns.RcodeRefused)
+	if d := res.at.Sub(start); d >= timeout {
+		t.Fatalf("the retry was held again (%s)", d)
+	}
+	if s := hh.R.Stats(); s.Held != 1 || s.Refused != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	if b := hh.BlockedQueries(); len(b) != 1 || b[0].Name != "three.wild.test" {
+		t.Fatalf("Blocked got %v", b)
+	}
+	// Another name is held as before.
+	start = time.Now()
+	res = <-hh.ask("udp", "six.wild.test")
+	if d := res.at.Sub(start); d < timeout {
+		t.Fatalf("another name was not held (%s)", d)
+	}
 }
 
 // Repeated queries for a held name join its one request, and one allow

@@ -91,7 +91,9 @@ type Config struct {
 	// ends after HoldTimeout or when the resolver closes, and it must
 	// return then. Held queries of one name each call it; it is called
 	// concurrently, at most MaxHeld calls at once: a query beyond that is
-	// refused at once and given to Blocked.
+	// refused at once and given to Blocked, and so is a query for a name
+	// whose hold ran out less than 2 s before (a client's retry is not
+	// held twice).
 	Hold func(ctx context.Context, name string, qtype uint16) bool
 
 	// HoldTimeout bounds one held query (default 30 s); MaxHeld the
@@ -120,6 +122,8 @@ type Resolver struct {
 	hold      func(context.Context, string, uint16) bool
 	holdFor   time.Duration
 	holds     chan struct{} // a slot per query held at once
+	timedOut  sync.Map      // name → time.Time its hold last ran out
+	nTimedOut atomic.Int64  // entries in timedOut
 	failed    func(string, uint16, error)
 	upstreams []string
 	attempt   time.Duration
@@ -288,14 +292,20 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 // free; anything else goes to Blocked at once. It reports whether the
 // policy allows the name now.
 func (r *Resolver) holdRefused(ctx context.Context, name string, q dns.Question) bool {
-	if r.hold != nil && q.Qclass == dns.ClassINET && validHostname(name) {
+	if r.hold != nil && q.Qclass == dns.ClassINET && validHostname(name) && !r.justTimedOut(name) {
 		select {
 		case r.holds <- struct{}{}:
 			defer func() { <-r.holds }()
 			r.held.Add(1)
-			ctx, cancel := context.WithTimeout(ctx, r.holdFor)
+			hctx, cancel := context.WithTimeout(ctx, r.holdFor)
 			defer cancel()
-			return r.hold(ctx, name, q.Qtype) && r.policy.Load().Allowed(name)
+			if r.hold(hctx, name, q.Qtype) {
+				return r.policy.Load().Allowed(name)
+			}
+			if ctx.Err() == nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+				r.markTimedOut(name)
+			}
+			return false
 		default: // every slot is taken: refused at once
 		}
 	}
@@ -306,6 +316,35 @@ func (r *Resolver) holdRefused(ctx context.Context, name string, q dns.Question)
 		r.blocked(name, q.Qtype)
 	}
 	return false
+}
+
+// holdGrace is how long after its hold ran out a name is refused at once
+// rather than held again: a client's immediate retry (glibc asks each
+// server twice, the second time at once after a refusal) does not double
+// the wait.
+const holdGrace = 2 * time.Second
+
+func (r *Resolver) justTimedOut(name string) bool {
+	v, ok := r.timedOut.Load(name)
+	return ok && time.Since(v.(time.Time)) < holdGrace
+}
+
+// markTimedOut remembers that name's hold ran out. Holds run out at most
+// MaxHeld a second (each lasts at least HoldTimeout, 1 s or more, in one
+// of MaxHeld slots), and past 4×MaxHeld entries those older than
+// holdGrace are dropped: the map stays bounded.
+func (r *Resolver) markTimedOut(name string) {
+	if _, loaded := r.timedOut.Swap(name, time.Now()); !loaded {
+		r.nTimedOut.Add(1)
+	}
+	if r.nTimedOut.Load() > int64(4*cap(r.holds)) {
+		r.timedOut.Range(func(k, v any) bool {
+			if time.Since(v.(time.Time)) >= holdGrace && r.timedOut.CompareAndDelete(k, v) {
+				r.nTimedOut.Add(-1)
+			}
+			return true
+		})
+	}
 }
 
 // resolve answers an allowed name from the cache or from upstream, with

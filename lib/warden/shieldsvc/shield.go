@@ -49,8 +49,9 @@ type Config struct {
 	// the resolver holds a query for a name outside the policy, up to
 	// HoldTimeout, while Hold waits for the verdict on the name's
 	// clearance request (Hold is called for that name instead of
-	// OnAttempt, and returns whether the verdict allowed it, once the
-	// policy allows it); and the firewall drops, rather than rejects, a
+	// OnAttempt, and returns whether the verdict allowed it; an allow is
+	// in the policy before it returns); and the firewall drops, rather
+	// than rejects, a
 	// connection nothing allows, so that TCP retries it after an allow. A
 	// name the policy denies outright, or any while the task is
 	// quarantined, is not held. Hold must return when its ctx ends.

@@ -51,10 +51,10 @@ type Config struct {
 	// clearance request (Hold is called for that name instead of
 	// OnAttempt, and returns whether the verdict allowed it; an allow is
 	// in the policy before it returns); and the firewall drops, rather
-	// than rejects, a
-	// connection nothing allows, so that TCP retries it after an allow. A
-	// name the policy denies outright, or any while the task is
-	// quarantined, is not held. Hold must return when its ctx ends.
+	// than rejects, a connection nothing allows, so that TCP retries it
+	// after an allow. A name the policy denies outright, or any while the
+	// task is quarantined, is not held. Hold must return when its ctx
+	// ends.
 	Hold func(ctx context.Context, a clearance.Attempt) bool
 	// HoldTimeout is how long a query is held (shield.hold_timeout).
 	HoldTimeout time.Duration

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestUnknownKeysNameFileLineAndKey(t *testing.T) {
@@ -493,4 +494,50 @@ func TestRunGPUsInSchema(t *testing.T) {
 		}
 	}
 	t.Fatal("run.gpus is not in the schema")
+}
+
+// shield.clearance and shield.hold_timeout: defaults, a project's
+// override, and a clear error naming the key for a bad value.
+func TestClearanceKeys(t *testing.T) {
+	g := DefaultGlobal()
+	if mode, hold := (Project{}).EffectiveClearance(g); mode != ClearanceRefuse || hold != 30*time.Second {
+		t.Fatalf("defaults: %s %s", mode, hold)
+	}
+	g, err := DecodeGlobal("c.toml", []byte("[shield]\nclearance = \"hold\"\nhold_timeout = \"10s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode, hold := (Project{}).EffectiveClearance(g); mode != ClearanceHold || hold != 10*time.Second {
+		t.Fatalf("global: %s %s", mode, hold)
+	}
+	p, err := DecodeProject("p.toml", []byte("[shield]\nclearance = \"refuse\"\nhold_timeout = \"2s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode, hold := p.EffectiveClearance(g); mode != ClearanceRefuse || hold != 2*time.Second {
+		t.Fatalf("project: %s %s", mode, hold)
+	}
+	for _, tc := range []struct {
+		global        bool
+		src, key, msg string
+	}{
+		{true, "[shield]\nclearance = \"ask\"\n", "shield.clearance", `not "refuse" or "hold": "ask"`},
+		{true, "[shield]\nclearance = \"\"\n", "shield.clearance", `not "refuse" or "hold": empty`},
+		{true, "[shield]\nhold_timeout = \"0s\"\n", "shield.hold_timeout", "from 1s to 5m, not 0s"},
+		{true, "[shield]\nhold_timeout = \"10m\"\n", "shield.hold_timeout", "from 1s to 5m, not 10m0s"},
+		{true, "[shield]\nhold_timeout = \"soon\"\n", "shield.hold_timeout", "not a duration"},
+		{false, "[shield]\nclearance = \"Hold\"\n", "shield.clearance", `not "refuse" or "hold": "Hold"`},
+		{false, "[shield]\nhold_timeout = \"500ms\"\n", "shield.hold_timeout", "from 1s to 5m, not 500ms"},
+	} {
+		var err error
+		if tc.global {
+			_, err = DecodeGlobal("c.toml", []byte(tc.src))
+		} else {
+			_, err = DecodeProject("p.toml", []byte(tc.src))
+		}
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Key != tc.key || !strings.Contains(fe.Msg, tc.msg) || fe.Line != 2 {
+			t.Errorf("%q: got %#v", tc.src, err)
+		}
+	}
 }

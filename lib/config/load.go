@@ -195,6 +195,9 @@ func (g *Global) validate() (string, error) {
 			return "shield.resolvers", err
 		}
 	}
+	if key, err := validClearance(g.Shield.Clearance, g.Shield.HoldTimeout, false); err != nil {
+		return key, err
+	}
 	return g.Vault.validate()
 }
 
@@ -300,6 +303,9 @@ func (p *Project) validate() (string, error) {
 	if err := ValidTargets(p.Shield.Deny); err != nil {
 		return "shield.deny", err
 	}
+	if key, err := validClearance(p.Shield.Clearance, p.Shield.HoldTimeout, true); err != nil {
+		return key, err
+	}
 	for _, n := range p.Vault.Direct {
 		if err := ValidAgentName(n); err != nil {
 			return "vault.direct", fmt.Errorf("invalid provider name %q", n)
@@ -354,4 +360,25 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// validClearance checks shield.clearance and shield.hold_timeout; a
+// project may leave either unset (empty, 0) to take the global one.
+func validClearance(mode string, hold Duration, project bool) (string, error) {
+	switch mode {
+	case ClearanceRefuse, ClearanceHold:
+	case "":
+		if !project {
+			return "shield.clearance", fmt.Errorf("not %q or %q: empty", ClearanceRefuse, ClearanceHold)
+		}
+	default:
+		return "shield.clearance", fmt.Errorf("not %q or %q: %q", ClearanceRefuse, ClearanceHold, mode)
+	}
+	if hold == 0 && project {
+		return "", nil
+	}
+	if d := hold.D(); d < MinHoldTimeout || d > MaxHoldTimeout {
+		return "shield.hold_timeout", fmt.Errorf("from 1s to 5m, not %s", d)
+	}
+	return "", nil
 }

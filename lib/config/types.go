@@ -50,17 +50,52 @@ type VaultProvider struct {
 
 // Shield is the egress policy of every project's tasks.
 type Shield struct {
-	Profiles  []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
-	Resolvers []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
+	Profiles    []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
+	Resolvers   []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
+	Clearance   string   `toml:"clearance" doc:"What a task's resolver does with a name outside its policy: \"refuse\" at once, or \"hold\" the query while the name's clearance request is pending (terok-clearance allow answers it, so the first attempt succeeds; a deny or hold_timeout refuses it), and drop rather than reject a connection to an address outside the policy (denied, private and the host's addresses are still rejected), so that TCP's own retry connects after an allow."`
+	HoldTimeout Duration `toml:"hold_timeout" doc:"How long a held query waits for a verdict before it is refused, from 1s to 5m (clearance = \"hold\"); a client may give up sooner (glibc asks twice, 5s each)."`
 }
 
 // ProjectShield is a project's egress policy: its profiles, plus its
 // upstream's host, plus allow, minus deny (deny beats allow).
 type ProjectShield struct {
-	Profiles []string `toml:"profiles" doc:"Egress profiles of this project's tasks; empty: the global shield.profiles."`
-	Allow    []string `toml:"allow" doc:"More egress targets for this project's tasks: domains, *.wildcard domains, addresses, CIDR ranges."`
-	Deny     []string `toml:"deny" doc:"Egress targets this project's tasks may never reach, even when a profile or allow names them (deny beats allow)."`
+	Profiles    []string `toml:"profiles" doc:"Egress profiles of this project's tasks; empty: the global shield.profiles."`
+	Allow       []string `toml:"allow" doc:"More egress targets for this project's tasks: domains, *.wildcard domains, addresses, CIDR ranges."`
+	Deny        []string `toml:"deny" doc:"Egress targets this project's tasks may never reach, even when a profile or allow names them (deny beats allow)."`
+	Clearance   string   `toml:"clearance" doc:"Overrides the global shield.clearance for this project's tasks: \"refuse\" or \"hold\"; empty: the global one."`
+	HoldTimeout Duration `toml:"hold_timeout" doc:"Overrides the global shield.hold_timeout for this project's tasks, from 1s to 5m; 0: the global one."`
 }
+
+// The values of shield.clearance, and the bounds of shield.hold_timeout.
+const (
+	ClearanceRefuse = "refuse"
+	ClearanceHold   = "hold"
+	MinHoldTimeout  = time.Second
+	MaxHoldTimeout  = 5 * time.Minute
+)
+
+// EffectiveClearance is how a project's tasks treat a name or address
+// outside their policy (ClearanceRefuse or ClearanceHold) and how long a
+// held query waits: the project's own settings, else the global ones.
+func (p Project) EffectiveClearance(g Global) (mode string, hold time.Duration) {
+	mode, hold = g.Shield.Clearance, g.Shield.HoldTimeout.D()
+	if p.Shield.Clearance != "" {
+		mode = p.Shield.Clearance
+	}
+	if p.Shield.HoldTimeout != 0 {
+		hold = p.Shield.HoldTimeout.D()
+	}
+	if mode == "" {
+		mode = ClearanceRefuse
+	}
+	if hold == 0 {
+		hold = DefaultHoldTimeout
+	}
+	return mode, hold
+}
+
+// DefaultHoldTimeout is shield.hold_timeout's default.
+const DefaultHoldTimeout = 30 * time.Second
 
 // RunLimits are the resource limits of every task (SECURITY.md guarantee 8).
 type RunLimits struct {
@@ -154,7 +189,7 @@ func DefaultGlobal() Global {
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
-		Shield: Shield{Profiles: []string{"base"}},
+		Shield: Shield{Profiles: []string{"base"}, Clearance: ClearanceRefuse, HoldTimeout: Duration(DefaultHoldTimeout)},
 		Vault:  GlobalVault{PassphraseTimeout: Duration(30 * time.Second), UnlockTTL: Duration(8 * time.Hour), MaxBody: 64 << 20},
 	}
 }

@@ -18,6 +18,11 @@
 //   - a name the policy does not allow, or one that is not a plain host
 //     name (bytes other than letters, digits, '-' and '_' in a label):
 //     REFUSED, from the resolver itself;
+//   - in hold mode (Config.Hold), a plain host name of class IN that the
+//     policy does not allow is held first, up to HoldTimeout, while
+//     someone decides: allowed meanwhile, it is answered as an allowed
+//     name is; otherwise REFUSED. At most MaxHeld queries are held at
+//     once; beyond, REFUSED at once;
 //   - an allowed name: the upstream's answer, cut down to the chain of
 //     CNAMEs from the question name and the records of the asked type at
 //     its end (no authority section but a negative answer's SOA, no

@@ -21,6 +21,8 @@ const (
 	DefaultMinLearnTTL    = 30 * time.Second
 	DefaultMaxTTL         = time.Hour
 	DefaultCacheSize      = 10000
+	DefaultHoldTimeout    = 30 * time.Second
+	DefaultMaxHeld        = 128
 )
 
 // ednsSize is the UDP payload size the resolver offers to clients and asks
@@ -77,6 +79,28 @@ type Config struct {
 
 	// CacheSize is the most answers kept (default 10,000; negative: none).
 	CacheSize int
+
+	// Hold, if set, is hold mode: it is called instead of Blocked for a
+	// query the policy refuses for a plain host name of class IN, and may
+	// hold the query while someone decides whether the name may be
+	// resolved (the clearance's pending request). It reports the query as
+	// Blocked would, and returns true when the name was allowed
+	// meanwhile: the policy is then asked again, and a name it allows now
+	// is answered as any other (Learn first), so the held query gets the
+	// real answer. false, or a policy that still refuses: REFUSED. Its ctx
+	// ends after HoldTimeout or when the resolver closes, and it must
+	// return then. Held queries of one name each call it; it is called
+	// concurrently, at most MaxHeld calls at once: a query beyond that is
+	// refused at once and given to Blocked, and so is a query for a name
+	// whose hold ran out less than 2 s before (a client's retry is not
+	// held twice).
+	Hold func(ctx context.Context, name string, qtype uint16) bool
+
+	// HoldTimeout bounds one held query (default 30 s); MaxHeld the
+	// queries held at once (default 128: half of what one UDP socket
+	// answers at once, so held queries never starve allowed ones).
+	HoldTimeout time.Duration
+	MaxHeld     int
 }
 
 // Stats counts what a Resolver did since New.
@@ -84,7 +108,8 @@ type Stats struct {
 	Queries   uint64 // messages received
 	Forwarded uint64 // resolutions sent upstream
 	CacheHits uint64 // answers from the cache
-	Refused   uint64 // names refused by the policy (reported to Blocked)
+	Refused   uint64 // names refused by the policy (reported to Blocked or held first)
+	Held      uint64 // queries held (Hold called), allowed meanwhile or not
 	Failures  uint64 // SERVFAIL for an allowed name: upstream or Learn failed
 	Malformed uint64 // packets dropped or answered FORMERR
 }
@@ -94,6 +119,11 @@ type Resolver struct {
 	policy    atomic.Pointer[policyBox]
 	learn     func(string, []netip.Addr, time.Duration) error
 	blocked   func(string, uint16)
+	hold      func(context.Context, string, uint16) bool
+	holdFor   time.Duration
+	holds     chan struct{} // a slot per query held at once
+	timedOut  sync.Map      // name → time.Time its hold last ran out
+	nTimedOut atomic.Int64  // entries in timedOut
 	failed    func(string, uint16, error)
 	upstreams []string
 	attempt   time.Duration
@@ -110,7 +140,7 @@ type Resolver struct {
 	conns  map[interface{ Close() error }]struct{}
 	wg     sync.WaitGroup
 
-	queries, forwarded, cacheHits, refused, failures, malformed atomic.Uint64
+	queries, forwarded, cacheHits, refused, held, failures, malformed atomic.Uint64
 }
 
 type policyBox struct{ Policy }
@@ -138,6 +168,9 @@ func New(cfg Config) (*Resolver, error) {
 	r := &Resolver{
 		learn:     cfg.Learn,
 		blocked:   cfg.Blocked,
+		hold:      cfg.Hold,
+		holdFor:   or(cfg.HoldTimeout, DefaultHoldTimeout),
+		holds:     make(chan struct{}, or(cfg.MaxHeld, DefaultMaxHeld)),
 		failed:    cfg.Failed,
 		upstreams: append([]string(nil), ups...),
 		attempt:   or(cfg.AttemptTimeout, DefaultAttemptTimeout),
@@ -170,7 +203,7 @@ func (r *Resolver) SetPolicy(p Policy) { r.policy.Store(&policyBox{p}) }
 func (r *Resolver) Stats() Stats {
 	return Stats{
 		Queries: r.queries.Load(), Forwarded: r.forwarded.Load(), CacheHits: r.cacheHits.Load(),
-		Refused: r.refused.Load(), Failures: r.failures.Load(), Malformed: r.malformed.Load(),
+		Refused: r.refused.Load(), Held: r.held.Load(), Failures: r.failures.Load(), Malformed: r.malformed.Load(),
 	}
 }
 
@@ -233,14 +266,10 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 	q := req.Question[0]
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	if !validHostname(name) || !r.policy.Load().Allowed(name) {
-		r.refused.Add(1)
-		if r.blocked != nil {
-			if name == "" {
-				name = "."
-			}
-			r.blocked(name, q.Qtype)
+		if !r.holdRefused(ctx, name, q) {
+			r.refused.Add(1)
+			return reply(req, dns.RcodeRefused)
 		}
-		return reply(req, dns.RcodeRefused)
 	}
 	if q.Qclass != dns.ClassINET {
 		return reply(req, dns.RcodeRefused)
@@ -256,6 +285,66 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 		return reply(req, dns.RcodeNotImplemented)
 	}
 	return r.resolve(ctx, req, name, q.Qtype)
+}
+
+// holdRefused is what becomes of a query the policy refuses: in hold mode,
+// a plain host name of class IN is held while Hold decides, if a slot is
+// free; anything else goes to Blocked at once. It reports whether the
+// policy allows the name now.
+func (r *Resolver) holdRefused(ctx context.Context, name string, q dns.Question) bool {
+	if r.hold != nil && q.Qclass == dns.ClassINET && validHostname(name) && !r.justTimedOut(name) {
+		select {
+		case r.holds <- struct{}{}:
+			defer func() { <-r.holds }()
+			r.held.Add(1)
+			hctx, cancel := context.WithTimeout(ctx, r.holdFor)
+			defer cancel()
+			if r.hold(hctx, name, q.Qtype) {
+				return r.policy.Load().Allowed(name)
+			}
+			if ctx.Err() == nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+				r.markTimedOut(name)
+			}
+			return false
+		default: // every slot is taken: refused at once
+		}
+	}
+	if r.blocked != nil {
+		if name == "" {
+			name = "."
+		}
+		r.blocked(name, q.Qtype)
+	}
+	return false
+}
+
+// holdGrace is how long after its hold ran out a name is refused at once
+// rather than held again: a client's immediate retry (glibc asks each
+// server twice, the second time at once after a refusal) does not double
+// the wait.
+const holdGrace = 2 * time.Second
+
+func (r *Resolver) justTimedOut(name string) bool {
+	v, ok := r.timedOut.Load(name)
+	return ok && time.Since(v.(time.Time)) < holdGrace
+}
+
+// markTimedOut remembers that name's hold ran out. Holds run out at most
+// MaxHeld a second (each lasts at least HoldTimeout, 1 s or more, in one
+// of MaxHeld slots), and past 4×MaxHeld entries those older than
+// holdGrace are dropped: the map stays bounded.
+func (r *Resolver) markTimedOut(name string) {
+	if _, loaded := r.timedOut.Swap(name, time.Now()); !loaded {
+		r.nTimedOut.Add(1)
+	}
+	if r.nTimedOut.Load() > int64(4*cap(r.holds)) {
+		r.timedOut.Range(func(k, v any) bool {
+			if time.Since(v.(time.Time)) >= holdGrace && r.timedOut.CompareAndDelete(k, v) {
+				r.nTimedOut.Add(-1)
+			}
+			return true
+		})
+	}
 }
 
 // resolve answers an allowed name from the cache or from upstream, with

@@ -529,3 +529,30 @@ func waitRefused(t *testing.T, what string, attempt func() error) {
 	}
 	refusedFast(t, what, err)
 }
+
+// Hold mode's ruleset (rule 10 drops) verifies against its policy, and
+// against no policy (terok-shield verify knows both modes); against the
+// refuse mode's policy it is altered.
+func TestHoldRulesetVerifies(t *testing.T) {
+	ns := newNetNS(t)
+	c := open(t, ns)
+	p := shield.Policy{Allow: targets("192.0.2.7"), Hold: true}
+	if err := c.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.VerifyPolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Verify(); err != nil {
+		t.Fatalf("Verify of a hold-mode ruleset: %v", err)
+	}
+	p.Hold = false
+	var ve *shield.VerifyError
+	if _, err := c.VerifyPolicy(p); !errors.As(err, &ve) {
+		t.Fatalf("a hold-mode ruleset verified against refuse mode: %v", err)
+	}
+	listing := run(t, "ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "terok", "output")
+	if !strings.Contains(listing, `log prefix "terok blocked: " group 100 drop`) || strings.Contains(listing, `"terok blocked: " group 100 reject`) {
+		t.Errorf("nft lists no dropping rule 10 in\n%s", listing)
+	}
+}

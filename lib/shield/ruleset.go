@@ -64,6 +64,11 @@ type Policy struct {
 	Host []netip.Addr
 	// LogGroup is the NFLOG group; 0 means DefaultLogGroup.
 	LogGroup uint16
+	// Hold is the task's hold mode (shield.clearance = "hold"): a packet
+	// that nothing else matches (rule 10) is logged and dropped rather
+	// than rejected, so that a connection whose clearance request is
+	// pending is retried by TCP itself and connects once it is allowed.
+	Hold bool
 }
 
 func (p Policy) logGroup() uint16 {
@@ -152,7 +157,7 @@ var aliveKey = binaryutil.NativeEndian.PutUint32(1)
 //  9. down + alive: log, accept — only while the shield is down (terok-shield
 //     down): everything but 2 and 7; each new connection is logged
 //
-// 10. everything else: log, reject
+// 10. everything else: log, reject; in hold mode (Policy.Hold) log, drop
 //
 // Rejects are TCP resets for TCP (connect() fails at once with
 // ECONNREFUSED, and an established connection ends at once) and ICMP(v6)
@@ -223,7 +228,11 @@ func Build(p Policy) *Ruleset {
 	rule(out, "terok: learned", family(unix.NFPROTO_IPV4), daddr4(), lookup(learned4), isAlive(alive), verdict(expr.VerdictAccept))
 	rule(out, "terok: learned", family(unix.NFPROTO_IPV6), daddr6(), lookup(learned6), isAlive(alive), verdict(expr.VerdictAccept))
 	rule(out, "terok: down", isAlive(down), isAlive(alive), logTo(g, "down"), verdict(expr.VerdictAccept))
-	refuse("blocked")
+	if p.Hold {
+		rule(out, "terok: blocked (held)", logTo(g, "blocked"), verdict(expr.VerdictDrop))
+	} else {
+		refuse("blocked")
+	}
 
 	rule(in, "terok: loopback", ifname(expr.MetaKeyIIFNAME, "lo"), verdict(expr.VerdictAccept))
 	rule(in, "terok: established", ctEstablished(), verdict(expr.VerdictAccept))

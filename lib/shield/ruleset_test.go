@@ -317,3 +317,49 @@ func TestBuildSemantics(t *testing.T) {
 		}
 	}
 }
+
+// Hold mode changes rule 10 alone: a packet nothing else matches is
+// logged and dropped (TCP retries it), while deny, dns and restricted
+// still reject at once.
+func TestBuildHold(t *testing.T) {
+	p := Policy{Allow: mustTargets("198.51.100.10"), Deny: mustTargets("198.51.100.30"), Host: []netip.Addr{netip.MustParseAddr("203.0.113.99")}}
+	describe := func(r *Ruleset) []string {
+		var out []string
+		for _, x := range r.Rules {
+			out = append(out, x.Chain.Name+": "+Describe(x.Exprs)+" # "+RuleComment(x))
+		}
+		return out
+	}
+	refuse, p2 := describe(Build(p)), p
+	p2.Hold = true
+	hold := describe(Build(p2))
+	// The output chain's last two rules (rule 10's pair) become one.
+	i := slices.IndexFunc(refuse, func(s string) bool { return strings.Contains(s, `prefix "terok blocked: "`) })
+	want := slices.Concat(refuse[:i], []string{`output: log group 100 prefix "terok blocked: " drop # terok: blocked (held)`}, refuse[i+2:])
+	if !slices.Equal(hold, want) {
+		t.Errorf("hold rules\n%s\nwant\n%s", strings.Join(hold, "\n"), strings.Join(want, "\n"))
+	}
+	r := Build(p2)
+	tcp := func(a string, port uint16) packet { return packet{daddr: a, l4: unix.IPPROTO_TCP, dport: port} }
+	for _, c := range []struct {
+		what    string
+		p       packet
+		alive   bool
+		verdict string
+		log     string
+	}{
+		{"not allowed", tcp("198.51.100.20", 443), true, "drop", "terok blocked: "},
+		{"not allowed, quic", packet{daddr: "198.51.100.20", l4: unix.IPPROTO_UDP, dport: 443}, true, "drop", "terok blocked: "},
+		{"no heartbeat", tcp("198.51.100.10", 443), false, "drop", "terok blocked: "},
+		{"allowed", tcp("198.51.100.10", 443), true, "accept", ""},
+		{"denied", tcp("198.51.100.30", 443), true, "reject with tcp reset", "terok deny: "},
+		{"restricted", tcp("10.9.9.9", 80), true, "reject with tcp reset", "terok restricted: "},
+		{"the host", tcp("203.0.113.99", 80), true, "reject with tcp reset", "terok restricted: "},
+		{"dns elsewhere", tcp("198.51.100.10", 53), true, "reject with tcp reset", "terok dns: "},
+	} {
+		v, log := evaluate(t, r, c.p, c.alive)
+		if v != c.verdict || log != c.log {
+			t.Errorf("%s: %s (log %q), want %s (log %q)", c.what, v, log, c.verdict, c.log)
+		}
+	}
+}

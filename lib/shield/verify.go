@@ -25,7 +25,8 @@ type Status struct {
 
 // Verify reads terok's table back from the namespace and compares it with
 // the ruleset Build makes: the chains with their hooks, priorities and
-// policies; every rule, expression by expression, in order; every set
+// policies; every rule, expression by expression, in order (the rules of
+// either mode, refuse or hold: see Policy.Hold); every set
 // with its type and flags; and that the restricted sets still hold every
 // restricted range. The contents of the allow, deny and learned sets
 // change while a task runs and are not compared (see VerifyPolicy). It
@@ -42,8 +43,11 @@ func (c *Conn) verify(p *Policy) (Status, error) {
 	defer c.mu.Unlock()
 	var st Status
 	want := Build(Policy{})
+	// alt is the other ruleset the rules may be: without a policy to
+	// check against, that of hold mode.
+	alt := Build(Policy{Hold: true})
 	if p != nil {
-		want = Build(*p)
+		want, alt = Build(*p), nil
 	}
 	tables, err := c.nft.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
@@ -84,19 +88,12 @@ func (c *Conn) verify(p *Policy) (Status, error) {
 		if err != nil {
 			return st, fmt.Errorf("listing rules of %s: %w", w.Name, err)
 		}
-		var wantRules []*nftables.Rule
-		for _, r := range want.Rules {
-			if r.Chain.Name == w.Name {
-				wantRules = append(wantRules, r)
-			}
+		err = sameRules(rules, want, w.Name)
+		if err != nil && alt != nil && sameRules(rules, alt, w.Name) == nil {
+			err = nil
 		}
-		if len(rules) != len(wantRules) {
-			return st, altered("chain %s has %d rules, expected %d", w.Name, len(rules), len(wantRules))
-		}
-		for j := range rules {
-			if got, exp := Describe(rules[j].Exprs), Describe(wantRules[j].Exprs); got != exp {
-				return st, altered("chain %s rule %d is %q, expected %q", w.Name, j+1, got, exp)
-			}
+		if err != nil {
+			return st, err
 		}
 	}
 
@@ -158,6 +155,26 @@ func (c *Conn) verify(p *Policy) (Status, error) {
 	}
 	st.Alive = hasAlive(els)
 	return st, nil
+}
+
+// sameRules compares the rules of a chain with those of the chain of that
+// name in want.
+func sameRules(rules []*nftables.Rule, want *Ruleset, chain string) error {
+	var wantRules []*nftables.Rule
+	for _, r := range want.Rules {
+		if r.Chain.Name == chain {
+			wantRules = append(wantRules, r)
+		}
+	}
+	if len(rules) != len(wantRules) {
+		return altered("chain %s has %d rules, expected %d", chain, len(rules), len(wantRules))
+	}
+	for j := range rules {
+		if got, exp := Describe(rules[j].Exprs), Describe(wantRules[j].Exprs); got != exp {
+			return altered("chain %s rule %d is %q, expected %q", chain, j+1, got, exp)
+		}
+	}
+	return nil
 }
 
 func sameChain(h, w *nftables.Chain) error {

@@ -65,16 +65,39 @@ func (s *Service) Close() error {
 
 // Attempt records a refused name or a blocked connection (the shield
 // service's OnAttempt); a new request is written to the audit log.
-func (s *Service) Attempt(a clearance.Attempt) {
+func (s *Service) Attempt(a clearance.Attempt) { s.add(a) }
+
+// add is Attempt; it returns the queue and the request (nil: the attempt
+// was dropped).
+func (s *Service) add(a clearance.Attempt) (*clearance.Queue, *clearance.Request) {
 	q := s.q.Load()
 	if q == nil {
-		return
+		return nil, nil
 	}
 	r, created, err := q.Add(a)
-	if err != nil || !created {
-		return // closed meanwhile, or an attempt the shield should not have sent
+	if err != nil {
+		return nil, nil // closed meanwhile, or an attempt the shield should not have sent
 	}
-	s.cfg.Shield.AuditClearance(clearance.RequestRecord(r, time.Now()))
+	if created {
+		s.cfg.Shield.AuditClearance(clearance.RequestRecord(r, time.Now()))
+	}
+	return q, &r
+}
+
+// Hold records a refused name as Attempt does, then holds the caller (the
+// resolver's held query, through the shield service's Hold) until the
+// request is decided, ctx ends or the queue closes: true when the verdict
+// allowed it and was applied (the name is in the policy by then: a
+// verdict is applied before it is decided). Repeats of a pending name join
+// its one request and wake together. A name that falls into the overflow
+// request is refused at once: nobody can allow it.
+func (s *Service) Hold(ctx context.Context, a clearance.Attempt) bool {
+	q, r := s.add(a)
+	if r == nil || r.Kind == clearance.KindOverflow {
+		return false
+	}
+	v, err := q.Wait(ctx, r.ID)
+	return err == nil && v.Granted()
 }
 
 // Ops are the clearance's control operations.

@@ -247,3 +247,119 @@ func TestWatch(t *testing.T) {
 		t.Fatal("the watch did not end with the service")
 	}
 }
+
+// Hold (the resolver's held query in hold mode): the name becomes a
+// request, repeats join it, and an allow decided through the control
+// socket releases every holder with true, after the change was applied;
+// a deny, a failed change, the hold's end and the overflow request give
+// false.
+func TestHold(t *testing.T) {
+	s, f := start(t)
+	c, ctx := peer(t, s)
+	a := func(name string) clearance.Attempt {
+		return clearance.Attempt{Dest: name, Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused}
+	}
+	holding := func(name string, n int) <-chan bool {
+		out := make(chan bool, n)
+		for range n {
+			go func() { out <- s.Hold(context.Background(), a(name)) }()
+		}
+		return out
+	}
+	waitCount := func(name string, n int) clearance.Request {
+		t.Helper()
+		for range 1000 {
+			ps, _ := c.Pending(ctx)
+			for _, r := range ps {
+				if r.Dest == name && r.Count == n {
+					return r
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("no request for %s with %d attempts", name, n)
+		return clearance.Request{}
+	}
+	verdict := func(act clearance.Action) clearance.Verdict {
+		return clearance.Verdict{Action: act, Scope: clearance.ScopeOnce, Surface: clearance.SurfaceCLI}
+	}
+	got := func(ch <-chan bool, n int, want bool) {
+		t.Helper()
+		for range n {
+			select {
+			case g := <-ch:
+				if g != want {
+					t.Fatalf("Hold returned %v, want %v", g, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Hold did not return after the verdict")
+			}
+		}
+	}
+
+	allowed := holding("held.example", 3)
+	r := waitCount("held.example", 3)
+	select {
+	case g := <-allowed:
+		t.Fatalf("Hold returned %v before a verdict", g)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := c.Decide(ctx, r.ID, r.Dest, verdict(clearance.Allow)); err != nil {
+		t.Fatal(err)
+	}
+	got(allowed, 3, true)
+	if changes, audit := f.state(); len(changes) != 1 || changes[0].targets[0] != "held.example" || len(audit) != 2 {
+		t.Fatalf("changes %+v audit %+v", changes, audit)
+	}
+
+	denied := holding("no.example", 1)
+	r = waitCount("no.example", 1)
+	if _, err := c.Decide(ctx, r.ID, r.Dest, verdict(clearance.Deny)); err != nil {
+		t.Fatal(err)
+	}
+	got(denied, 1, false)
+
+	f.mu.Lock()
+	f.fail = errors.New("nft says no")
+	f.mu.Unlock()
+	failed := holding("fail.example", 1)
+	r = waitCount("fail.example", 1)
+	if _, err := c.Decide(ctx, r.ID, r.Dest, verdict(clearance.Allow)); err == nil {
+		t.Fatal("a failed allow reported no error")
+	}
+	got(failed, 1, false)
+
+	tctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if s.Hold(tctx, a("late.example")) {
+		t.Fatal("Hold past its context said allowed")
+	}
+	if r := waitCount("late.example", 1); r.Kind != clearance.KindRefused {
+		t.Fatalf("the timed-out request: %+v", r)
+	}
+}
+
+// A name beyond the queue's bound is not held: the overflow request
+// cannot be decided.
+func TestHoldOverflow(t *testing.T) {
+	f := &fakeShield{}
+	s := New(Config{Project: "proj", Shield: f, Queue: clearance.Config{MaxPending: 1}})
+	if err := s.Start(context.Background(), &warden.Task{ID: "abcd2345"}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	go s.Hold(context.Background(), clearance.Attempt{Dest: "one.example", Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused})
+	for range 1000 {
+		if ps := s.q.Load().Pending(); len(ps) == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if s.Hold(context.Background(), clearance.Attempt{Dest: "two.example", Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused}) {
+		t.Fatal("the overflow request was granted")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the overflow request was held %s", d)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/terok-ai/terok-go/lib/clearance"
+	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
@@ -52,6 +53,12 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 		// Refused names and blocked connections become the clearance's
 		// pending requests (dropped until its queue is open).
 		OnAttempt: func(a clearance.Attempt) { cs.Attempt(a) }}
+	// Hold mode: the resolver holds a name outside the policy while its
+	// request is pending, and the firewall drops what it would reject.
+	if mode, hold := p.EffectiveClearance(r.Global); mode == config.ClearanceHold {
+		cfg.Hold = func(ctx context.Context, a clearance.Attempt) bool { return cs.Hold(ctx, a) }
+		cfg.HoldTimeout = hold
+	}
 	shield := shieldsvc.New(cfg)
 	// The clearance's queue: defaults until the project configures it.
 	cs = clearsvc.New(clearsvc.Config{Project: rec.Project, Shield: shield})

@@ -8,5 +8,8 @@
 // (lib/resolver) and what it learns into the firewall, the reader of the
 // firewall's log (lib/nflog), the live changes (allow, deny, down, up,
 // quarantine) saved to the task's policy state, and the task's shield
-// audit log, written by one goroutine in order.
+// audit log, written by one goroutine in order; in hold mode
+// (shield.clearance = "hold", Config.Hold) a name outside the policy is
+// held by the resolver while its clearance request is pending, and the
+// firewall drops rather than rejects what nothing allows.
 package shieldsvc

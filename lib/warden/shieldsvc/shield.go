@@ -45,6 +45,19 @@ type Config struct {
 	// person could allow. It is called at once, without deduplication, and
 	// must not block.
 	OnAttempt func(clearance.Attempt)
+	// Hold, if set, is the task's hold mode (shield.clearance = "hold"):
+	// the resolver holds a query for a name outside the policy, up to
+	// HoldTimeout, while Hold waits for the verdict on the name's
+	// clearance request (Hold is called for that name instead of
+	// OnAttempt, and returns whether the verdict allowed it; an allow is
+	// in the policy before it returns); and the firewall drops, rather
+	// than rejects, a connection nothing allows, so that TCP retries it
+	// after an allow. A name the policy denies outright, or any while the
+	// task is quarantined, is not held. Hold must return when its ctx
+	// ends.
+	Hold func(ctx context.Context, a clearance.Attempt) bool
+	// HoldTimeout is how long a query is held (shield.hold_timeout).
+	HoldTimeout time.Duration
 }
 
 // Service is the shield's part of a task's warden: the firewall's
@@ -127,7 +140,11 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 		}
 		ups = append(ups, a)
 	}
-	s.res, err = resolver.New(resolver.Config{Policy: s.resolverPolicy(), Learn: s.learn, Blocked: s.refused, Upstreams: ups})
+	rc := resolver.Config{Policy: s.resolverPolicy(), Learn: s.learn, Blocked: s.refused, Upstreams: ups}
+	if s.cfg.Hold != nil {
+		rc.Hold, rc.HoldTimeout = s.hold, s.cfg.HoldTimeout
+	}
+	s.res, err = resolver.New(rc)
 	if err != nil {
 		return err
 	}
@@ -198,7 +215,7 @@ func (s *Service) apply() error {
 		return err
 	}
 	pol := s.state.Policy()
-	p := shield.Policy{Allow: policy.Targets(pol.Allow), Deny: policy.Targets(pol.Deny), Host: host}
+	p := shield.Policy{Allow: policy.Targets(pol.Allow), Deny: policy.Targets(pol.Deny), Host: host, Hold: s.cfg.Hold != nil}
 	if err := s.conn.Apply(p); err != nil {
 		return err
 	}
@@ -296,15 +313,28 @@ func denied(p policy.Policy, name string) bool {
 
 func (s *Service) refused(name string, qtype uint16) {
 	s.audit.add(Event{Event: "refused", Name: name, QType: dns.TypeToString[qtype]})
-	if s.cfg.OnAttempt == nil || name == "." {
+	if s.cfg.OnAttempt == nil || name == "." || !s.askable(name) {
 		return
 	}
+	s.cfg.OnAttempt(clearance.Attempt{Dest: name, Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused})
+}
+
+// askable says whether a person could allow a refused name: not while the
+// task is quarantined, not when the policy denies it outright.
+func (s *Service) askable(name string) bool {
 	s.mu.Lock()
-	pass := s.state.PostureAt(time.Now()) == policy.PostureQuarantine || denied(s.state.Policy(), name)
-	s.mu.Unlock()
-	if !pass {
-		s.cfg.OnAttempt(clearance.Attempt{Dest: name, Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused})
+	defer s.mu.Unlock()
+	return s.state.PostureAt(time.Now()) != policy.PostureQuarantine && !denied(s.state.Policy(), name)
+}
+
+// hold is the resolver's Hold in hold mode: the refused name is audited as
+// refused names are, and held while its clearance request is pending.
+func (s *Service) hold(ctx context.Context, name string, qtype uint16) bool {
+	s.audit.add(Event{Event: "refused", Name: name, QType: dns.TypeToString[qtype]})
+	if !s.askable(name) {
+		return false
 	}
+	return s.cfg.Hold(ctx, clearance.Attempt{Dest: name, Proto: clearance.ProtoDNSName, Kind: clearance.KindRefused})
 }
 
 func (s *Service) readLog() {

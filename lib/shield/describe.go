@@ -20,6 +20,7 @@ func Describe(exprs []expr.Any) string {
 	var out []string
 	field := "" // what the last load put into the register
 	ctMask := uint32(0)
+	var imm []byte // what the last immediate loaded
 	for _, e := range exprs {
 		switch x := e.(type) {
 		case *expr.Meta:
@@ -29,7 +30,13 @@ func Describe(exprs []expr.Any) string {
 		case *expr.Ct:
 			field = "ct " + ctName(x.Key)
 		case *expr.Immediate:
-			field = fmt.Sprintf("0x%x", x.Data)
+			field, imm = fmt.Sprintf("0x%x", x.Data), x.Data
+		case *expr.Redir:
+			if len(imm) == 2 && x.RegisterProtoMin != 0 {
+				out = append(out, fmt.Sprintf("redirect to :%d", binary.BigEndian.Uint16(imm)))
+			} else {
+				out = append(out, fmt.Sprintf("redirect %+v", *x))
+			}
 		case *expr.Bitwise:
 			if field == "ct state" && len(x.Mask) == 4 && allZero(x.Xor) {
 				ctMask = binary.NativeEndian.Uint32(x.Mask)

@@ -36,22 +36,34 @@ const LearnFloor = 30 * time.Second
 
 // The names of terok's sets.
 const (
-	SetAlive       = "alive"       // the warden's heartbeat: one element with a timeout
-	SetDeny4       = "deny4"       // denied addresses and ranges: beat everything
-	SetDeny6       = "deny6"       //
-	SetAllow4      = "allow4"      // allowed addresses and ranges, named explicitly
-	SetAllow6      = "allow6"      //
-	SetRestricted4 = "restricted4" // private, link-local, metadata and the host's own: rejected unless allowed explicitly
-	SetRestricted6 = "restricted6" //
-	SetLearned4    = "learned4"    // addresses the task's resolver answered for allowed names, with timeouts
-	SetLearned6    = "learned6"    //
-	SetDown        = "down"        // one element while the shield is down (with the time it stays down)
+	SetAlive       = "alive"        // the warden's heartbeat: one element with a timeout
+	SetDeny4       = "deny4"        // denied addresses and ranges: beat everything
+	SetDeny6       = "deny6"        //
+	SetAllow4      = "allow4"       // allowed addresses and ranges, named explicitly
+	SetAllow6      = "allow6"       //
+	SetRestricted4 = "restricted4"  // private, link-local, metadata and the host's own: rejected unless allowed explicitly
+	SetRestricted6 = "restricted6"  //
+	SetLearned4    = "learned4"     // addresses the task's resolver answered for allowed names, with timeouts
+	SetLearned6    = "learned6"     //
+	SetDown        = "down"         // one element while the shield is down (with the time it stays down)
+	SetAddrPorts   = "addressports" // TCP ports that keep the address rule (Policy.AddressPorts; with Policy.Forward only)
+)
+
+// Name-bound egress (Policy.Forward): TCP connections to learned addresses
+// are redirected, inside the task's namespace, to the warden's forwarder
+// on ForwardPort of the task's loopback (IPv4 and IPv6), which checks the
+// name they present (lib/warden/egresssvc). The forwarder's own
+// connections carry ForwardMark (SO_MARK) and are not redirected.
+const (
+	ForwardPort uint16 = 1053
+	ForwardMark uint32 = 0x7465726b // "terk"
 )
 
 // The base chains.
 const (
 	ChainOutput = "output"
 	ChainInput  = "input"
+	ChainNAT    = "egress" // nat, hook output: the redirect of Policy.Forward
 )
 
 // Policy is what a ruleset is built from.
@@ -69,6 +81,16 @@ type Policy struct {
 	// than rejected, so that a connection whose clearance request is
 	// pending is retried by TCP itself and connects once it is allowed.
 	Hold bool
+	// Forward turns on name-bound egress: TCP to learned addresses goes
+	// through the warden's forwarder (ForwardPort), except to AddressPorts;
+	// other protocols to learned addresses are rejected (QUIC falls back
+	// to TCP). Off, learned addresses are allowed for everything, as
+	// before.
+	Forward bool
+	// AddressPorts are the TCP ports (config shield.address_ports, e.g.
+	// 22) on which a learned address is allowed by address alone: their
+	// protocols present no name. Used with Forward only.
+	AddressPorts []uint16
 }
 
 func (p Policy) logGroup() uint16 {
@@ -165,6 +187,23 @@ var aliveKey = binaryutil.NativeEndian.PutUint32(1)
 //
 // Input chain (policy drop): loopback, established/related and ICMPv6
 // router and neighbour messages.
+//
+// With Policy.Forward, rule 8 accepts only TCP, and only the forwarder's
+// own connections (meta mark ForwardMark) and those to AddressPorts; and
+// a nat chain (hook output, priority dstnat, so before the filter) sends
+// every other new TCP connection to a learned address to the forwarder:
+//
+//  1. meta mark ForwardMark: accept (the forwarder's own)
+//  2. tcp dport @addressports: accept
+//  3. daddr in deny, allow or restricted: accept (no redirect: the filter
+//     decides them as before; a learned address that is also named
+//     literally keeps the address rule)
+//  4. tcp daddr @learned4/@learned6: redirect to :ForwardPort
+//
+// The redirected packet goes to the task's loopback, ForwardPort, which
+// the filter accepts right after rule 1 (a redirected packet keeps, in the
+// rest of the output hook, the interface it was first routed to: rule 1
+// does not see it as loopback).
 func Build(p Policy) *Ruleset {
 	t := &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 	r := &Ruleset{Table: t}
@@ -196,6 +235,14 @@ func Build(p Policy) *Ruleset {
 	restricted6 := set(SetRestricted6, nftables.TypeIP6Addr, true, false, true, elements(res6, false))
 	learned4 := set(SetLearned4, nftables.TypeIPAddr, false, true, false, nil)
 	learned6 := set(SetLearned6, nftables.TypeIP6Addr, false, true, false, nil)
+	var addrPorts *nftables.Set
+	if p.Forward {
+		var els []nftables.SetElement
+		for _, port := range p.AddressPorts {
+			els = append(els, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(port)})
+		}
+		addrPorts = set(SetAddrPorts, nftables.TypeInetService, false, false, false, els)
+	}
 
 	g := p.logGroup()
 	rule := func(c *nftables.Chain, comment string, e ...[]expr.Any) {
@@ -215,6 +262,12 @@ func Build(p Policy) *Ruleset {
 	}
 
 	rule(out, "terok: loopback", ifname(expr.MetaKeyOIFNAME, "lo"), verdict(expr.VerdictAccept))
+	if p.Forward {
+		// A redirected packet keeps the output interface it was first
+		// routed to in the rest of the hook: rule 1 does not see it.
+		rule(out, "terok: to the forwarder", family(unix.NFPROTO_IPV4), l4(unix.IPPROTO_TCP), daddr4(), equal(netip.MustParseAddr("127.0.0.1").AsSlice()), dport(ForwardPort), verdict(expr.VerdictAccept))
+		rule(out, "terok: to the forwarder", family(unix.NFPROTO_IPV6), l4(unix.IPPROTO_TCP), daddr6(), equal(netip.IPv6Loopback().AsSlice()), dport(ForwardPort), verdict(expr.VerdictAccept))
+	}
 	refuse("deny", family(unix.NFPROTO_IPV4), daddr4(), lookup(deny4))
 	refuse("deny", family(unix.NFPROTO_IPV6), daddr6(), lookup(deny6))
 	rule(out, "terok: established", ctEstablished(), isAlive(alive), verdict(expr.VerdictAccept))
@@ -225,8 +278,20 @@ func Build(p Policy) *Ruleset {
 	rule(out, "terok: allowed", family(unix.NFPROTO_IPV6), daddr6(), lookup(allow6), isAlive(alive), verdict(expr.VerdictAccept))
 	refuse("restricted", family(unix.NFPROTO_IPV4), daddr4(), lookup(restricted4))
 	refuse("restricted", family(unix.NFPROTO_IPV6), daddr6(), lookup(restricted6))
-	rule(out, "terok: learned", family(unix.NFPROTO_IPV4), daddr4(), lookup(learned4), isAlive(alive), verdict(expr.VerdictAccept))
-	rule(out, "terok: learned", family(unix.NFPROTO_IPV6), daddr6(), lookup(learned6), isAlive(alive), verdict(expr.VerdictAccept))
+	if p.Forward {
+		for _, f := range []struct {
+			nfproto byte
+			daddr   []expr.Any
+			learned *nftables.Set
+		}{{unix.NFPROTO_IPV4, daddr4(), learned4}, {unix.NFPROTO_IPV6, daddr6(), learned6}} {
+			m := concat(family(f.nfproto), l4(unix.IPPROTO_TCP), f.daddr, lookup(f.learned))
+			rule(out, "terok: learned, forwarder", m, markIs(ForwardMark), isAlive(alive), verdict(expr.VerdictAccept))
+			rule(out, "terok: learned, address port", m, dportIn(addrPorts), isAlive(alive), verdict(expr.VerdictAccept))
+		}
+	} else {
+		rule(out, "terok: learned", family(unix.NFPROTO_IPV4), daddr4(), lookup(learned4), isAlive(alive), verdict(expr.VerdictAccept))
+		rule(out, "terok: learned", family(unix.NFPROTO_IPV6), daddr6(), lookup(learned6), isAlive(alive), verdict(expr.VerdictAccept))
+	}
 	rule(out, "terok: down", isAlive(down), isAlive(alive), logTo(g, "down"), verdict(expr.VerdictAccept))
 	if p.Hold {
 		rule(out, "terok: blocked (held)", logTo(g, "blocked"), verdict(expr.VerdictDrop))
@@ -237,7 +302,45 @@ func Build(p Policy) *Ruleset {
 	rule(in, "terok: loopback", ifname(expr.MetaKeyIIFNAME, "lo"), verdict(expr.VerdictAccept))
 	rule(in, "terok: established", ctEstablished(), verdict(expr.VerdictAccept))
 	rule(in, "terok: neighbour discovery", icmpv6Types(134, 136), verdict(expr.VerdictAccept))
+
+	if p.Forward {
+		accept := nftables.ChainPolicyAccept
+		nat := &nftables.Chain{Name: ChainNAT, Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest, Policy: &accept}
+		r.Chains = append(r.Chains, nat)
+		pass := verdict(expr.VerdictAccept)
+		rule(nat, "terok: the forwarder's own", markIs(ForwardMark), pass)
+		rule(nat, "terok: address ports", l4(unix.IPPROTO_TCP), dportIn(addrPorts), pass)
+		for _, s := range []*nftables.Set{deny4, allow4, restricted4} {
+			rule(nat, "terok: by address", family(unix.NFPROTO_IPV4), daddr4(), lookup(s), pass)
+		}
+		for _, s := range []*nftables.Set{deny6, allow6, restricted6} {
+			rule(nat, "terok: by address", family(unix.NFPROTO_IPV6), daddr6(), lookup(s), pass)
+		}
+		rule(nat, "terok: learned, to the forwarder", family(unix.NFPROTO_IPV4), l4(unix.IPPROTO_TCP), daddr4(), lookup(learned4), redirectTo(ForwardPort))
+		rule(nat, "terok: learned, to the forwarder", family(unix.NFPROTO_IPV6), l4(unix.IPPROTO_TCP), daddr6(), lookup(learned6), redirectTo(ForwardPort))
+	}
 	return r
+}
+
+// equal compares the register with b.
+func equal(b []byte) []expr.Any { return []expr.Any{&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b}} }
+
+// markIs matches the packet's mark (SO_MARK of its socket).
+func markIs(mark uint32) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(mark)}}
+}
+
+// dportIn matches a transport destination port in a set of ports.
+func dportIn(s *nftables.Set) []expr.Any {
+	return append([]expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}}, lookup(s)...)
+}
+
+// redirectTo redirects to port on the local host (nft "redirect to :port").
+func redirectTo(port uint16) []expr.Any {
+	return []expr.Any{&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+		&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED}}
 }
 
 // restrictedSpans are Restricted plus the host's own addresses.

@@ -141,6 +141,7 @@ type packet struct {
 	icmp6   byte   // ICMPv6 type
 	oif     string // default eth0
 	ctstate uint32 // default new
+	mark    uint32 // the socket's SO_MARK
 }
 
 // evaluate runs a packet through the output chain of a built ruleset the
@@ -166,6 +167,9 @@ func evaluate(t *testing.T, r *Ruleset, pk packet, alive bool, learned ...string
 		for _, s := range r.Sets {
 			if s.Set.Name != name {
 				continue
+			}
+			if !s.Set.Interval && s.Set.HasTimeout == false {
+				return slices.ContainsFunc(s.Elements, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key) })
 			}
 			if !s.Set.Interval {
 				for _, l := range learned {
@@ -202,6 +206,8 @@ rules:
 				case expr.MetaKeyOIFNAME:
 					reg = make([]byte, 16)
 					copy(reg, pk.oif)
+				case expr.MetaKeyMARK:
+					reg = binary.NativeEndian.AppendUint32(nil, pk.mark)
 				default:
 					t.Fatalf("meta key %d", x.Key)
 				}
@@ -358,6 +364,48 @@ func TestBuildHold(t *testing.T) {
 		{"dns elsewhere", tcp("198.51.100.10", 53), true, "reject with tcp reset", "terok dns: "},
 	} {
 		v, log := evaluate(t, r, c.p, c.alive)
+		if v != c.verdict || log != c.log {
+			t.Errorf("%s: %s (log %q), want %s (log %q)", c.what, v, log, c.verdict, c.log)
+		}
+	}
+}
+
+// With Policy.Forward, the output chain lets a learned address be reached
+// only by TCP, and only by the forwarder's marked connections or on an
+// address port; the redirected packet to the forwarder (still routed to
+// eth0 in the output hook) is accepted; the rest is as before.
+func TestBuildForward(t *testing.T) {
+	r := Build(Policy{Allow: mustTargets("198.51.100.10"), Forward: true, AddressPorts: []uint16{22}})
+	if r.Set(SetAddrPorts) == nil || len(r.Chains) != 3 || r.Chains[2].Name != ChainNAT || r.Chains[2].Type != nftables.ChainTypeNAT {
+		t.Fatalf("no nat chain or address-port set: %+v", r.Chains)
+	}
+	if Build(Policy{}).Set(SetAddrPorts) != nil || len(Build(Policy{}).Chains) != 2 {
+		t.Fatal("a ruleset without Forward has the forwarder's chain or set")
+	}
+	const (
+		accept = "accept"
+		rst    = "reject with tcp reset"
+		admin  = "reject with icmpx admin-prohibited"
+	)
+	l := []string{"203.0.113.5", "2001:db8:9::1"}
+	for _, c := range []struct {
+		what    string
+		p       packet
+		verdict string
+		log     string
+	}{
+		{"learned tcp, not redirected", packet{daddr: "203.0.113.5", l4: unix.IPPROTO_TCP, dport: 443}, rst, "terok blocked: "},
+		{"learned tcp, the forwarder's", packet{daddr: "203.0.113.5", l4: unix.IPPROTO_TCP, dport: 443, mark: ForwardMark}, accept, ""},
+		{"learned ipv6, the forwarder's", packet{daddr: "2001:db8:9::1", l4: unix.IPPROTO_TCP, dport: 443, mark: ForwardMark}, accept, ""},
+		{"learned, address port", packet{daddr: "203.0.113.5", l4: unix.IPPROTO_TCP, dport: 22}, accept, ""},
+		{"learned udp (quic)", packet{daddr: "203.0.113.5", l4: unix.IPPROTO_UDP, dport: 443}, admin, "terok blocked: "},
+		{"learned udp, marked", packet{daddr: "203.0.113.5", l4: unix.IPPROTO_UDP, dport: 443, mark: ForwardMark}, admin, "terok blocked: "},
+		{"redirected to the forwarder", packet{daddr: "127.0.0.1", l4: unix.IPPROTO_TCP, dport: ForwardPort}, accept, ""},
+		{"redirected to the forwarder, ipv6", packet{daddr: "::1", l4: unix.IPPROTO_TCP, dport: ForwardPort}, accept, ""},
+		{"another loopback port via eth0", packet{daddr: "127.0.0.1", l4: unix.IPPROTO_TCP, dport: 9418}, rst, "terok restricted: "},
+		{"allowed literally, udp", packet{daddr: "198.51.100.10", l4: unix.IPPROTO_UDP, dport: 443}, accept, ""},
+	} {
+		v, log := evaluate(t, r, c.p, true, l...)
 		if v != c.verdict || log != c.log {
 			t.Errorf("%s: %s (log %q), want %s (log %q)", c.what, v, log, c.verdict, c.log)
 		}

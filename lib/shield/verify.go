@@ -42,9 +42,11 @@ func (c *Conn) verify(p *Policy) (Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var st Status
+	// Without a policy to check against, the rules may be those of any
+	// mode: hold or not, name-bound egress (Policy.Forward) or not; the
+	// one with as many chains as the table has is checked, hold mode as
+	// the alternative.
 	want := Build(Policy{})
-	// alt is the other ruleset the rules may be: without a policy to
-	// check against, that of hold mode.
 	alt := Build(Policy{Hold: true})
 	if p != nil {
 		want, alt = Build(*p), nil
@@ -71,6 +73,11 @@ func (c *Conn) verify(p *Policy) (Status, error) {
 	for _, ch := range chains {
 		if ch.Table != nil && ch.Table.Name == TableName {
 			have = append(have, ch)
+		}
+	}
+	if p == nil && len(have) != len(want.Chains) {
+		if fw := Build(Policy{Forward: true}); len(have) == len(fw.Chains) {
+			want, alt = fw, Build(Policy{Forward: true, Hold: true})
 		}
 	}
 	if len(have) != len(want.Chains) {

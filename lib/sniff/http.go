@@ -47,6 +47,9 @@ func ReadHead(br *bufio.Reader, limit int) (*Head, []byte, error) {
 			}
 			break
 		}
+		if len(lines) == 0 && !requestLine(line) {
+			return nil, raw, ErrMalformed // not HTTP: no need to wait for more
+		}
 		lines = append(lines, line)
 	}
 	h, err := parseHead(lines)
@@ -76,6 +79,11 @@ func readLine(br *bufio.Reader, raw *[]byte, limit int) ([]byte, error) {
 	}
 	line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 	return line, nil
+}
+
+// requestLine reports whether line looks like an HTTP/1 request line.
+func requestLine(line []byte) bool {
+	return bytes.Count(line, []byte{' '}) == 2 && (bytes.HasSuffix(line, []byte(" HTTP/1.1")) || bytes.HasSuffix(line, []byte(" HTTP/1.0")))
 }
 
 func parseHead(lines [][]byte) (*Head, error) {

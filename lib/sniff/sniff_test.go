@@ -222,6 +222,7 @@ func TestReadHead(t *testing.T) {
 		{"http/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "", 0, false, ErrMalformed},
 		{"too long", "GET / HTTP/1.1\r\nX: " + strings.Repeat("a", MaxHead) + "\r\n\r\n", "", 0, false, ErrTooLong},
 		{"truncated", "GET / HTTP/1.1\r\nHost: one.exa", "", 0, false, io.ErrUnexpectedEOF},
+		{"not http, refused at its first line", "hello\n", "", 0, false, ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

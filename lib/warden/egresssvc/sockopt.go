@@ -63,7 +63,7 @@ func DialInNetNS(pid int, mark int) func(ctx context.Context, dst netip.AddrPort
 	return func(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, error) {
 		var c net.Conn
 		err := netns.Do(pid, func() (err error) {
-			c, err = markedDialer(mark).DialContext(ctx, "tcp", dst.String())
+			c, err = MarkedDialer(mark).DialContext(ctx, "tcp", dst.String())
 			return err
 		})
 		if err != nil {
@@ -73,7 +73,8 @@ func DialInNetNS(pid int, mark int) func(ctx context.Context, dst netip.AddrPort
 	}
 }
 
-func markedDialer(mark int) *net.Dialer {
+// MarkedDialer is a dialer whose sockets carry SO_MARK mark.
+func MarkedDialer(mark int) *net.Dialer {
 	return &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {

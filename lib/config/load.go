@@ -198,6 +198,16 @@ func (g *Global) validate() (string, error) {
 	if key, err := validClearance(g.Shield.Clearance, g.Shield.HoldTimeout, false); err != nil {
 		return key, err
 	}
+	switch g.Shield.NameBinding {
+	case NameBindingRule, NameBindingPolicy, NameBindingOff:
+	default:
+		return "shield.name_binding", fmt.Errorf("not %q, %q or %q: %q", NameBindingRule, NameBindingPolicy, NameBindingOff, g.Shield.NameBinding)
+	}
+	for _, p := range g.Shield.AddressPorts {
+		if p < 1 || p > 65535 {
+			return "shield.address_ports", fmt.Errorf("not a port: %d", p)
+		}
+	}
 	return g.Vault.validate()
 }
 

@@ -50,11 +50,20 @@ type VaultProvider struct {
 
 // Shield is the egress policy of every project's tasks.
 type Shield struct {
-	Profiles    []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
-	Resolvers   []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
-	Clearance   string   `toml:"clearance" doc:"What a task's resolver does with a name outside its policy: \"refuse\" at once, or \"hold\" the query while the name's clearance request is pending (terok-clearance allow answers it, so the first attempt succeeds; a deny or hold_timeout refuses it), and drop rather than reject a connection to an address outside the policy (denied, private and the host's addresses are still rejected), so that TCP's own retry connects after an allow."`
-	HoldTimeout Duration `toml:"hold_timeout" doc:"How long a held query waits for a verdict before it is refused, from 1s to 5m (clearance = \"hold\"); a client may give up sooner (glibc asks twice, 5s each)."`
+	Profiles     []string `toml:"profiles" doc:"Egress profiles (terok-shield profiles lists them) every task gets unless its project names its own."`
+	Resolvers    []string `toml:"resolvers" doc:"DNS servers the tasks' resolvers ask, as address or address:port; empty: the nameservers of the host's /etc/resolv.conf."`
+	Clearance    string   `toml:"clearance" doc:"What a task's resolver does with a name outside its policy: \"refuse\" at once, or \"hold\" the query while the name's clearance request is pending (terok-clearance allow answers it, so the first attempt succeeds; a deny or hold_timeout refuses it), and drop rather than reject a connection to an address outside the policy (denied, private and the host's addresses are still rejected), so that TCP's own retry connects after an allow."`
+	HoldTimeout  Duration `toml:"hold_timeout" doc:"How long a held query waits for a verdict before it is refused, from 1s to 5m (clearance = \"hold\"); a client may give up sooner (glibc asks twice, 5s each)."`
+	NameBinding  string   `toml:"name_binding" doc:"How a task's TCP connection to an address its resolver learned is checked: \"rule\", by the name it presents (TLS server name or HTTP Host), which the policy must allow and an allow rule must cover together with a name the address was learned for; \"policy\", by the name alone; \"off\", by address only (any name served from a learned address gets through)."`
+	AddressPorts []int    `toml:"address_ports" doc:"TCP ports on which a learned address is allowed by address alone, for protocols that present no name (22 for git over SSH); name_binding does not apply to them."`
 }
+
+// The values of shield.name_binding.
+const (
+	NameBindingRule   = "rule"
+	NameBindingPolicy = "policy"
+	NameBindingOff    = "off"
+)
 
 // ProjectShield is a project's egress policy: its profiles, plus its
 // upstream's host, plus allow, minus deny (deny beats allow).
@@ -189,7 +198,7 @@ func DefaultGlobal() Global {
 		Podman: Podman{ServiceIdle: Duration(5 * time.Minute)},
 		Run:    RunLimits{Timeout: Duration(30 * time.Minute), Memory: 4 << 30, PidsLimit: 4096, CPUs: 2},
 		Gate:   GlobalGate{MaxPushSize: 1 << 30, BackupMaxAge: Duration(30 * 24 * time.Hour)},
-		Shield: Shield{Profiles: []string{"base"}, Clearance: ClearanceRefuse, HoldTimeout: Duration(DefaultHoldTimeout)},
+		Shield: Shield{Profiles: []string{"base"}, Clearance: ClearanceRefuse, HoldTimeout: Duration(DefaultHoldTimeout), NameBinding: NameBindingRule},
 		Vault:  GlobalVault{PassphraseTimeout: Duration(30 * time.Second), UnlockTTL: Duration(8 * time.Hour), MaxBody: 64 << 20},
 	}
 }

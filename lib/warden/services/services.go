@@ -59,6 +59,14 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 		cfg.Hold = func(ctx context.Context, a clearance.Attempt) bool { return cs.Hold(ctx, a) }
 		cfg.HoldTimeout = hold
 	}
+	// Name-bound egress: TCP to learned addresses is checked by the name
+	// it presents.
+	if nb := r.Global.Shield.NameBinding; nb != config.NameBindingOff {
+		cfg.Names = &shieldsvc.Names{PolicyBinding: nb == config.NameBindingPolicy}
+		for _, p := range r.Global.Shield.AddressPorts {
+			cfg.Names.AddressPorts = append(cfg.Names.AddressPorts, uint16(p))
+		}
+	}
 	shield := shieldsvc.New(cfg)
 	// The clearance's queue: defaults until the project configures it.
 	cs = clearsvc.New(clearsvc.Config{Project: rec.Project, Shield: shield})

@@ -21,6 +21,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/resolver"
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/egresssvc"
 )
 
 // Config is what the shield service of one task is given.
@@ -58,6 +59,8 @@ type Config struct {
 	Hold func(ctx context.Context, a clearance.Attempt) bool
 	// HoldTimeout is how long a query is held (shield.hold_timeout).
 	HoldTimeout time.Duration
+	// Names, if set, turns on name-bound egress (egress.go).
+	Names *Names
 }
 
 // Service is the shield's part of a task's warden: the firewall's
@@ -71,19 +74,23 @@ type Service struct {
 	log   *nflog.Reader
 	audit *auditLog
 
-	mu       sync.Mutex
-	state    policy.State
-	names    map[netip.Addr]string
-	stopBeat chan struct{}
-	beatDone chan struct{}
-	closers  []func()
-	temps    map[*temporary]struct{} // temporary allows still to end
-	closed   bool
+	mu    sync.Mutex
+	state policy.State
+	names map[netip.Addr]string
+	// learnedFor are the names each learned address was answered for
+	// (Names: rule binding).
+	learnedFor map[netip.Addr][]string
+	fwd        *egresssvc.Forwarder
+	stopBeat   chan struct{}
+	beatDone   chan struct{}
+	closers    []func()
+	temps      map[*temporary]struct{} // temporary allows still to end
+	closed     bool
 }
 
 // New is the shield service for one task.
 func New(c Config) *Service {
-	return &Service{cfg: c, names: map[netip.Addr]string{}, temps: map[*temporary]struct{}{}}
+	return &Service{cfg: c, names: map[netip.Addr]string{}, learnedFor: map[netip.Addr][]string{}, temps: map[*temporary]struct{}{}}
 }
 
 var _ warden.Controller = (*Service)(nil)
@@ -167,6 +174,11 @@ func (s *Service) Start(ctx context.Context, t *warden.Task) (err error) {
 	}
 	go serve("udp", func() error { return s.res.ServeUDP(pc) })
 	go serve("tcp", func() error { return s.res.ServeTCP(l) })
+	if s.cfg.Names != nil {
+		if err := s.startForwarder(t); err != nil {
+			return err
+		}
+	}
 
 	if err := netns.Do(t.Pid, func() (err error) { s.log, err = nflog.Open(shield.DefaultLogGroup); return err }); err != nil {
 		return fmt.Errorf("the task's firewall log: %w", err)
@@ -216,6 +228,9 @@ func (s *Service) apply() error {
 	}
 	pol := s.state.Policy()
 	p := shield.Policy{Allow: policy.Targets(pol.Allow), Deny: policy.Targets(pol.Deny), Host: host, Hold: s.cfg.Hold != nil}
+	if s.cfg.Names != nil {
+		p.Forward, p.AddressPorts = true, s.cfg.Names.AddressPorts
+	}
 	if err := s.conn.Apply(p); err != nil {
 		return err
 	}
@@ -298,6 +313,9 @@ func (s *Service) learn(name string, addrs []netip.Addr, ttl time.Duration) erro
 	allowed := s.state.Policy().Allowed(name)
 	for _, a := range addrs {
 		s.names[a] = name
+		if allowed {
+			s.learnedName(a.Unmap(), name)
+		}
 	}
 	s.mu.Unlock()
 	if !allowed {

@@ -46,6 +46,10 @@ type Config struct {
 	// OriginalDst returns where the task meant c to go; OriginalDst (the
 	// function) by default.
 	OriginalDst func(c *net.TCPConn) (netip.AddrPort, error)
+	// Unreachable, if set, is told when an allowed connection's
+	// destination could not be reached (the task's connection is reset,
+	// as the destination's own refusal would have been seen).
+	Unreachable func(name string, dst netip.AddrPort, err error)
 }
 
 // ErrRefused: Decide refused the name.
@@ -137,6 +141,9 @@ func (f *Forwarder) handle(c *net.TCPConn) {
 	cancel()
 	if err != nil {
 		reset(c) // the destination's own refusal, as the task would have seen it
+		if f.cfg.Unreachable != nil {
+			f.cfg.Unreachable(o.Name, dst, err)
+		}
 		return
 	}
 	if _, err := up.Write(raw); err != nil {

@@ -18,7 +18,7 @@ type Event struct {
 	Time     time.Time `json:"time"`
 	Task     string    `json:"task"`
 	Event    string    `json:"event"`            // blocked, refused, allow, deny, allow-ended, down, up, quarantine, start, down-connection; the clearance's request and verdict (clearance.AuditRecord)
-	Reason   string    `json:"reason,omitempty"` // blocked: deny, restricted, dns, blocked
+	Reason   string    `json:"reason,omitempty"` // blocked: deny, restricted, dns, blocked; name, no-name (the egress forwarder)
 	Name     string    `json:"name,omitempty"`   // refused: the name; blocked: the name last resolved for the address
 	QType    string    `json:"qtype,omitempty"`
 	Dst      string    `json:"dst,omitempty"`

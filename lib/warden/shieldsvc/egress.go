@@ -38,6 +38,9 @@ func (s *Service) startForwarder(t *warden.Task) error {
 		Decide:  s.decideName,
 		Refused: s.refusedName,
 		Dial:    egresssvc.DialInNetNS(t.Pid, int(shield.ForwardMark)),
+		Unreachable: func(name string, dst netip.AddrPort, err error) {
+			fmt.Fprintf(os.Stderr, "warden: egress forwarder: %s (%s): %v\n", dst, name, err)
+		},
 	})
 	s.closers = append(s.closers, func() { _ = s.fwd.Close() })
 	for _, a := range []string{"127.0.0.1", "::1"} {
@@ -104,12 +107,12 @@ func (s *Service) decideName(name string, dst netip.AddrPort) bool {
 // with the name presented, and a clearance request for that name (or the
 // address, when it presented none).
 func (s *Service) refusedName(name string, dst netip.AddrPort, why error) {
+	// reason: "name", a name the policy refuses here; "no-name", none
+	// presented (an address, a ClientHello without server name, a
+	// protocol that is neither TLS nor HTTP, a malformed opening).
 	reason := "name"
-	if name == "" {
+	if name == "" || !errors.Is(why, egresssvc.ErrRefused) {
 		reason = "no-name"
-	}
-	if why != nil && !errors.Is(why, egresssvc.ErrRefused) {
-		reason += ": " + why.Error()
 	}
 	s.audit.add(Event{Event: "blocked", Reason: reason, Name: name, Dst: dst.Addr().String(), Port: dst.Port(), Protocol: "tcp"})
 	if s.cfg.OnAttempt == nil {

@@ -120,8 +120,10 @@ func (f *Forwarder) refuse(c *net.TCPConn, name string, dst netip.AddrPort, why 
 
 func (f *Forwarder) handle(c *net.TCPConn) {
 	dst, err := f.cfg.OriginalDst(c)
-	if err != nil {
-		f.refuse(c, "", dst, err)
+	if err != nil || dst == addrPort(c.LocalAddr()) {
+		// Not a redirected connection: the task connected to the
+		// forwarder's port itself. Nothing to decide, nothing to ask.
+		reset(c)
 		return
 	}
 	br := bufio.NewReaderSize(c, 4096)
@@ -208,4 +210,12 @@ func (f *Forwarder) http(c, up *net.TCPConn, br *bufio.Reader, o sniff.Opening, 
 		}
 		h = head
 	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
 }

@@ -214,3 +214,24 @@ func TestForwardReset(t *testing.T) {
 		t.Fatalf("read after refusal: %v, want a reset", err)
 	}
 }
+
+// TestForwardNotRedirected: a connection made to the forwarder's port
+// itself (its original destination is the loopback) is reset and is not a
+// refusal to report: nobody could allow it.
+func TestForwardNotRedirected(t *testing.T) {
+	h := newHarness(t)
+	h.dst = netip.MustParseAddrPort(h.addr)
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: one.example\r\n\r\n")
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the forwarder answered a connection to itself")
+	}
+	if r := h.refusals(); len(r) != 0 {
+		t.Fatalf("refusals = %+v", r)
+	}
+}

@@ -167,7 +167,7 @@ func printChange(env *cli.Env, c Change) error {
 
 // Rule is a line of `terok-shield rules`.
 type Rule struct {
-	Action  string    `json:"action"` // allow, deny, learned
+	Action  string    `json:"action"` // allow, deny, learned, names, address-port
 	Target  string    `json:"target"`
 	From    string    `json:"from,omitempty"`
 	Name    string    `json:"name,omitempty"`
@@ -193,6 +193,12 @@ func (c *RulesCmd) Run(env *cli.Env) error {
 	}
 	for _, l := range rules.Learned {
 		out = append(out, Rule{Action: "learned", Target: l.Addr, Name: l.Name, Expires: l.Expires})
+	}
+	if rules.NameBinding != "" {
+		out = append(out, Rule{Action: "names", Target: "tcp to learned addresses", From: "name_binding " + rules.NameBinding})
+	}
+	for _, p := range rules.AddressPorts {
+		out = append(out, Rule{Action: "address-port", Target: fmt.Sprintf("tcp/%d", p), From: "address_ports"})
 	}
 	for _, n := range rules.Notes {
 		env.Warnf("%s", n)

@@ -70,6 +70,7 @@ func TestTaskShieldNames(t *testing.T) {
 	serveTLS(t, inet, inetDNS)
 	conf := envValue(e.env, "TEROK_CONFIG_DIR")
 	writeShieldConfig(t, conf)
+	appendFile(t, filepath.Join(conf, "config.toml"), "address_ports = [2222]\n") // in [shield]
 	e.must("terok-project", "new", "tn", "--agents", "command")
 	appendFile(t, filepath.Join(conf, "projects", "tn", "project.toml"), "\n[shield]\nallow = [\"one.test.example\"]\n")
 	e.must("terok-image", "build", "tn")
@@ -138,6 +139,9 @@ for h in ('one.test.example', 'two.test.example'):
 	}
 	if !strings.Contains(logs, `"name":"two.test.example"`) || !strings.Contains(logs, `"reason":"no-name"`) {
 		t.Errorf("terok-shield logs has no refusal naming two.test.example, or none with no name:\n%s", logs)
+	}
+	if rules := e.must("terok-shield", "rules", task.ID); !strings.Contains(rules, "tcp to learned addresses") || !strings.Contains(rules, "tcp/2222") {
+		t.Errorf("terok-shield rules does not show the name check and the address port:\n%s", rules)
 	}
 	e.must("terok-shield", "allow", task.ID, "two.test.example")
 	if o, ok := in("curl -sSk -m 8 https://two.test.example/"); !ok || !strings.Contains(o, "hello two.test.example") {

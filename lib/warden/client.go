@@ -42,6 +42,11 @@ type Rules struct {
 	Learned   []LearnedAddr  `json:"learned"`
 	Notes     []string       `json:"notes,omitempty"`
 	Alive     bool           `json:"alive"` // the heartbeat's element is in the ruleset
+	// NameBinding is how TCP to learned addresses is checked by name
+	// (config shield.name_binding: rule or policy); empty: by address
+	// only. AddressPorts keep the address rule.
+	NameBinding  string   `json:"name_binding,omitempty"`
+	AddressPorts []uint16 `json:"address_ports,omitempty"`
 }
 
 // LearnedAddr is an address the resolver let through, and for which name.

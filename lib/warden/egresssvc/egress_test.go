@@ -37,13 +37,13 @@ type harness struct {
 
 const bigSize = 32 << 20
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	h := &harness{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/big" {
-			w.Header().Set("Content-Length", fmt.Sprint(bigSize))
+		if n := map[string]int{"/big": bigSize, "/200m": 200 << 20}[r.URL.Path]; n > 0 {
+			w.Header().Set("Content-Length", fmt.Sprint(n))
 			buf := make([]byte, 1<<20)
-			for range bigSize >> 20 {
+			for range n >> 20 {
 				_, _ = w.Write(buf)
 			}
 			return

@@ -654,6 +654,12 @@ func (s *Service) rulesLocked() (warden.Rules, error) {
 	}
 	out := warden.Rules{Posture: posture, DownUntil: until, Allow: s.state.Allow, Deny: s.state.Policy().Deny,
 		Notes: s.state.Notes, Alive: c.Alive, Learned: []warden.LearnedAddr{}}
+	if n := s.cfg.Names; n != nil {
+		out.NameBinding, out.AddressPorts = "rule", n.AddressPorts
+		if n.PolicyBinding {
+			out.NameBinding = "policy"
+		}
+	}
 	for _, l := range c.Learned {
 		out.Learned = append(out.Learned, warden.LearnedAddr{Addr: l.Addr.String(), Name: s.names[l.Addr], Expires: time.Now().Add(l.Expires).UTC().Truncate(time.Second)})
 	}

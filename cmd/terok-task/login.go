@@ -12,6 +12,13 @@ import (
 // here is decided before anything is created.
 func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	mode := task.Headless
+	if c.WebFlags.set() && !c.Web {
+		return "", cli.Usagef("--open, --listen and --view-only go with --web")
+	}
+	if c.Web && c.Detach {
+		return "", cli.Usagef("--web serves the session for as long as the command runs; --detach is not built for it yet").
+			WithHint("run --web without --detach, or run -i --detach, then 'terok-task web ID' where the browser is")
+	}
 	switch {
 	case c.Shell:
 		mode = task.Shell
@@ -21,7 +28,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 		if c.Model != "" {
 			return "", cli.Usagef("--shell takes no model")
 		}
-	case c.Interactive:
+	case c.Interactive || c.Web:
 		mode = task.Interactive
 	default:
 		return mode, nil
@@ -32,7 +39,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	// Attaching needs a terminal on both ends; without one nothing would
 	// read the session or ever detach. --detach starts the session anyway,
 	// for a later login.
-	if !c.Detach && !env.Interactive() {
+	if !c.Detach && !c.Web && !env.Interactive() {
 		return "", cli.Usagef("-i and --shell attach a terminal, and stdin or stdout is not one").
 			WithHint("pass --detach to start the session now, then 'terok-task login ID' on a terminal")
 	}

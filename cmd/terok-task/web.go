@@ -1,0 +1,154 @@
+package taskcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"time"
+
+	"github.com/terok-ai/terok-go/lib/cli"
+	"github.com/terok-ai/terok-go/lib/session"
+	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/web"
+)
+
+// WebFlags are the web mode's flags, of `run --web` and `web`.
+type WebFlags struct {
+	Open     bool   `help:"Open the URL with xdg-open, where there is one."`
+	Listen   string `help:"Listen on ADDR (host:port) instead of 127.0.0.1 on a random port; anything but loopback is warned about." placeholder:"ADDR"`
+	ViewOnly bool   `help:"Serve a read-only view: the browser's keystrokes are dropped."`
+}
+
+func (f WebFlags) set() bool { return f.Open || f.Listen != "" || f.ViewOnly }
+
+// WebCmd is `terok-task web`.
+type WebCmd struct {
+	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)." completion:"task"`
+	WebFlags
+}
+
+// WebEvent is the line run --web and web print when they serve.
+type WebEvent struct {
+	Type     string `json:"type"` // "web"
+	ID       string `json:"id"`
+	URL      string `json:"url"`
+	ViewOnly bool   `json:"view_only"`
+}
+
+func (c *WebCmd) Run(env *cli.Env) error {
+	s, err := session.Open(env)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rec, err := resolve(s, c.ID)
+	if err != nil {
+		return err
+	}
+	if !task.HasSession(rec.Mode) {
+		return cli.Failf("task %s runs headless: it has no session to serve", rec.ID).
+			WithHint("'terok-task logs -f %s' follows its output", rec.ID)
+	}
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
+		return err
+	}
+	st, err := live(env.Ctx, r, rec)
+	if err != nil {
+		return err
+	}
+	if status, _ := task.Derive(rec, st); status != task.Running {
+		return cli.Failf("task %s is not running (%s): its session is over", rec.ID, status).
+			WithHint("'terok-task start %s' starts it again on the same workspace", rec.ID)
+	}
+	return serveWeb(env, r, rec, c.WebFlags)
+}
+
+// serveWeb serves a running task's session to browsers until the task
+// ends (then its exit becomes the command's, as for an attach) or the
+// command is interrupted (the task runs on).
+func serveWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags) error {
+	srv, err := web.New(web.Config{
+		Listen:   f.Listen,
+		ViewOnly: f.ViewOnly,
+		Info: web.Info{Task: rec.ID, Project: rec.Project, Agent: rec.Agent, Branch: rec.Branch,
+			Posture: func() string {
+				if sh, err := r.LoadShield(rec.ID); err == nil {
+					return string(sh.PostureAt(time.Now()))
+				}
+				return ""
+			}},
+		Open: func(ctx context.Context, cols, rows int) (web.Terminal, error) {
+			return r.OpenWeb(ctx, rec, f.ViewOnly, cols, rows)
+		},
+		Detach: task.WebDetachKeys,
+		Logf: func(format string, a ...any) {
+			fmt.Fprintf(env.Stderr, "%s: web: %s\n", env.Prog, fmt.Sprintf(format, a...))
+		},
+	})
+	if err != nil {
+		return cli.Usagef("%v", err)
+	}
+	if !srv.Loopback() {
+		env.Warnf("serving task %s on %s, beyond this machine: whoever holds the URL's token gets the session; the connection is not encrypted", rec.ID, srv.Addr())
+	}
+	if err := cli.Line(env.Stdout, WebEvent{Type: "web", ID: rec.ID, URL: srv.URL(), ViewOnly: f.ViewOnly}); err != nil {
+		return err
+	}
+	if f.Open {
+		openURL(env, srv.URL())
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	defer cancel()
+	type ended struct {
+		o   task.Outcome
+		err error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		o, err := r.Wait(ctx, rec)
+		done <- ended{o, err}
+		cancel()
+	}()
+	if err := srv.Serve(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	if env.Ctx.Err() != nil {
+		return cli.Failf("interrupted; task %s runs on", rec.ID).WithHint("'terok-task web %s' serves it again", rec.ID)
+	}
+	e := <-done
+	if e.err != nil {
+		return e.err
+	}
+	if e.o.Status == task.Missing {
+		return cli.Failf("task %s's container vanished", rec.ID)
+	}
+	code := e.o.Code
+	if env.JSON {
+		_ = cli.Line(env.Stdout, Event{Type: "exit", ID: rec.ID, Status: string(e.o.Status), ExitCode: &code})
+	} else {
+		fmt.Fprintf(env.Stderr, "%s: task %s ended: %s, exit code %d\n", env.Prog, rec.ID, e.o.Status, code)
+	}
+	if code != 0 {
+		return cli.ExitStatus(code)
+	}
+	return nil
+}
+
+// openURL hands the URL to xdg-open, when there is one, and does not wait
+// for the browser.
+func openURL(env *cli.Env, url string) {
+	p, err := exec.LookPath("xdg-open")
+	if err != nil {
+		env.Warnf("--open: no xdg-open here; open the URL yourself")
+		return
+	}
+	cmd := exec.Command(p, url)
+	if err := cmd.Start(); err != nil {
+		env.Warnf("--open: %v", err)
+		return
+	}
+	go func() { _ = cmd.Wait() }() // reap it; its status says nothing of the page
+}

@@ -119,8 +119,10 @@ func (s *Server) Addr() string { return s.host }
 
 // Serve answers until ctx ends, then closes every stream it opened.
 func (s *Server) Serve(ctx context.Context) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	// The requests' contexts are not ctx's: a WebSocket whose context
+	// ends is dropped without a word, and the page would reconnect. They
+	// are closed below, with the code that tells the page it is over.
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(s.ln) }()
 	select {
@@ -129,10 +131,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
+	var wg sync.WaitGroup
 	for b := range s.conns {
-		b.end("the task's serving ended")
+		wg.Go(func() { b.end("the serving of the task ended") })
 	}
 	s.mu.Unlock()
+	wg.Wait()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx) // hijacked WebSockets are closed above
@@ -274,6 +278,7 @@ const pageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>terok {{.Task}} · {{.Project}}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/xterm.css">
 <link rel="stylesheet" href="/assets/app.css">
 </head><body{{if .ViewOnly}} data-view-only="1"{{end}}>

@@ -15,10 +15,6 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	if c.WebFlags.set() && !c.Web {
 		return "", cli.Usagef("--open, --listen and --view-only go with --web")
 	}
-	if c.Web && c.Detach {
-		return "", cli.Usagef("--web serves the session for as long as the command runs; --detach is not built for it yet").
-			WithHint("run --web without --detach, or run -i --detach, then 'terok-task web ID' where the browser is")
-	}
 	switch {
 	case c.Shell:
 		mode = task.Shell

@@ -6,9 +6,9 @@
 //	terok-task run PROJECT [PROMPT | -] [--agent A] [--prompt-file F] [--model M] [--timeout D] [--branch B] [--detach]
 //	terok-task run -i PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--detach]
 //	terok-task run --shell PROJECT [--branch B] [--detach]
-//	terok-task run --web PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--open] [--listen ADDR] [--view-only]
+//	terok-task run --web PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--open] [--listen ADDR] [--view-only] [--detach]
 //	terok-task login TASK
-//	terok-task web TASK [--open] [--listen ADDR] [--view-only]
+//	terok-task web TASK [--open] [--listen ADDR] [--view-only] [--detach]
 //	terok-task ls [--project P] [--status S] [--agent A]
 //	terok-task show TASK
 //	terok-task logs TASK [-f] [--tail N] [--since T]
@@ -123,7 +123,7 @@ type RunCmd struct {
 	Shell       bool `help:"Run a login shell in the session instead of the agent (implies -i)."`
 
 	// Web mode: see web.go.
-	Web bool `help:"Run the agent as -i does and serve its session to a browser: print the URL as one JSON line and serve until the task ends."`
+	Web bool `help:"Run the agent as -i does and serve its session to a browser: print the URL as one JSON line and serve until the task ends (with --detach, the task's warden serves it and the command returns)."`
 	WebFlags
 }
 
@@ -218,14 +218,14 @@ func (c *RunCmd) execute(env *cli.Env, mode task.Mode, prompt string, created fu
 	if rec, err = r.Start(env.Ctx, rec, before); err != nil {
 		return err
 	}
+	if c.Web {
+		return serveWeb(env, r, rec, c.WebFlags, c.Detach)
+	}
 	if c.Detach {
 		if task.HasSession(mode) {
 			loginHint(env, rec.ID, "attaches to its session")
 		}
 		return cli.Line(env.Stdout, view(rec, task.Running, -1, nil))
-	}
-	if c.Web {
-		return serveWeb(env, r, rec, c.WebFlags)
 	}
 	if task.HasSession(mode) {
 		return attach(env, r, rec)

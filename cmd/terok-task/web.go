@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"time"
 
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/websvc"
 	"github.com/terok-ai/terok-go/lib/web"
 )
 
@@ -25,7 +26,8 @@ func (f WebFlags) set() bool { return f.Open || f.Listen != "" || f.ViewOnly }
 
 // WebCmd is `terok-task web`.
 type WebCmd struct {
-	ID string `arg:"" name:"task" help:"The task (any unique prefix of its id)." completion:"task"`
+	ID     string `arg:"" name:"task" help:"The task (any unique prefix of its id)." completion:"task"`
+	Detach bool   `short:"d" help:"Have the task's warden serve the session, print the URL and return at once: the URL works as long as the task runs."`
 	WebFlags
 }
 
@@ -63,42 +65,24 @@ func (c *WebCmd) Run(env *cli.Env) error {
 		return cli.Failf("task %s is not running (%s): its session is over", rec.ID, status).
 			WithHint("'terok-task start %s' starts it again on the same workspace", rec.ID)
 	}
-	return serveWeb(env, r, rec, c.WebFlags)
+	return serveWeb(env, r, rec, c.WebFlags, c.Detach)
 }
 
 // serveWeb serves a running task's session to browsers until the task
 // ends (then its exit becomes the command's, as for an attach) or the
 // command is interrupted (the task runs on).
-func serveWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags) error {
-	srv, err := web.New(web.Config{
-		Listen:   f.Listen,
-		ViewOnly: f.ViewOnly,
-		Info: web.Info{Task: rec.ID, Project: rec.Project, Agent: rec.Agent, Branch: rec.Branch,
-			Posture: func() string {
-				if sh, err := r.LoadShield(rec.ID); err == nil {
-					return string(sh.PostureAt(time.Now()))
-				}
-				return ""
-			}},
-		Open: func(ctx context.Context, cols, rows int) (web.Terminal, error) {
-			return r.OpenWeb(ctx, rec, f.ViewOnly, cols, rows)
-		},
-		Detach: task.WebDetachKeys,
-		Logf: func(format string, a ...any) {
-			fmt.Fprintf(env.Stderr, "%s: web: %s\n", env.Prog, fmt.Sprintf(format, a...))
-		},
-	})
+func serveWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags, detach bool) error {
+	if detach {
+		return detachWeb(env, r, rec, f)
+	}
+	srv, err := web.New(websvc.Config(r, rec, f.Listen, f.ViewOnly, func(format string, a ...any) {
+		fmt.Fprintf(env.Stderr, "%s: web: %s\n", env.Prog, fmt.Sprintf(format, a...))
+	}))
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	if !srv.Loopback() {
-		env.Warnf("serving task %s on %s, beyond this machine: whoever holds the URL's token gets the session; the connection is not encrypted", rec.ID, srv.Addr())
-	}
-	if err := cli.Line(env.Stdout, WebEvent{Type: "web", ID: rec.ID, URL: srv.URL(), ViewOnly: f.ViewOnly}); err != nil {
+	if err := announce(env, rec, f, srv.URL(), srv.Loopback()); err != nil {
 		return err
-	}
-	if f.Open {
-		openURL(env, srv.URL())
 	}
 	ctx, cancel := context.WithCancel(env.Ctx)
 	defer cancel()
@@ -135,6 +119,40 @@ func serveWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags) error {
 		return cli.ExitStatus(code)
 	}
 	return nil
+}
+
+// announce prints the URL's line (and warns of a server beyond this
+// machine, and opens the URL when asked).
+func announce(env *cli.Env, rec task.Record, f WebFlags, url string, loopback bool) error {
+	if !loopback {
+		env.Warnf("serving task %s on %s, beyond this machine: whoever holds the URL's token gets the session; the connection is not encrypted", rec.ID, f.Listen)
+	}
+	if err := cli.Line(env.Stdout, WebEvent{Type: "web", ID: rec.ID, URL: url, ViewOnly: f.ViewOnly}); err != nil {
+		return err
+	}
+	if f.Open {
+		openURL(env, url)
+	}
+	return nil
+}
+
+// detachWeb has the task's warden serve its session (lib/warden/websvc):
+// the URL then lives as long as the task, and the command returns at once.
+func detachWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags) error {
+	opts := []string{"engine=" + r.Engine.URI()}
+	if f.Listen != "" {
+		opts = append(opts, "listen="+f.Listen)
+	}
+	if f.ViewOnly {
+		opts = append(opts, "view-only")
+	}
+	var sv websvc.Served
+	req := warden.Request{Op: websvc.OpWeb, Targets: opts}
+	if err := warden.Call(env.Ctx, warden.ControlPath(r.Paths.Runtime, rec.ID), req, &sv); err != nil {
+		return cli.Failf("task %s's warden does not serve its session: %v", rec.ID, err).
+			WithHint("'terok-task web %s' without --detach serves it from this command", rec.ID)
+	}
+	return announce(env, rec, f, sv.URL, sv.Loopback)
 }
 
 // openURL hands the URL to xdg-open, when there is one, and does not wait

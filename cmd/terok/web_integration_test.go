@@ -200,3 +200,67 @@ func TestTaskWebSession(t *testing.T) {
 		t.Errorf("web of an ended task: exit %d, %s", code, errs)
 	}
 }
+
+// --detach leaves the serving to the task's warden: run --web --detach
+// returns at once with the URL, which works while the task runs; web
+// --detach adds another; stopping the task tells the pages it is over.
+func TestTaskWebDetached(t *testing.T) {
+	e := newTaskEnv(t)
+	e.must("terok-project", "new", "twd", "--agents", "command")
+	e.must("terok-image", "build", "twd")
+	t.Cleanup(func() {
+		if ids := e.must("terok-task", "ls", "-q"); ids != "" {
+			e.run(ids, "terok-task", "rm", "--force", "--yes", "-")
+		}
+	})
+	var ev struct{ Type, ID, URL string }
+	out := e.must("terok-task", "run", "--web", "--detach", "--shell", "twd")
+	if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Type != "web" || ev.URL == "" {
+		t.Fatalf("run --web --detach printed %q (%v)", out, err)
+	}
+	u, err := url.Parse(ev.URL)
+	if err != nil || u.Hostname() != "127.0.0.1" {
+		t.Fatalf("the URL %q is not on 127.0.0.1", ev.URL)
+	}
+	b := webtest.Start(t, "http://"+u.Host)
+	tab := b.Tab()
+	if err := chromedp.Do(tab, chromedp.Navigate(ev.URL)); err != nil {
+		t.Fatal(err)
+	}
+	webtest.WaitScreen(t, tab, "C-b d detaches", 60*time.Second)
+	webtest.WaitScreen(t, tab, "$ ", 20*time.Second)
+	if err := webtest.Type(tab, "echo detached-$((6*7))\r"); err != nil {
+		t.Fatal(err)
+	}
+	webtest.WaitScreen(t, tab, "detached-42", 20*time.Second)
+
+	// Another URL from the warden, view-only, in another browser.
+	var ev2 struct{ URL string }
+	if err := json.Unmarshal([]byte(e.must("terok-task", "web", ev.ID, "--detach", "--view-only")), &ev2); err != nil || ev2.URL == ev.URL {
+		t.Fatalf("web --detach: %q (%v)", ev2.URL, err)
+	}
+	u2, _ := url.Parse(ev2.URL)
+	b2 := webtest.Start(t, "http://"+u2.Host)
+	tab2 := b2.Tab()
+	if err := chromedp.Do(tab2, chromedp.Navigate(ev2.URL)); err != nil {
+		t.Fatal(err)
+	}
+	webtest.WaitScreen(t, tab2, "detached-42", 30*time.Second)
+
+	e.must("terok-task", "stop", ev.ID)
+	deadline := time.Now().Add(30 * time.Second)
+	var state string
+	for time.Now().Before(deadline) {
+		if state, err = chromedp.Run(tab, chromedp.Evaluate[string]("document.getElementById('state').textContent")); err == nil &&
+			strings.Contains(state, "over") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(state, "over") {
+		t.Fatalf("after stop, the page says %q", state)
+	}
+	if out := append(b.Outside(), b2.Outside()...); len(out) > 0 {
+		t.Errorf("the pages asked for things elsewhere: %v", out)
+	}
+}

@@ -133,7 +133,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	var wg sync.WaitGroup
 	for b := range s.conns {
-		wg.Go(func() { b.end("the serving of the task ended") })
+		wg.Go(func() { b.end("the serving of the task is over") })
 	}
 	s.mu.Unlock()
 	wg.Wait()

@@ -14,6 +14,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 	"github.com/terok-ai/terok-go/lib/warden/vaultsvc"
+	"github.com/terok-ai/terok-go/lib/warden/websvc"
 )
 
 // Serve is the warden process of task id: it runs the task's services
@@ -57,6 +58,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 		Services: []warden.Service{
 			shield,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
+			websvc.New(r, id),
 		},
 	}
 	if rec.Vault != "" {

@@ -12,7 +12,7 @@ import (
 // here is decided before anything is created.
 func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	mode := task.Headless
-	if c.WebFlags.set() && !c.Web {
+	if c.set() && !c.Web {
 		return "", cli.Usagef("--open, --listen and --view-only go with --web")
 	}
 	switch {

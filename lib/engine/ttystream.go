@@ -71,7 +71,7 @@ func (e *Engine) StartTTY(ctx context.Context, id string, x TTYExec, cols, rows 
 	}
 	rw, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {
-		resp.Body.Close()
+		_ = resp.Body.Close() // the error below is the one to report
 		return nil, errors.New("starting the exec session: the engine's stream cannot be written")
 	}
 	s := &TTYStream{e: e, sess: sess, conn: conn, rw: rw}

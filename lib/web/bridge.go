@@ -27,7 +27,6 @@ type bridge struct {
 	c    *websocket.Conn
 	t    Terminal
 	once sync.Once
-	code websocket.StatusCode
 }
 
 func (b *bridge) end(why string) {
@@ -78,8 +77,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		b.once.Do(func() { _ = c.Close(CloseSessionOver, "the session is over") })
 		_ = t.Close()
 		cancel()
-		<-in
-		s.logf("a stream ended: %v", err)
+		s.logf("a stream ended: %v (the page's side: %v)", err, <-in)
 	case err := <-in:
 		// The browser went away (or the server stops): leave the session
 		// as a detach would, then end the stream.
@@ -88,8 +86,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = t.Close()
 		cancel()
-		<-out
-		s.logf("a browser left: %v", err)
+		s.logf("a browser left: %v (the stream's side: %v)", err, <-out)
 	}
 }
 

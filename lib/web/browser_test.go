@@ -126,7 +126,7 @@ func TestBrowserReconnects(t *testing.T) {
 	pageOf(t, tab, s.URL())
 	webtest.WaitScreen(t, tab, "fake$", 20*time.Second)
 	first := f.last()
-	first.Close() // the stream ends as a broken connection would not: the page is told it is over
+	_ = first.Close() // the stream ends as a broken connection would not: the page is told it is over
 	waitFor(t, func() bool {
 		return strings.Contains(eval[string](t, tab, "document.getElementById('state').textContent"), "over")
 	}, "the page's word that the session is over")

@@ -123,7 +123,7 @@ func get(t *testing.T, c *http.Client, u string, h map[string]string) *http.Resp
 		t.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 
@@ -213,7 +213,7 @@ func TestNothingElseServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
@@ -277,7 +277,7 @@ func TestWebSocketBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return f.last().Size() == [2]int{120, 40} }, "the resize")
-	ws.Close(websocket.StatusNormalClosure, "")
+	_ = ws.Close(websocket.StatusNormalClosure, "")
 	waitFor(t, func() bool { return strings.HasSuffix(f.last().Typed(), "\x02d") }, "the detach keys at the close")
 }
 
@@ -289,7 +289,7 @@ func TestViewOnlyDropsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	readUntil(t, ws, "fake$ ")
 	ctx := context.Background()
 	_ = ws.Write(ctx, websocket.MessageBinary, []byte("rm -rf /\r"))

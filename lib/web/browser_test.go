@@ -158,3 +158,22 @@ func foreignSite(t *testing.T, page string) string {
 	t.Cleanup(func() { _ = hs.Close() })
 	return "http://" + ln.Addr().String() + "/"
 }
+
+// Two servers on one host, opened in one browser: each keeps its own
+// cookie (browsers do not keep cookies apart by port).
+func TestBrowserTwoServers(t *testing.T) {
+	s1, _ := serve(t, false)
+	s2, _ := serve(t, false)
+	b := webtest.Start(t, "http://"+s1.Addr())
+	b.Allow("http://" + s2.Addr())
+	tab := b.Tab()
+	pageOf(t, tab, s1.URL())
+	webtest.WaitScreen(t, tab, "fake$", 20*time.Second)
+	pageOf(t, tab, s2.URL())
+	webtest.WaitScreen(t, tab, "fake$", 20*time.Second)
+	pageOf(t, tab, "http://"+s1.Addr()+"/")
+	if got := eval[string](t, tab, "document.body.innerText"); strings.Contains(got, "Forbidden") {
+		t.Fatal("the second server's cookie took the first one's place")
+	}
+	webtest.WaitScreen(t, tab, "fake$", 20*time.Second)
+}

@@ -54,8 +54,17 @@ type Config struct {
 //go:embed assets/xterm.js assets/xterm.css assets/addon-fit.js assets/app.js assets/app.css
 var assets embed.FS
 
-// CookieName is the cookie the token is exchanged for.
-const CookieName = "terok_web"
+// CookiePrefix begins the name of the cookie the token is exchanged for;
+// the server's port ends it. Browsers do not keep cookies apart by port,
+// so two servers on one host (two tasks, or a task served twice) would
+// otherwise overwrite each other's cookie in a browser that opened both.
+const CookiePrefix = "terok_web_"
+
+// CookieName is the name of this server's cookie.
+func (s *Server) CookieName() string {
+	_, port, _ := net.SplitHostPort(s.host) // the listener's own address
+	return CookiePrefix + port
+}
 
 // CSP is the Content-Security-Policy of every answer: scripts, styles and
 // connections from this server only; xterm.js sets styles of its own
@@ -227,7 +236,7 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "a wrong or spent token")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: c, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: s.CookieName(), Value: c, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -241,7 +250,7 @@ func (s *Server) slowDown(n int) {
 }
 
 func (s *Server) hasCookie(r *http.Request) bool {
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(s.CookieName())
 	if err != nil {
 		return false
 	}

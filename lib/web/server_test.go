@@ -137,7 +137,7 @@ func login(t *testing.T, s *Server) *http.Client {
 		t.Fatalf("the token's exchange answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	sc := resp.Header.Get("Set-Cookie")
-	for _, want := range []string{CookieName + "=", "HttpOnly", "SameSite=Strict", "Path=/"} {
+	for _, want := range []string{s.CookieName() + "=", "HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(sc, want) {
 			t.Fatalf("the cookie %q lacks %s", sc, want)
 		}

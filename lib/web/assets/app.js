@@ -29,7 +29,7 @@
   });
 
   var enc = new TextEncoder();
-  var ws = null, delay = 250, over = false;
+  var ws = null, delay = 250;
 
   function setState(text, down) {
     state.textContent = text;
@@ -57,7 +57,6 @@
     };
     ws.onclose = function (ev) {
       if (ev.code === 4000 || ev.code === 4001) {
-        over = true;
         setState(ev.reason || "the session is over", true);
         return;
       }

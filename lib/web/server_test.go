@@ -19,8 +19,9 @@ import (
 // echoTerm is a session that echoes what is typed (a terminal's line
 // discipline, roughly: CR becomes CRLF) and remembers it and its sizes.
 type echoTerm struct {
-	r *io.PipeReader
-	w *io.PipeWriter
+	r    *io.PipeReader
+	w    *io.PipeWriter
+	echo chan []byte // to the one writer, in order
 
 	mu    sync.Mutex
 	typed bytes.Buffer
@@ -29,9 +30,16 @@ type echoTerm struct {
 
 func newEchoTerm(cols, rows int) *echoTerm {
 	r, w := io.Pipe()
-	e := &echoTerm{r: r, w: w}
+	e := &echoTerm{r: r, w: w, echo: make(chan []byte, 1024)}
 	e.sizes = append(e.sizes, [2]int{cols, rows})
-	go func() { _, _ = w.Write([]byte("fake$ ")) }()
+	e.echo <- []byte("fake$ ")
+	go func() {
+		for b := range e.echo {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+	}()
 	return e
 }
 
@@ -40,8 +48,7 @@ func (e *echoTerm) Write(p []byte) (int, error) {
 	e.mu.Lock()
 	e.typed.Write(p)
 	e.mu.Unlock()
-	out := bytes.ReplaceAll(p, []byte("\r"), []byte("\r\n"))
-	go func() { _, _ = e.w.Write(out) }()
+	e.echo <- bytes.ReplaceAll(p, []byte("\r"), []byte("\r\n"))
 	return len(p), nil
 }
 func (e *echoTerm) Close() error { return e.w.Close() }

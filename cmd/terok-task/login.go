@@ -12,6 +12,9 @@ import (
 // here is decided before anything is created.
 func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	mode := task.Headless
+	if c.set() && !c.Web {
+		return "", cli.Usagef("--open, --listen and --view-only go with --web")
+	}
 	switch {
 	case c.Shell:
 		mode = task.Shell
@@ -21,7 +24,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 		if c.Model != "" {
 			return "", cli.Usagef("--shell takes no model")
 		}
-	case c.Interactive:
+	case c.Interactive || c.Web:
 		mode = task.Interactive
 	default:
 		return mode, nil
@@ -32,7 +35,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	// Attaching needs a terminal on both ends; without one nothing would
 	// read the session or ever detach. --detach starts the session anyway,
 	// for a later login.
-	if !c.Detach && !env.Interactive() {
+	if !c.Detach && !c.Web && !env.Interactive() {
 		return "", cli.Usagef("-i and --shell attach a terminal, and stdin or stdout is not one").
 			WithHint("pass --detach to start the session now, then 'terok-task login ID' on a terminal")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 	"github.com/terok-ai/terok-go/lib/warden/vaultsvc"
+	"github.com/terok-ai/terok-go/lib/warden/websvc"
 )
 
 // Serve is the warden process of task id: it runs the task's services
@@ -75,6 +76,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 			shield,
 			cs,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
+			websvc.New(r, id),
 		},
 	}
 	if rec.Vault != "" {

@@ -24,6 +24,14 @@ import (
 // once every service serves. key is the vault's key, handed over by the
 // command that started the task (nil when the task's agent uses no vault).
 func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.Key, ready func()) error {
+	warden.Lean() // many idle wardens on one host (docs/decisions.md "A lean warden")
+	announce := ready
+	ready = func() {
+		if announce != nil {
+			announce()
+		}
+		warden.Settle()
+	}
 	rec, err := r.Store().Load(id)
 	if err != nil {
 		return err

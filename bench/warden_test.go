@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,16 +15,18 @@ import (
 	"time"
 )
 
-// BenchmarkWardenMemory starts one real task (the command agent) and
-// reports its warden's memory: resident (rss), of which anonymous (anon:
-// the Go heap, stacks and runtime, the warden's own) and file-backed (the
-// binary's pages, shared with every other warden and terok process on the
-// host), idle once the task started; then the peak resident (the kernel's
-// high-water mark) while the agent pushes 20 MB to its branch and clones
-// it back three times through the gate. Baseline in the same run: a bare
-// `sleep`'s resident memory. Goals (issue #15): under 12 MB idle, under
-// 20 MB serving a clone. The task is measured once, whatever -benchtime
-// says.
+// BenchmarkWardenMemory starts a real task (the command agent) and reports
+// its warden's memory: resident (rss), of which anonymous (anon: the Go
+// heap, stacks and runtime, the warden's own) and file-backed (the
+// binary's pages, shared with every other warden on the host), idle once
+// the task started; then the peak resident (the kernel's high-water mark)
+// while the agent pushes 20 MB to its branch and clones it back three
+// times through the gate. The warden is terok-warden, installed beside
+// terok; the baselines, in the same run: the same task's warden when
+// terok-warden is missing and terok serves as the warden itself, as before
+// it existed (full-*), and a bare `sleep` (sleep-rss-MB). Goals (issue
+// #15): under 12 MB idle, under 20 MB serving a clone. Each is measured
+// once, whatever -benchtime says.
 func BenchmarkWardenMemory(b *testing.B) {
 	wardenOnce.Do(func() { wardenMetrics = measureWarden(b) })
 	if wardenMetrics == nil {
@@ -48,26 +51,17 @@ echo WARDEN-BENCH-CLONED; sleep 600`
 
 func measureWarden(b *testing.B) map[string]float64 {
 	tp := newTaskProject(b)
-	out := tp.run("terok-task", "run", "bench", "--agent", "command", "--detach", wardenWork)
-	id := jsonField(out, "id")
-	if id == "" {
-		b.Fatalf("no task id in %s", out)
-	}
-	pid := wardenPid(b, id)
 	m := map[string]float64{}
-	// Idle: the task started (its workspace cloned), the agent sleeps.
-	time.Sleep(3 * time.Second)
-	st := procStatus(b, pid)
-	m["idle-rss-MB"], m["idle-anon-MB"], m["idle-file-MB"] = mb(st["VmRSS"]), mb(st["RssAnon"]), mb(st["RssFile"])
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(tp.run("terok-task", "logs", id), "WARDEN-BENCH-CLONED") {
-		if time.Now().After(deadline) {
-			b.Fatalf("the agent did not finish its clones:\n%s", tp.run("terok-task", "logs", id))
-		}
-		time.Sleep(500 * time.Millisecond)
+	measureTask(b, tp, m, "")
+	// terok serving as the warden itself: terok-warden moved aside.
+	own := filepath.Join(tp.bin, "terok-warden")
+	if err := os.Rename(own, own+".aside"); err != nil {
+		b.Fatal(err)
 	}
-	st = procStatus(b, pid)
-	m["clone-peak-rss-MB"], m["after-rss-MB"], m["after-anon-MB"] = mb(st["VmHWM"]), mb(st["VmRSS"]), mb(st["RssAnon"])
+	measureTask(b, tp, m, "full-")
+	if err := os.Rename(own+".aside", own); err != nil {
+		b.Fatal(err)
+	}
 	// The baseline: a bare sleep, as the host runs it.
 	sl := exec.Command("sleep", "30")
 	if err := sl.Start(); err != nil {
@@ -80,6 +74,31 @@ func measureWarden(b *testing.B) map[string]float64 {
 	return m
 }
 
+// measureTask runs one task of wardenWork and adds its warden's figures to
+// m, their names prefixed with prefix.
+func measureTask(b *testing.B, tp taskProject, m map[string]float64, prefix string) {
+	out := tp.run("terok-task", "run", "bench", "--agent", "command", "--detach", wardenWork)
+	id := jsonField(out, "id")
+	if id == "" {
+		b.Fatalf("no task id in %s", out)
+	}
+	pid := wardenPid(b, id)
+	// Idle: the task started (its workspace cloned), the agent sleeps.
+	time.Sleep(3 * time.Second)
+	st := procStatus(b, pid)
+	m[prefix+"idle-rss-MB"], m[prefix+"idle-anon-MB"], m[prefix+"idle-file-MB"] = mb(st["VmRSS"]), mb(st["RssAnon"]), mb(st["RssFile"])
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(tp.run("terok-task", "logs", id), "WARDEN-BENCH-CLONED") {
+		if time.Now().After(deadline) {
+			b.Fatalf("the agent did not finish its clones:\n%s", tp.run("terok-task", "logs", id))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	st = procStatus(b, pid)
+	m[prefix+"clone-peak-rss-MB"], m[prefix+"after-rss-MB"], m[prefix+"after-anon-MB"] = mb(st["VmHWM"]), mb(st["VmRSS"]), mb(st["RssAnon"])
+	tp.run("terok-task", "rm", "--yes", "--force", id)
+}
+
 // jsonField is the string value of field name in a JSON line.
 func jsonField(s, name string) string {
 	i := strings.Index(s, `"`+name+`":"`)
@@ -89,8 +108,9 @@ func jsonField(s, name string) string {
 	return strings.SplitN(s[i+len(name)+4:], `"`, 2)[0]
 }
 
-// wardenPid is the process serving task id as its warden: the terok binary
-// run as `terok task warden ID` (rootless, podman unshare's child).
+// wardenPid is the process serving task id as its warden: terok-warden ID,
+// or the terok binary run as `terok task warden ID` (rootless, podman
+// unshare's child).
 func wardenPid(b *testing.B, id string) int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -107,7 +127,7 @@ func wardenPid(b *testing.B, id string) int {
 		}
 		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
 		exe := filepath.Base(argv[0])
-		if (exe == "terok" || exe == "terok-task") && strings.Contains(string(raw), "\x00warden\x00"+id+"\x00") {
+		if (exe == "terok" || exe == "terok-task" || exe == "terok-warden") && len(argv) > 1 && slices.Contains(argv, id) {
 			return pid
 		}
 	}

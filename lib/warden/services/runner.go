@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/taskid"
@@ -89,6 +92,29 @@ func (r *Runner) VaultTokens() *vault.Tokens { return vault.OpenTokens(r.Paths.V
 // Name is the warden's own binary, installed beside terok: a task's warden
 // runs it (warden.Args), and links only what Main needs.
 const Name = warden.BinaryName
+
+// Command is the terok-warden process: Main with the process's arguments,
+// environment and standard streams, until SIGINT or SIGTERM ends it (then
+// it closes its services, and exits 128 plus the signal, as terok's
+// commands do).
+func Command() int {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	var got atomic.Int32
+	go func() {
+		s := (<-ch).(syscall.Signal)
+		got.Store(int32(s))
+		cancel()
+	}()
+	code := Main(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	signal.Stop(ch)
+	cancel()
+	if s := got.Load(); s != 0 && code == 0 {
+		return 128 + int(s)
+	}
+	return code
+}
 
 // Main is the terok-warden binary: `terok-warden ID --pid PID
 // [--vault-key-stdin]`, as lib/task starts it (warden.Spawn), with terok's

@@ -19,6 +19,8 @@ import (
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/testenv"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/services"
 )
 
 // TestMain lets testscript run this test binary under every name the
@@ -31,6 +33,9 @@ func TestMain(m *testing.M) {
 	for _, c := range Commands {
 		cmds[c.Name] = func() { os.Exit(Main(context.Background(), os.Args)) }
 	}
+	// The tasks' wardens run as terok-warden, beside terok-task, as
+	// installed (lib/session.wardenExe).
+	cmds[warden.BinaryName] = func() { os.Exit(services.Command()) }
 	testscript.Main(m, cmds)
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -258,6 +260,12 @@ func TestTaskWebDetached(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !strings.Contains(state, "over") {
+		logs, _ := filepath.Glob(filepath.Join(envValue(e.env, "TEROK_STATE_DIR"), "*", "*.warden.log"))
+		logs2, _ := filepath.Glob(filepath.Join(envValue(e.env, "TEROK_STATE_DIR"), "*", "*", "*.warden.log"))
+		for _, l := range append(logs, logs2...) {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, b)
+		}
 		t.Fatalf("after stop, the page says %q", state)
 	}
 	if out := append(b.Outside(), b2.Outside()...); len(out) > 0 {

@@ -83,7 +83,7 @@ func Serve(ctx context.Context, r *Runner, id string, pid int, key *vault.Key, r
 			shield,
 			cs,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
-			websvc.New(r, id),
+			websvc.New(r.Paths, id),
 		},
 	}
 	if rec.Vault != "" {

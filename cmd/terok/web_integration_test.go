@@ -173,10 +173,11 @@ func TestTaskWebSession(t *testing.T) {
 	if _, _, code := e.run("", "terok-task", "exec", w.ID, "--", "test", "-e", "owned"); code == 0 {
 		t.Fatal("a view-only page typed into the session")
 	}
-	// Its end leaves the task running. (The test binary has no signal
-	// handler of the entry point's: SIGINT ends it as it would any process.)
+	// Ctrl-C ends the serving, exit 130, and leaves the task running.
 	_ = v.cmd.Process.Signal(syscall.SIGINT)
-	v.wait(t)
+	if code := v.wait(t); code != 130 || !strings.Contains(v.stderr.String(), "runs on") {
+		t.Errorf("web interrupted: exit %d:\n%s", code, v.stderr.String())
+	}
 	if got := e.show(w.ID); got.Status != "running" {
 		t.Fatalf("after the view-only server ended, the task is %s", got.Status)
 	}

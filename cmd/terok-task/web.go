@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"time"
 
 	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/session"
@@ -75,7 +76,7 @@ func serveWeb(env *cli.Env, r *task.Runner, rec task.Record, f WebFlags, detach 
 	if detach {
 		return detachWeb(env, r, rec, f)
 	}
-	srv, err := web.New(websvc.Config(r, rec, f.Listen, f.ViewOnly, func(format string, a ...any) {
+	srv, err := web.New(webConfig(r, rec, f.Listen, f.ViewOnly, func(format string, a ...any) {
 		fmt.Fprintf(env.Stderr, "%s: web: %s\n", env.Prog, fmt.Sprintf(format, a...))
 	}))
 	if err != nil {
@@ -169,4 +170,26 @@ func openURL(env *cli.Env, url string) {
 		return
 	}
 	go func() { _ = cmd.Wait() }() // reap it; its status says nothing of the page
+}
+
+// webConfig is the web server's configuration for a browser of task rec's
+// session; logf gets the server's refusals and streams' ends. (A warden
+// asked to serve, lib/warden/websvc, runs this command as its server.)
+func webConfig(r *task.Runner, rec task.Record, listen string, viewOnly bool, logf func(string, ...any)) web.Config {
+	return web.Config{
+		Listen:   listen,
+		ViewOnly: viewOnly,
+		Info: web.Info{Task: rec.ID, Project: rec.Project, Agent: rec.Agent, Branch: rec.Branch,
+			Posture: func() string {
+				if sh, err := r.LoadShield(rec.ID); err == nil {
+					return string(sh.PostureAt(time.Now()))
+				}
+				return ""
+			}},
+		Open: func(ctx context.Context, cols, rows int) (web.Terminal, error) {
+			return r.OpenWeb(ctx, rec, viewOnly, cols, rows)
+		},
+		Detach: task.WebDetachKeys,
+		Logf:   logf,
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,10 +173,11 @@ func TestTaskWebSession(t *testing.T) {
 	if _, _, code := e.run("", "terok-task", "exec", w.ID, "--", "test", "-e", "owned"); code == 0 {
 		t.Fatal("a view-only page typed into the session")
 	}
-	// Its end leaves the task running. (The test binary has no signal
-	// handler of the entry point's: SIGINT ends it as it would any process.)
+	// Ctrl-C ends the serving, exit 130, and leaves the task running.
 	_ = v.cmd.Process.Signal(syscall.SIGINT)
-	v.wait(t)
+	if code := v.wait(t); code != 130 || !strings.Contains(v.stderr.String(), "runs on") {
+		t.Errorf("web interrupted: exit %d:\n%s", code, v.stderr.String())
+	}
 	if got := e.show(w.ID); got.Status != "running" {
 		t.Fatalf("after the view-only server ended, the task is %s", got.Status)
 	}
@@ -258,6 +261,12 @@ func TestTaskWebDetached(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !strings.Contains(state, "over") {
+		logs, _ := filepath.Glob(filepath.Join(envValue(e.env, "TEROK_STATE_DIR"), "*", "*.warden.log"))
+		logs2, _ := filepath.Glob(filepath.Join(envValue(e.env, "TEROK_STATE_DIR"), "*", "*", "*.warden.log"))
+		for _, l := range append(logs, logs2...) {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, b)
+		}
 		t.Fatalf("after stop, the page says %q", state)
 	}
 	if out := append(b.Outside(), b2.Outside()...); len(out) > 0 {

@@ -545,7 +545,7 @@ func TestProxyStreamsEvents(t *testing.T) {
 	}
 	rg.audit.waitFor(t, 0)
 	if strings.Count(string(rest), "data:") != 5 || !strings.Contains(string(rest), "message_stop") {
-		t.Fatalf("rest of the stream: %q (read: %v)", rest, rerr)
+		t.Fatalf("rest of the stream: %q (read: %v; audit %+v)", rest, rerr, rg.audit.last())
 	}
 	if e := rg.audit.last(); e.Outcome != OutcomeOK || e.BytesOut == 0 {
 		t.Fatalf("audit: %+v", e)

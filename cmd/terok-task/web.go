@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/cli"
-	"github.com/terok-ai/terok-go/lib/session"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/warden"
 	"github.com/terok-ai/terok-go/lib/warden/websvc"
@@ -41,31 +40,11 @@ type WebEvent struct {
 }
 
 func (c *WebCmd) Run(env *cli.Env) error {
-	s, err := session.Open(env)
+	s, r, rec, err := runningSession(env, c.ID, "serve", "")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	rec, err := resolve(s, c.ID)
-	if err != nil {
-		return err
-	}
-	if !task.HasSession(rec.Mode) {
-		return cli.Failf("task %s runs headless: it has no session to serve", rec.ID).
-			WithHint("'terok-task logs -f %s' follows its output", rec.ID)
-	}
-	r, err := s.Runner(env.Ctx)
-	if err != nil {
-		return err
-	}
-	st, err := live(env.Ctx, r, rec)
-	if err != nil {
-		return err
-	}
-	if status, _ := task.Derive(rec, st); status != task.Running {
-		return cli.Failf("task %s is not running (%s): its session is over", rec.ID, status).
-			WithHint("'terok-task start %s' starts it again on the same workspace", rec.ID)
-	}
 	return serveWeb(env, r, rec, c.WebFlags, c.Detach)
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/containers/podman/v5/pkg/api/handlers"
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -120,21 +119,5 @@ func (s *TTYStream) Resize(ctx context.Context, cols, rows int) error {
 // Wait returns the exit code of the session's command, once its output
 // has ended; ErrTTYDetached when it still runs some seconds later.
 func (s *TTYStream) Wait(ctx context.Context) (int, error) {
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		st, err := containers.ExecInspect(s.e.on(ctx), s.sess, nil)
-		if err != nil {
-			return -1, notFound(err)
-		}
-		if !st.Running {
-			return st.ExitCode, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, ErrTTYDetached
-		}
-		select {
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return s.e.execExit(ctx, s.sess)
 }

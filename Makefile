@@ -1,5 +1,7 @@
-# terok's build. One static binary; the links, man pages and completions are
-# installed beside it, where man and each shell look by default for
+# terok's build. One static binary, and the tasks' warden's own beside it
+# (terok-warden: it links only what a warden runs; without it terok runs
+# its wardens itself, with more memory each); the links, man pages and
+# completions are installed beside it, where man and each shell look by default for
 # PREFIX=/usr/local (as root) and PREFIX=~/.local (as a user). The binary
 # carries the same files: terok setup installs them there too, and terok
 # uninstall removes them.
@@ -24,6 +26,7 @@ all: build
 
 build:
 	$(GO) build $(GOFLAGS_B) -o bin/terok ./cmd/terok
+	$(GO) build $(GOFLAGS_B) -o bin/terok-warden ./cmd/terok-warden
 
 vet:
 	$(GO) vet -tags '$(TAGS)' ./...
@@ -35,6 +38,7 @@ install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(BASHDIR) $(DESTDIR)$(ZSHDIR) $(DESTDIR)$(FISHDIR)
 	install -m 0755 bin/terok $(DESTDIR)$(BINDIR)/terok
+	install -m 0755 bin/terok-warden $(DESTDIR)$(BINDIR)/terok-warden
 	./bin/terok install-links --target terok $(DESTDIR)$(BINDIR) >/dev/null
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

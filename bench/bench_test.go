@@ -32,6 +32,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
 		os.Exit(1)
 	}
+	// The tasks' wardens run as terok-warden beside terok, as installed.
+	build = exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "terok-warden"), "../cmd/terok-warden")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: building terok-warden:", err)
+		os.Exit(1)
+	}
 	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task", "terok-shield"} {
 		if err := os.Symlink("terok", filepath.Join(dir, n)); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -12,6 +12,9 @@ import (
 // here is decided before anything is created.
 func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	mode := task.Headless
+	if c.set() && !c.Web {
+		return "", cli.Usagef("--open, --listen and --view-only go with --web")
+	}
 	switch {
 	case c.Shell:
 		mode = task.Shell
@@ -21,7 +24,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 		if c.Model != "" {
 			return "", cli.Usagef("--shell takes no model")
 		}
-	case c.Interactive:
+	case c.Interactive || c.Web:
 		mode = task.Interactive
 	default:
 		return mode, nil
@@ -32,7 +35,7 @@ func (c *RunCmd) mode(env *cli.Env) (task.Mode, error) {
 	// Attaching needs a terminal on both ends; without one nothing would
 	// read the session or ever detach. --detach starts the session anyway,
 	// for a later login.
-	if !c.Detach && !env.Interactive() {
+	if !c.Detach && !c.Web && !env.Interactive() {
 		return "", cli.Usagef("-i and --shell attach a terminal, and stdin or stdout is not one").
 			WithHint("pass --detach to start the session now, then 'terok-task login ID' on a terminal")
 	}
@@ -45,38 +48,54 @@ type LoginCmd struct {
 }
 
 func (c *LoginCmd) Run(env *cli.Env) error {
-	s, err := session.Open(env)
+	s, r, rec, err := runningSession(env, c.ID, "log in to", ", then log in")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	rec, err := resolve(s, c.ID)
-	if err != nil {
-		return err
-	}
-	if !task.HasSession(rec.Mode) {
-		return cli.Failf("task %s runs headless: it has no session to log in to", rec.ID).
-			WithHint("'terok-task logs -f %s' follows its output", rec.ID)
-	}
-	r, err := s.Runner(env.Ctx)
-	if err != nil {
-		return err
-	}
-	st, err := live(env.Ctx, r, rec)
-	if err != nil {
-		return err
-	}
-	if status, _ := task.Derive(rec, st); status != task.Running {
-		e := cli.Failf("task %s is not running (%s): its session is over", rec.ID, status)
-		if st == nil {
-			return e.WithHint("its container is gone; 'terok-task rm %s' cleans it up", rec.ID)
-		}
-		return e.WithHint("'terok-task start %s' starts it again on the same workspace, then log in", rec.ID)
-	}
 	if !env.Interactive() {
 		return cli.Usagef("login attaches a terminal, and stdin or stdout is not one")
 	}
 	return attach(env, r, rec)
+}
+
+// runningSession opens the session and finds task ref, which must have a
+// session (not headless: "it has no session to <what>") and be running
+// (else how to start it again, and <then> after that). The caller closes
+// the session; on an error it is closed already.
+func runningSession(env *cli.Env, ref, what, then string) (*session.Session, *task.Runner, task.Record, error) {
+	s, err := session.Open(env)
+	if err != nil {
+		return nil, nil, task.Record{}, err
+	}
+	fail := func(err error) (*session.Session, *task.Runner, task.Record, error) {
+		s.Close()
+		return nil, nil, task.Record{}, err
+	}
+	rec, err := resolve(s, ref)
+	if err != nil {
+		return fail(err)
+	}
+	if !task.HasSession(rec.Mode) {
+		return fail(cli.Failf("task %s runs headless: it has no session to %s", rec.ID, what).
+			WithHint("'terok-task logs -f %s' follows its output", rec.ID))
+	}
+	r, err := s.Runner(env.Ctx)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := live(env.Ctx, r, rec)
+	if err != nil {
+		return fail(err)
+	}
+	if status, _ := task.Derive(rec, st); status != task.Running {
+		e := cli.Failf("task %s is not running (%s): its session is over", rec.ID, status)
+		if st == nil {
+			return fail(e.WithHint("its container is gone; 'terok-task rm %s' cleans it up", rec.ID))
+		}
+		return fail(e.WithHint("'terok-task start %s' starts it again on the same workspace%s", rec.ID, then))
+	}
+	return s, r, rec, nil
 }
 
 // attach attaches the terminal to a running task's session. A detach

@@ -6,7 +6,9 @@
 //	terok-task run PROJECT [PROMPT | -] [--agent A] [--prompt-file F] [--model M] [--timeout D] [--branch B] [--detach]
 //	terok-task run -i PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--detach]
 //	terok-task run --shell PROJECT [--branch B] [--detach]
+//	terok-task run --web PROJECT [PROMPT] [--agent A] [--model M] [--branch B] [--open] [--listen ADDR] [--view-only] [--detach]
 //	terok-task login TASK
+//	terok-task web TASK [--open] [--listen ADDR] [--view-only] [--detach]
 //	terok-task ls [--project P] [--status S] [--agent A]
 //	terok-task show TASK
 //	terok-task logs TASK [-f] [--tail N] [--since T]
@@ -64,6 +66,7 @@ type Grammar struct {
 	cli.Globals
 	Run    RunCmd    `cmd:"" help:"Create a task and run its agent headless, or interactively with -i."`
 	Login  LoginCmd  `cmd:"" help:"Attach this terminal to an interactive task's session again."`
+	Web    WebCmd    `cmd:"" help:"Serve a running interactive task's session to a browser."`
 	Ls     LsCmd     `cmd:"" help:"List tasks with their live status."`
 	Show   ShowCmd   `cmd:"" help:"Show a task: record, container, hardening in force, warden, branch."`
 	Logs   LogsCmd   `cmd:"" help:"Print a task's output (also after it exited)."`
@@ -118,6 +121,10 @@ type RunCmd struct {
 	// Interactive runs: see login.go.
 	Interactive bool `short:"i" help:"Run the agent interactively in a tmux session in the container and attach this terminal to it (C-b d detaches)."`
 	Shell       bool `help:"Run a login shell in the session instead of the agent (implies -i)."`
+
+	// Web mode: see web.go.
+	Web bool `help:"Run the agent as -i does and serve its session to a browser: print the URL as one JSON line and serve until the task ends (with --detach, the task's warden serves it and the command returns)."`
+	WebFlags
 }
 
 // Event is a JSON line of a streaming run.
@@ -210,6 +217,9 @@ func (c *RunCmd) execute(env *cli.Env, mode task.Mode, prompt string, created fu
 	}
 	if rec, err = r.Start(env.Ctx, rec, before); err != nil {
 		return err
+	}
+	if c.Web {
+		return serveWeb(env, r, rec, c.WebFlags, c.Detach)
 	}
 	if c.Detach {
 		if task.HasSession(mode) {

@@ -437,5 +437,5 @@ func (c *WardenCmd) Run(env *cli.Env) error {
 			return err
 		}
 	}
-	return services.Serve(env.Ctx, s.RunnerWithoutEngine(), c.ID, c.Pid, key, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
+	return services.Serve(env.Ctx, &services.Runner{Paths: s.Paths, Global: s.Global, Getenv: s.Env.Getenv}, c.ID, c.Pid, key, func() { fmt.Fprintln(env.Stdout, warden.ReadyLine) })
 }

@@ -14,23 +14,36 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/terok-ai/terok-go/lib/cli"
 	"github.com/terok-ai/terok-go/lib/config"
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/testenv"
+	"github.com/terok-ai/terok-go/lib/warden"
+	"github.com/terok-ai/terok-go/lib/warden/services"
 )
 
 // TestMain lets testscript run this test binary under every name the
 // multicall binary answers to, so the scripts exercise the real dispatch
 // in-process (and count for coverage).
 func TestMain(m *testing.M) {
-	cmds := map[string]func(){
-		"terok": func() { os.Exit(Main(context.Background(), os.Args)) },
+	// As the real main: Ctrl-C and SIGTERM cancel the command's context
+	// (a server the warden started, `terok task web`, tells its pages the
+	// serving is over when the warden ends it), they do not kill it.
+	run := func() {
+		ctx, stop := cli.SignalContext(context.Background())
+		code := Main(ctx, os.Args)
+		stop()
+		os.Exit(code)
 	}
+	cmds := map[string]func(){"terok": run}
 	for _, c := range Commands {
-		cmds[c.Name] = func() { os.Exit(Main(context.Background(), os.Args)) }
+		cmds[c.Name] = run
 	}
+	// The tasks' wardens run as terok-warden, beside terok-task, as
+	// installed (lib/session.wardenExe).
+	cmds[warden.BinaryName] = func() { os.Exit(services.Command()) }
 	testscript.Main(m, cmds)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/terok-ai/terok-go/lib/clearance"
 	"github.com/terok-ai/terok-go/lib/netns"
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/testenv"
@@ -545,6 +546,24 @@ func TestTaskShieldBasics(t *testing.T) {
 			t.Fatal("terok-shield watch did not show the blocked attempt")
 		}
 	}
+	// The clearance, rootful and rootless (the warden under podman unshare
+	// checks the caller's uid as mapped there): both refusals are pending
+	// requests, and a deny of one is decided and audited.
+	var blocked, refused clearance.Request
+	for _, r := range pendingOf(t, e, task.ID) {
+		switch r.Dest {
+		case "192.0.2.77":
+			blocked = r
+		case "not-allowed.example.org":
+			refused = r
+		}
+	}
+	if blocked.Kind != clearance.KindBlocked || blocked.Port != 80 || refused.Kind != clearance.KindRefused {
+		t.Fatalf("terok-clearance ls: blocked %+v, refused %+v", blocked, refused)
+	}
+	if out := e.must("terok-clearance", "deny", blocked.ID); !strings.Contains(out, `"type":"decided"`) || !strings.Contains(out, `"action":"deny"`) {
+		t.Errorf("terok-clearance deny: %s", out)
+	}
 	addr, ok := in("getent ahostsv4 deb.debian.org | head -1 | cut -d' ' -f1")
 	if !ok || net.ParseIP(addr) == nil {
 		t.Fatalf("the mirror's address: %q", addr)
@@ -560,12 +579,12 @@ func TestTaskShieldBasics(t *testing.T) {
 	if v := e.must("terok-shield", "verify", task.ID); !strings.Contains(v, `"ok":true,"alive":true`) {
 		t.Errorf("verify: %s", v)
 	}
-	if show := e.must("terok-task", "show", task.ID); !strings.Contains(show, `"shield":{"posture":"up","allow":["deb.debian.org","`+addr+`"],"deny":[]`) {
+	if show := e.must("terok-task", "show", task.ID); !strings.Contains(show, `"shield":{"posture":"up","allow":["deb.debian.org","`+addr+`"],"deny":["192.0.2.77"]`) {
 		t.Errorf("show lacks the task's egress policy: %s", show)
 	}
 	logs := e.must("terok-shield", "logs", task.ID)
 	for _, want := range []string{`"dst":"192.0.2.77","port":80,"protocol":"tcp"`, `"event":"refused","name":"not-allowed.example.org"`,
-		`"event":"deny","targets":["` + addr + `"]`, `"reason":"deny","name":"deb.debian.org","dst":"` + addr + `"`} {
+		`"event":"deny","targets":["` + addr + `"]`, `"event":"verdict","id":"` + blocked.ID + `"`, `"reason":"deny","name":"deb.debian.org","dst":"` + addr + `"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the audit log lacks %s:\n%s", want, logs)
 		}

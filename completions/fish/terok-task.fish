@@ -27,14 +27,14 @@ function __terok_task_state
                     continue
                 case '-?*'
                     switch "$cmd:$w"
-                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time' 'restart:--time' 'followup:--prompt-file' 'followup:--timeout' 'schedule add:--on-calendar' 'schedule add:--agent' 'schedule add:--model' 'schedule add:--timeout' 'schedule add:--keep'
+                        case 'run:--agent' 'run:--prompt-file' 'run:--model' 'run:--timeout' 'run:--branch' 'run:--listen' 'web:--listen' 'ls:--project' 'ls:--status' 'ls:--agent' 'logs:--tail' 'logs:--since' 'stop:--time' 'restart:--time' 'followup:--prompt-file' 'followup:--timeout' 'schedule add:--on-calendar' 'schedule add:--agent' 'schedule add:--model' 'schedule add:--timeout' 'schedule add:--keep'
                             set skip 1
                     end
                     continue
             end
         end
         switch "$cmd:$w"
-            case ':run' ':login' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm' ':restart' ':followup' ':diff' ':exec' ':schedule' 'schedule:add' 'schedule:ls' 'schedule:show' 'schedule:rm' 'schedule:run'
+            case ':run' ':login' ':web' ':ls' ':show' ':logs' ':wait' ':stop' ':start' ':rm' ':restart' ':followup' ':diff' ':exec' ':schedule' 'schedule:add' 'schedule:ls' 'schedule:show' 'schedule:rm' 'schedule:run'
                 set cmd (string trim -- "$cmd $w")
                 set npos 0
             case '*'
@@ -70,6 +70,7 @@ complete -c terok-task -s h -l help -d 'Show context-sensitive help.'
 complete -c terok-task -l json -d 'Print JSON lines even on a terminal, and errors as JSON on stderr too.'
 complete -c terok-task -n "__terok_task_at '' 0" -a run -d 'Create a task and run its agent headless, or interactively with -i.'
 complete -c terok-task -n "__terok_task_at '' 0" -a login -d 'Attach this terminal to an interactive task\'s session again.'
+complete -c terok-task -n "__terok_task_at '' 0" -a web -d 'Serve a running interactive task\'s session to a browser.'
 complete -c terok-task -n "__terok_task_at '' 0" -a ls -d 'List tasks with their live status.'
 complete -c terok-task -n "__terok_task_at '' 0" -a show -d 'Show a task: record, container, hardening in force, warden, branch.'
 complete -c terok-task -n "__terok_task_at '' 0" -a logs -d 'Print a task\'s output (also after it exited).'
@@ -90,8 +91,17 @@ complete -c terok-task -n "__terok_task_in run" -l branch -x -d 'The branch to s
 complete -c terok-task -n "__terok_task_in run" -s d -l detach -d 'Print the task as one JSON line and return at once.'
 complete -c terok-task -n "__terok_task_in run" -s i -l interactive -d 'Run the agent interactively in a tmux session in the container and attach this terminal to it (C-b d detaches).'
 complete -c terok-task -n "__terok_task_in run" -l shell -d 'Run a login shell in the session instead of the agent (implies -i).'
+complete -c terok-task -n "__terok_task_in run" -l web -d 'Run the agent as -i does and serve its session to a browser: print the URL as one JSON line and serve until the task ends (with --detach, the task\'s warden serves it and the command returns).'
+complete -c terok-task -n "__terok_task_in run" -l open -d 'Open the URL with xdg-open, where there is one.'
+complete -c terok-task -n "__terok_task_in run" -l listen -x -d 'Listen on ADDR (host:port) instead of 127.0.0.1 on a random port; anything but loopback is warned about.'
+complete -c terok-task -n "__terok_task_in run" -l view-only -d 'Serve a read-only view: the browser\'s keystrokes are dropped.'
 complete -c terok-task -n "__terok_task_at run 0" -a '(terok-project ls -q 2>/dev/null)'
 complete -c terok-task -n "__terok_task_at login 0" -a '(terok-task ls -q 2>/dev/null)'
+complete -c terok-task -n "__terok_task_in web" -s d -l detach -d 'Have the task\'s warden serve the session, print the URL and return at once: the URL works as long as the task runs.'
+complete -c terok-task -n "__terok_task_in web" -l open -d 'Open the URL with xdg-open, where there is one.'
+complete -c terok-task -n "__terok_task_in web" -l listen -x -d 'Listen on ADDR (host:port) instead of 127.0.0.1 on a random port; anything but loopback is warned about.'
+complete -c terok-task -n "__terok_task_in web" -l view-only -d 'Serve a read-only view: the browser\'s keystrokes are dropped.'
+complete -c terok-task -n "__terok_task_at web 0" -a '(terok-task ls -q 2>/dev/null)'
 complete -c terok-task -n "__terok_task_in ls" -l project -x -a '(terok-project ls -q 2>/dev/null)' -d 'Only this project\'s tasks.'
 complete -c terok-task -n "__terok_task_in ls" -l status -x -d 'Only tasks in this status: created, running, exited, failed, timed-out, stopped, missing.'
 complete -c terok-task -n "__terok_task_in ls" -l agent -x -d 'Only tasks of this agent.'

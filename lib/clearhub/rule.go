@@ -180,7 +180,7 @@ func locate(s, table, key string) (location, error) {
 			end := scanHeader(s, i)
 			inner := strings.Trim(s[i:end], "[] \t")
 			isArray := strings.HasPrefix(s[i:], "[[")
-			cur = splitKey(inner)
+			cur = config.SplitKey(inner)
 			i = lineEnd(s, end)
 			if i < len(s) {
 				i++ // past the newline
@@ -197,7 +197,7 @@ func locate(s, table, key string) (location, error) {
 		if eq < 0 {
 			return loc, errors.New("cannot read a line of the file")
 		}
-		full := append(slices.Clone(cur), splitKey(s[i:eq])...)
+		full := append(slices.Clone(cur), config.SplitKey(s[i:eq])...)
 		vs := eq + 1
 		for vs < len(s) && (s[vs] == ' ' || s[vs] == '\t') {
 			vs++
@@ -270,33 +270,6 @@ func keyEnd(s string, i int) int {
 		}
 	}
 	return -1
-}
-
-// splitKey splits a dotted TOML key into parts, unquoting quoted parts.
-func splitKey(k string) []string {
-	var parts []string
-	var cur strings.Builder
-	var q byte
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case q != 0:
-			if c == q {
-				q = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '"' || c == '\'':
-			q = c
-		case c == '.':
-			parts = append(parts, cur.String())
-			cur.Reset()
-		case c == ' ' || c == '\t':
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	return append(parts, cur.String())
 }
 
 // scanValue returns the index just after the TOML value starting at s[i]

@@ -26,7 +26,7 @@ func keyLine(src []byte, key []string) int {
 			continue
 		}
 		if s[0] == '[' {
-			table = splitKey(strings.TrimSpace(strings.Trim(strings.SplitN(s, "#", 2)[0], " \t[]")))
+			table = SplitKey(strings.TrimSpace(strings.Trim(strings.SplitN(s, "#", 2)[0], " \t[]")))
 			if strings.Join(table, "\x00") == want {
 				return i + 1
 			}
@@ -36,7 +36,7 @@ func keyLine(src []byte, key []string) int {
 		if eq < 0 {
 			continue
 		}
-		full := append(append([]string{}, table...), splitKey(strings.TrimSpace(s[:eq]))...)
+		full := append(append([]string{}, table...), SplitKey(strings.TrimSpace(s[:eq]))...)
 		if j := strings.Join(full, "\x00"); j == want || strings.HasPrefix(j, want+"\x00") {
 			return i + 1
 		}
@@ -70,8 +70,10 @@ func keyEnd(s string) int {
 	return -1
 }
 
-// splitKey splits a dotted TOML key into parts, unquoting quoted parts.
-func splitKey(s string) []string {
+// SplitKey splits a dotted TOML key into its parts: quoted parts
+// unquoted (their spaces kept), spaces and tabs around bare parts and
+// dots dropped.
+func SplitKey(s string) []string {
 	var parts []string
 	var cur strings.Builder
 	var q byte
@@ -87,12 +89,12 @@ func splitKey(s string) []string {
 		case c == '"' || c == '\'':
 			q = c
 		case c == '.':
-			parts = append(parts, strings.TrimSpace(cur.String()))
+			parts = append(parts, cur.String())
 			cur.Reset()
 		case c == ' ' || c == '\t':
 		default:
 			cur.WriteByte(c)
 		}
 	}
-	return append(parts, strings.TrimSpace(cur.String()))
+	return append(parts, cur.String())
 }

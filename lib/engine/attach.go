@@ -88,6 +88,13 @@ func (e *Engine) ExecTTY(ctx context.Context, id string, x TTYExec, in io.Reader
 	}
 
 	// The output ends a moment before the engine has the exit code.
+	return e.execExit(ctx, sess)
+}
+
+// execExit is the exit code of exec session sess, whose output has ended:
+// the engine has it a moment later; ErrTTYDetached when the command still
+// runs 10 s on (a detach, not an end).
+func (e *Engine) execExit(ctx context.Context, sess string) (int, error) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		s, err := containers.ExecInspect(e.on(ctx), sess, nil)
 		if err != nil {

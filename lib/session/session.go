@@ -28,6 +28,7 @@ import (
 	"github.com/terok-ai/terok-go/lib/project"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/vault"
+	"github.com/terok-ai/terok-go/lib/warden"
 )
 
 // Session is one command's view of terok on this host. It is not safe for
@@ -164,15 +165,20 @@ func (s *Session) Runner(ctx context.Context) (*task.Runner, error) {
 	return s.runner, nil
 }
 
-// wardenExe is the binary a task's warden runs as: this one, which
-// answers to terok and terok-task (warden.Args). Under another command's
-// name — a hard link or a copy named terok-vault, as the tests' binaries
-// are; installed links are symbolic, and resolve to terok — it is the
-// terok-task beside it.
+// wardenExe is the binary a task's warden runs as: the warden's own,
+// terok-warden, installed beside this one (it links only what a warden
+// runs; docs/decisions.md "A lean warden"); without it, as before it
+// existed, this binary, which answers to terok and terok-task
+// (warden.Args). Under another command's name — a hard link or a copy named
+// terok-vault, as the tests' binaries are; installed links are symbolic,
+// and resolve to terok — it is the terok-task beside it.
 func wardenExe() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
+	}
+	if own := filepath.Join(filepath.Dir(exe), warden.BinaryName); fileExists(own) {
+		return own, nil
 	}
 	if b := filepath.Base(exe); b != "terok" && b != "terok-task" {
 		if sib := filepath.Join(filepath.Dir(exe), "terok-task"); fileExists(sib) {

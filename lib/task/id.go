@@ -2,16 +2,16 @@ package task
 
 import (
 	"crypto/rand"
-	"fmt"
-	"strings"
+
+	"github.com/terok-ai/terok-go/lib/taskid"
 )
 
 // IDAlphabet has no look-alike characters (no 0/o, 1/l/i), so an id read
 // aloud or off a screen is typed back right.
-const IDAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+const IDAlphabet = taskid.Alphabet
 
 // IDLen is the length of a task id: 31^8 ≈ 8.5e11 ids.
-const IDLen = 8
+const IDLen = taskid.Len
 
 // NewID returns a random task id.
 func NewID() string {
@@ -32,22 +32,7 @@ func NewID() string {
 }
 
 // ValidID checks a whole task id.
-func ValidID(id string) error {
-	if len(id) != IDLen {
-		return fmt.Errorf("task id %q is not %d characters", id, IDLen)
-	}
-	return ValidPrefix(id)
-}
+func ValidID(id string) error { return taskid.Valid(id) }
 
 // ValidPrefix checks a task id or a prefix of one.
-func ValidPrefix(p string) error {
-	if p == "" || len(p) > IDLen {
-		return fmt.Errorf("task id %q is empty or too long", p)
-	}
-	for _, c := range p {
-		if !strings.ContainsRune(IDAlphabet, c) {
-			return fmt.Errorf("task id %q has a character that no task id has", p)
-		}
-	}
-	return nil
-}
+func ValidPrefix(p string) error { return taskid.ValidPrefix(p) }

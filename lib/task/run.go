@@ -77,7 +77,7 @@ func (r *Runner) trace(phase string) {
 }
 
 // Store is the runner's task store.
-func (r *Runner) Store() Store { return Store{Dir: filepath.Join(r.Paths.State, "tasks")} }
+func (r *Runner) Store() Store { return Store{Dir: r.Paths.TasksDir()} }
 
 // Request is what `terok-task run` asks for.
 type Request struct {
@@ -92,9 +92,7 @@ type Request struct {
 
 // secretPath is where a task's gate token is kept (0600, never in the
 // record, which is printed).
-func (r *Runner) secretPath(id string) string {
-	return filepath.Join(r.Paths.State, "tasks", "secrets", id+".token")
-}
+func (r *Runner) secretPath(id string) string { return r.Paths.TaskSecret(id) }
 
 // Create makes a task: its record, its gate token, its workspace volume
 // and its container (not started). On failure nothing is left behind.

@@ -18,15 +18,11 @@ import (
 // ShieldPath is where a task's policy state (policy.State) is kept: the
 // policy computed when the task was created, with every live change, so a
 // restarted warden enforces the same.
-func (r *Runner) ShieldPath(id string) string {
-	return filepath.Join(r.Paths.State, "tasks", "shield", id+".json")
-}
+func (r *Runner) ShieldPath(id string) string { return r.Paths.TaskShieldState(id) }
 
 // ShieldAuditLog is a task's shield audit log: blocked attempts, refused
 // names and rule changes, as JSON lines the task cannot write.
-func (r *Runner) ShieldAuditLog(id string) string {
-	return filepath.Join(r.Paths.AuditDir(), "shield", id+".jsonl")
-}
+func (r *Runner) ShieldAuditLog(id string) string { return r.Paths.TaskShieldAudit(id) }
 
 // LoadShield reads a task's shield state.
 func (r *Runner) LoadShield(id string) (policy.State, error) {

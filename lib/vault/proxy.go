@@ -172,7 +172,7 @@ func refuse(status int, outcome, kind, format string, a ...any) *proxyError {
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	cw := &countingWriter{w: w}
-	body := &countingBody{r: r.Body, max: p.cfg.MaxBody}
+	body := &countingBody{r: r.Body, max: p.cfg.MaxBody, declared: r.ContentLength}
 	e := AuditEntry{Task: p.cfg.Task, Project: p.cfg.Project, Method: r.Method, Path: auditPath(r.RequestURI)}
 	shape := guessShape(r.Header)
 	b, status, outcome := p.serve(cw, r, body, &shape)
@@ -561,15 +561,29 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.w }
 
 var errBodyTooLarge = errors.New("request body too large")
 
+// countingBody is the request's body on its way upstream, counted and
+// bounded. A body of a declared length ends at that length without
+// another read of the client's: the transport reads once more to check
+// that nothing follows, and by then the upstream may have answered and
+// the server may have closed the client's body (the handler has written
+// its response's header), an error that made the transport close the
+// upstream connection in the middle of the answer's stream.
 type countingBody struct {
 	r        io.ReadCloser
 	n, max   int64
+	declared int64 // the request's Content-Length; -1 when unknown
 	exceeded bool
 }
 
 func (c *countingBody) Read(b []byte) (int, error) {
 	if c.exceeded {
 		return 0, errBodyTooLarge
+	}
+	if c.declared >= 0 && c.n >= c.declared {
+		return 0, io.EOF
+	}
+	if c.declared >= 0 && int64(len(b)) > c.declared-c.n {
+		b = b[:c.declared-c.n]
 	}
 	if room := c.max - c.n + 1; int64(len(b)) > room {
 		b = b[:room]
@@ -583,7 +597,12 @@ func (c *countingBody) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *countingBody) Close() error { return c.r.Close() }
+// Close closes the client's body; its error (a body the server already
+// closed) is no error of the upstream request's.
+func (c *countingBody) Close() error {
+	_ = c.r.Close()
+	return nil
+}
 
 // validHeaderName: an RFC 9110 token.
 func validHeaderName(s string) bool {

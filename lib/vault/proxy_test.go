@@ -539,13 +539,13 @@ func TestProxyStreamsEvents(t *testing.T) {
 	}
 	firstAt := time.Now()
 	close(firstSeen)
-	rest, _ := io.ReadAll(br)
+	rest, rerr := io.ReadAll(br)
 	if at := <-lastSent; !firstAt.Before(at) {
 		t.Fatal("the first event was read after the last was sent")
 	}
 	rg.audit.waitFor(t, 0)
 	if strings.Count(string(rest), "data:") != 5 || !strings.Contains(string(rest), "message_stop") {
-		t.Fatalf("rest of the stream: %q", rest)
+		t.Fatalf("rest of the stream: %q (read: %v; audit %+v)", rest, rerr, rg.audit.last())
 	}
 	if e := rg.audit.last(); e.Outcome != OutcomeOK || e.BytesOut == 0 {
 		t.Fatalf("audit: %+v", e)

@@ -22,13 +22,21 @@ const ReadyTimeout = 15 * time.Second
 // ReadyLine is what a warden prints on its stdout once it serves.
 const ReadyLine = "ready"
 
+// BinaryName is the warden's own binary (cmd/terok-warden), installed
+// beside terok.
+const BinaryName = "terok-warden"
+
 // Args is the command line of task id's warden, for the container process
-// pid: the hidden verb `terok task warden ID --pid PID` of the terok binary
-// exe. The binary answers to its name: terok-task takes the verb, terok
-// the command and the verb.
+// pid: `terok-warden ID --pid PID` when exe is the warden's own binary
+// (cmd/terok-warden), else the hidden verb `terok task warden ID --pid PID`
+// of the terok binary exe, which answers to its name: terok-task takes the
+// verb, terok the command and the verb.
 func Args(exe, id string, pid int) []string {
 	args := []string{exe, "task", "warden", id, "--pid", strconv.Itoa(pid)}
-	if filepath.Base(exe) == "terok-task" {
+	switch filepath.Base(exe) {
+	case BinaryName:
+		args = append(args[:1], args[3:]...)
+	case "terok-task":
 		args = append(args[:1], args[2:]...)
 	}
 	return args

@@ -167,6 +167,7 @@ func TestArgs(t *testing.T) {
 		{"/usr/local/bin/terok", []string{"/usr/local/bin/terok", "task", "warden", "abcd2345", "--pid", "42"}},
 		{"/usr/local/bin/terok-task", []string{"/usr/local/bin/terok-task", "warden", "abcd2345", "--pid", "42"}},
 		{"/tmp/terok.test", []string{"/tmp/terok.test", "task", "warden", "abcd2345", "--pid", "42"}},
+		{"/usr/local/bin/terok-warden", []string{"/usr/local/bin/terok-warden", "abcd2345", "--pid", "42"}},
 	} {
 		if got := Args(tc.exe, "abcd2345", 42); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Args(%s) = %q, want %q", tc.exe, got, tc.want)

@@ -10,20 +10,28 @@ import (
 	"github.com/terok-ai/terok-go/lib/gate"
 	"github.com/terok-ai/terok-go/lib/gate/endpoint"
 	"github.com/terok-ai/terok-go/lib/project"
-	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/vault"
 	"github.com/terok-ai/terok-go/lib/warden"
 	"github.com/terok-ai/terok-go/lib/warden/clearsvc"
 	"github.com/terok-ai/terok-go/lib/warden/gatesvc"
 	"github.com/terok-ai/terok-go/lib/warden/shieldsvc"
 	"github.com/terok-ai/terok-go/lib/warden/vaultsvc"
+	"github.com/terok-ai/terok-go/lib/warden/websvc"
 )
 
 // Serve is the warden process of task id: it runs the task's services
 // until the container's process pid exits (or ctx ends). ready is called
 // once every service serves. key is the vault's key, handed over by the
 // command that started the task (nil when the task's agent uses no vault).
-func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.Key, ready func()) error {
+func Serve(ctx context.Context, r *Runner, id string, pid int, key *vault.Key, ready func()) error {
+	warden.Lean() // many idle wardens on one host (docs/decisions.md "A lean warden")
+	announce := ready
+	ready = func() {
+		if announce != nil {
+			announce()
+		}
+		warden.Settle()
+	}
 	rec, err := r.Store().Load(id)
 	if err != nil {
 		return err
@@ -83,6 +91,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 			shield,
 			cs,
 			&gatesvc.Service{Endpoint: &endpoint.Endpoint{Mirror: m, Tokens: []endpoint.Token{{Secret: token, Task: id}}}, Closed: shield.Quarantined},
+			websvc.New(r.Paths, id),
 		},
 	}
 	if rec.Vault != "" {
@@ -96,7 +105,7 @@ func Serve(ctx context.Context, r *task.Runner, id string, pid int, key *vault.K
 
 // vaultService is the vault's proxy of task rec, over the store opened
 // with key; closed says whether the task is quarantined.
-func vaultService(ctx context.Context, r *task.Runner, rec task.Record, key *vault.Key, closed func() bool) (*vaultsvc.Service, error) {
+func vaultService(ctx context.Context, r *Runner, rec record, key *vault.Key, closed func() bool) (*vaultsvc.Service, error) {
 	if key == nil {
 		return nil, errors.New("the task's agent uses the vault, and no key was handed to its warden")
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,15 +9,20 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/terok-ai/terok-go/lib/netns"
 	"github.com/terok-ai/terok-go/lib/shield"
@@ -28,6 +34,9 @@ import (
 // it was asked for.
 func serveTLS(t *testing.T, inet *theInternet, addr string) {
 	t.Helper()
+	if inet.shared {
+		return // its server serves TLS already (TestServeInternet)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +62,50 @@ func serveTLS(t *testing.T, inet *theInternet, addr string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeInternet serves the test internet (with HTTPS on its first
+// address) for the rootless tests, which cannot make a network namespace
+// routed from the host: with TEROK_TEST_SERVE_INTERNET=DIR, it writes the
+// namespace's name to DIR/ready and serves until SIGTERM or SIGINT
+// (scripts/test runs it as root beside the rootless tests). Without it,
+// it checks that what it serves answers: the zone's name and HTTPS for two
+// names on one address.
+func TestServeInternet(t *testing.T) {
+	inet := newInternet(t)
+	if inet.shared {
+		t.Fatal("TestServeInternet runs as root")
+	}
+	serveTLS(t, inet, inetDNS)
+	if dir := os.Getenv("TEROK_TEST_SERVE_INTERNET"); dir != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := os.WriteFile(filepath.Join(dir, "ready"), []byte(inet.name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		<-ctx.Done()
+		return
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("two.test.example.", dns.TypeA)
+	r, err := dns.Exchange(m, inetDNS+":53")
+	if err != nil || len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), inetDNS) {
+		t.Fatalf("the internet's DNS: %v %v", r, err)
+	}
+	for _, name := range []string{"one.test.example", "two.test.example"} {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: name, InsecureSkipVerify: true}, //nolint:gosec // a test server's own certificate
+		}}
+		resp, err := c.Get("https://" + inetDNS + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "hello " + inetDNS; !strings.Contains(string(b), want) {
+			t.Errorf("%s: %q, want %q", name, b, want)
+		}
 	}
 }
 

@@ -29,7 +29,10 @@ import (
 // names are forwarded to the host's resolver) and HTTP, 198.51.100.3 HTTP
 // and a UDP sink on 443. It counts what reaches it.
 type theInternet struct {
-	name     string
+	name string
+	// shared: served by another process (root's, for a rootless test: see
+	// TestServeInternet); what reaches it is not counted here.
+	shared   bool
 	mu       sync.Mutex
 	queries  []string
 	udpHits  atomic.Int64
@@ -44,7 +47,14 @@ const (
 
 func newInternet(t *testing.T) *theInternet {
 	t.Helper()
-	testenv.Need(t, os.Geteuid() == 0, "needs root: a network namespace routed from the host")
+	if os.Geteuid() != 0 {
+		// A rootless test uses the internet root serves for it.
+		d := os.Getenv("TEROK_TEST_INTERNET")
+		name, err := os.ReadFile(filepath.Join(d, "ready"))
+		testenv.Need(t, d != "" && err == nil,
+			"needs root, or a test internet root serves (TEROK_TEST_INTERNET: scripts/test serves one for its rootless tests)")
+		return &theInternet{name: strings.TrimSpace(string(name)), shared: true}
+	}
 	testenv.Tool(t, "ip", "iproute2")
 	n := &theInternet{name: fmt.Sprintf("terok-inet-%d", os.Getpid()%100000)}
 	ip := func(args ...string) {

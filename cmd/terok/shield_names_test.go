@@ -102,7 +102,7 @@ func TestServeInternet(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if want := "hello " + inetDNS; !strings.Contains(string(b), want) {
 			t.Errorf("%s: %q, want %q", name, b, want)
 		}

@@ -79,7 +79,7 @@ func TestForwardRedirect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go fwd.Serve(l)
+			go func() { _ = fwd.Serve(l) }()
 		})
 	}
 	defer fwd.Close()

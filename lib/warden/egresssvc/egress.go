@@ -98,7 +98,7 @@ func (f *Forwarder) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range f.ls {
-		l.Close()
+		_ = l.Close()
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (f *Forwarder) handle(c *net.TCPConn) {
 	}
 	if _, err := up.Write(raw); err != nil {
 		reset(c)
-		up.Close()
+		_ = up.Close()
 		return
 	}
 	done := make(chan struct{})
@@ -170,13 +170,13 @@ func (f *Forwarder) handle(c *net.TCPConn) {
 		_ = up.CloseWrite()
 	} else if f.http(c, up, br, o, dst) != nil {
 		reset(c)
-		up.Close()
+		_ = up.Close()
 	} else {
 		_ = up.CloseWrite()
 	}
 	<-done
-	c.Close()
-	up.Close()
+	_ = c.Close()
+	_ = up.Close()
 }
 
 // http forwards plain HTTP requests from br to up, checking each one's

@@ -76,8 +76,8 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h.addr = l.Addr().String()
-	go h.fwd.Serve(l)
-	t.Cleanup(func() { h.fwd.Close() })
+	go func() { _ = h.fwd.Serve(l) }()
+	t.Cleanup(func() { _ = h.fwd.Close() })
 	return h
 }
 
@@ -151,7 +151,7 @@ func TestForwardHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
+	_ = r.Body.Close()
 	if string(b) != "host=one.example body=12" {
 		t.Fatalf("chunked post: %q", b)
 	}

@@ -119,6 +119,9 @@ func (e *Engine) WaitContainer(ctx context.Context, id string) (int, error) {
 func (e *Engine) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
 	secs := uint(timeout / time.Second)
 	err := containers.Stop(e.on(ctx), id, new(containers.StopOptions).WithTimeout(secs))
+	if err == nil {
+		e.endContainerExecs(id)
+	}
 	return notFound(err)
 }
 
@@ -126,6 +129,7 @@ func (e *Engine) StopContainer(ctx context.Context, id string, timeout time.Dura
 // and its anonymous volumes. Removing a missing container is not an error.
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	_, err := containers.Remove(e.on(ctx), id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true))
+	e.endContainerExecs(id)
 	if err = notFound(err); errors.Is(err, ErrNoSuchContainer) {
 		return nil
 	}

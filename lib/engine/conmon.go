@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+)
+
+// Podman's API runs every exec session under a conmon of its own that,
+// once the session's process has ended and its exit code is written,
+// sleeps for the engine's exit_command_delay (five minutes by default,
+// "to mimic Docker's exec cleanup") before it runs `podman container
+// cleanup --exec` and ends. Nothing in the API ends it sooner, not even
+// removing the session or its container (Podman 4.3 to 5), so every
+// `terok-task exec`, session and check left a conmon behind for minutes,
+// its container long gone. The engine ends them itself where it knows
+// they are done: an exec session's once its exit code has been read,
+// every exec session's of a container once it is stopped or removed.
+//
+// Only on a local socket (/proc shows the engine's processes), only
+// processes of this user (the engine's conmons run as the user that runs
+// the engine), only conmons of an exec session (-u, the session's id, is
+// not the container's -c) and only those with no child left (the
+// session's process has ended and been reaped). Everything is best
+// effort: a conmon not found ends by itself after the delay.
+
+// conmonExec is an exec session's conmon as /proc shows it.
+type conmonExec struct {
+	pid                   int
+	container, name, sess string
+}
+
+// execConmons lists the exec sessions' conmons of this user.
+func execConmons() []conmonExec {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	uid := os.Getuid()
+	var out []conmonExec
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		dir := filepath.Join("/proc", d.Name())
+		if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err != nil || strings.TrimSpace(string(comm)) != "conmon" {
+			continue
+		}
+		if fi, err := os.Stat(dir); err != nil || int(fi.Sys().(*syscall.Stat_t).Uid) != uid {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil {
+			continue
+		}
+		c := conmonExec{pid: pid}
+		exec := false
+		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		for i, a := range argv {
+			next := ""
+			if i+1 < len(argv) {
+				next = argv[i+1]
+			}
+			switch a {
+			case "-c", "--cid":
+				c.container = next
+			case "-u", "--cuuid":
+				c.sess = next
+			case "-n", "--name":
+				c.name = next
+			case "-e", "--exec":
+				exec = true
+			case "--exit-command-arg":
+				// The cleanup command's arguments (which name the
+				// container and session again) are not conmon's.
+				argv[i+1] = ""
+			}
+		}
+		if exec && c.container != "" && c.sess != "" && c.sess != c.container {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// hasChildren reports whether any process has pid as its parent.
+func hasChildren(pid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, d := range ents {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		s := string(stat)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// endExecConmons ends the done exec sessions' conmons that match, and
+// reports how many it leaves (their session's process still runs).
+func endExecConmons(match func(conmonExec) bool) (left int) {
+	for _, c := range execConmons() {
+		if !match(c) {
+			continue
+		}
+		if hasChildren(c.pid) {
+			left++
+			continue
+		}
+		_ = syscall.Kill(c.pid, syscall.SIGKILL) // best effort: it would end after the delay anyway
+	}
+	return left
+}
+
+// local reports whether the engine's processes are this host's.
+func (e *Engine) local() bool {
+	_, ok := e.socket.Path()
+	return ok
+}
+
+// endExecSession ends the conmon of exec session sess, whose exit code
+// has been read, and removes the session where the engine can (Podman
+// 4.8 and later; before, the session's record goes with its container).
+func (e *Engine) endExecSession(ctx context.Context, sess string) {
+	_ = containers.ExecRemove(e.on(ctx), sess, nil) // best effort, see above
+	if e.local() {
+		endExecConmons(func(c conmonExec) bool { return c.sess == sess })
+	}
+}
+
+// endContainerExecs ends the conmons of the exec sessions of container id
+// (a name or an id), which has just been stopped or removed: its exec
+// sessions' processes end with it, a moment later; it waits for them at
+// most a second.
+func (e *Engine) endContainerExecs(id string) {
+	if !e.local() || id == "" {
+		return
+	}
+	match := func(c conmonExec) bool { return c.container == id || c.name == id }
+	for deadline := time.Now().Add(time.Second); endExecConmons(match) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/terok-ai/terok-go/lib/hostcheck"
 	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/testenv"
 	"github.com/terok-ai/terok-go/lib/vault"
@@ -31,8 +33,8 @@ type leftovers struct {
 
 // leakProbe takes the census of one state tree's leftovers.
 type leakProbe struct {
-	t    *testing.T
-	e    *taskEnv
+	t *testing.T
+	e *taskEnv
 	// bins are the directories of terok's executables: this test binary's
 	// and that of the links it runs as terok-task, terok-warden and the rest.
 	bins []string
@@ -316,5 +318,94 @@ func TestNothingLeftBehind(t *testing.T) {
 		e.must("terok", "uninstall", "--purge", "--yes",
 			"--bin-dir", filepath.Join(tmp, "bin"), "--hooks-dir", filepath.Join(tmp, "hooks"))
 		p.gone(t, "uninstall --purge", before, true)
+	}
+}
+
+// A task whose record is deleted behind terok's back leaves its container,
+// volume, warden and control socket: `terok doctor` lists them (and no
+// other task's), `--fix` without a terminal and --yes refuses and changes
+// nothing, `--fix --yes` removes exactly them, and the other task runs on.
+func TestDoctorOrphans(t *testing.T) {
+	e := newTaskEnv(t)
+	testenv.Need(t, fileExists(filepath.Join(shield.HooksDirDistribution, shield.HookFile)),
+		"the shield's OCI hook is not registered (terok setup; scripts/test does)")
+	e.removeAllTasks()
+	e.must("terok-project", "new", "to", "--agents", "command")
+	e.must("terok-image", "build", "to")
+	type task struct {
+		ID, Container, Volume string
+		Warden                struct{ PID int }
+	}
+	run := func() task {
+		var x task
+		decodeJSON(t, e.must("terok-task", "run", "--detach", "to", "--agent", "command", "sleep 300"), &x)
+		decodeJSON(t, e.must("terok-task", "show", x.ID), &x)
+		rec, err := os.ReadFile(filepath.Join(e.getenv("TEROK_STATE_DIR"), "tasks", x.ID+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		decodeJSON(t, string(rec), &x)
+		if x.Volume == "" || x.Warden.PID <= 0 {
+			t.Fatalf("show %s: no volume or warden: %+v", x.ID, x)
+		}
+		return x
+	}
+	gone, live := run(), run()
+	sock := func(x task) string { return filepath.Join(e.getenv("TEROK_RUNTIME_DIR"), "wardens", x.ID+".sock") }
+	exists := func(kind, name string) bool { return exec.Command("podman", kind, "exists", name).Run() == nil }
+	intact := func(x task, when string) {
+		t.Helper()
+		if !exists("container", x.Container) || !exists("volume", x.Volume) || !fileExists(sock(x)) ||
+			syscall.Kill(x.Warden.PID, 0) != nil {
+			t.Fatalf("%s: task %s is not intact", when, x.ID)
+		}
+	}
+	if out := e.must("terok", "doctor", "--only", "orphans"); !strings.Contains(out, `"status":"ok"`) {
+		t.Fatalf("orphans with every record there: %s", out)
+	}
+	if err := os.Remove(filepath.Join(e.getenv("TEROK_STATE_DIR"), "tasks", gone.ID+".json")); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, code := e.run("", "terok", "doctor", "--only", "orphans")
+	r := records(t, out)["orphans"]
+	if code != 1 || r.Status != hostcheck.Warn || r.Fix != hostcheck.OrphanFix {
+		t.Fatalf("orphans: exit %d, %+v", code, r)
+	}
+	for _, want := range []string{"4 left by tasks without a record", "container " + gone.Container, "volume " + gone.Volume,
+		fmt.Sprintf("warden pid %d (task %s)", gone.Warden.PID, gone.ID), "socket " + sock(gone)} {
+		if !strings.Contains(r.Detail, want) {
+			t.Errorf("orphans lacks %q: %s", want, r.Detail)
+		}
+	}
+	if strings.Contains(r.Detail, live.ID) {
+		t.Errorf("orphans lists the live task %s: %s", live.ID, r.Detail)
+	}
+
+	_, errs, code := e.run("", "terok", "doctor", "--fix", "--only", "orphans")
+	if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "--yes") {
+		t.Fatalf("--fix without a terminal or --yes: exit %d, %q", code, errs)
+	}
+	intact(gone, "refused")
+	intact(live, "refused")
+
+	out = e.must("terok", "doctor", "--fix", "--yes", "--only", "orphans")
+	if r := records(t, out)["orphans"]; r.Status != hostcheck.OK || !strings.HasPrefix(r.Detail, "removed: ") ||
+		!strings.Contains(r.Detail, gone.Container) {
+		t.Fatalf("--fix --yes: %+v", r)
+	}
+	if exists("container", gone.Container) || exists("volume", gone.Volume) || fileExists(sock(gone)) {
+		t.Errorf("--fix left the orphan's container, volume or socket")
+	}
+	for i := 0; syscall.Kill(gone.Warden.PID, 0) == nil; i++ {
+		if i == 40 {
+			t.Errorf("--fix left the orphan's warden %d", gone.Warden.PID)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	intact(live, "after --fix")
+	if out := e.must("terok", "doctor", "--only", "orphans"); !strings.Contains(out, `"status":"ok"`) {
+		t.Fatalf("orphans after --fix: %s", out)
 	}
 }

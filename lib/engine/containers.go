@@ -212,6 +212,25 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, labels map[strin
 	return err
 }
 
+// VolumeState is a volume as ListVolumes gives it.
+type VolumeState struct {
+	Name   string
+	Labels map[string]string
+}
+
+// ListVolumes returns the volumes carrying label=value.
+func (e *Engine) ListVolumes(ctx context.Context, label string) ([]VolumeState, error) {
+	vols, err := volumes.List(e.on(ctx), new(volumes.ListOptions).WithFilters(map[string][]string{"label": {label}}))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VolumeState, 0, len(vols))
+	for _, v := range vols {
+		out = append(out, VolumeState{Name: v.Name, Labels: v.Labels})
+	}
+	return out, nil
+}
+
 // RemoveVolume removes a named volume; a missing one is not an error.
 func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 	err := volumes.Remove(e.on(ctx), name, new(volumes.RemoveOptions).WithForce(true))

@@ -60,34 +60,39 @@ func execConmons() []conmonExec {
 		if err != nil {
 			continue
 		}
-		c := conmonExec{pid: pid}
-		exec := false
-		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		for i, a := range argv {
-			next := ""
-			if i+1 < len(argv) {
-				next = argv[i+1]
-			}
-			switch a {
-			case "-c", "--cid":
-				c.container = next
-			case "-u", "--cuuid":
-				c.sess = next
-			case "-n", "--name":
-				c.name = next
-			case "-e", "--exec":
-				exec = true
-			case "--exit-command-arg":
-				// The cleanup command's arguments (which name the
-				// container and session again) are not conmon's.
-				argv[i+1] = ""
-			}
-		}
-		if exec && c.container != "" && c.sess != "" && c.sess != c.container {
+		if c, ok := parseExecConmon(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")); ok {
+			c.pid = pid
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// parseExecConmon reads an exec session's conmon command line (libpod's
+// sharedConmonArgs plus -e): ok is false for a container's own conmon.
+func parseExecConmon(argv []string) (c conmonExec, ok bool) {
+	exec := false
+	for i := 0; i < len(argv); i++ {
+		next := ""
+		if i+1 < len(argv) {
+			next = argv[i+1]
+		}
+		switch argv[i] {
+		case "-c", "--cid":
+			c.container = next
+		case "-u", "--cuuid":
+			c.sess = next
+		case "-n", "--name":
+			c.name = next
+		case "-e", "--exec":
+			exec = true
+		case "--exit-command-arg":
+			// The cleanup command's arguments name the container and
+			// the session again; they are not conmon's own.
+			i++
+		}
+	}
+	return c, exec && c.container != "" && c.sess != "" && c.sess != c.container
 }
 
 // hasChildren reports whether any process has pid as its parent.

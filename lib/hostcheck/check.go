@@ -107,8 +107,10 @@ func Run(ctx context.Context, opts Options) []Result {
 	opts = opts.withDefaults()
 	want := func(name string) bool { return len(opts.Only) == 0 || slices.Contains(opts.Only, name) }
 	var out []Result
+	podmanFailed := false
 	if slices.ContainsFunc(engineChecks, want) {
 		pod := checkPodman(ctx, opts)
+		podmanFailed = pod.result.Status == Fail
 		if pod.engine != nil {
 			defer pod.engine.Close()
 		}
@@ -154,7 +156,13 @@ func Run(ctx context.Context, opts Options) []Result {
 			out = append(out, bounded(ctx, q.name, opts.Timeout, q.onTimeout, q.check))
 		}
 	}
-	if want("orphans") {
+	switch {
+	case !want("orphans"):
+	case podmanFailed:
+		// Looking would wait for Podman again, as long again.
+		out = append(out, Result{Check: "orphans", Status: Warn, Detail: "not checked: Podman does not answer",
+			Fix: "see the podman check"})
+	default:
 		out = append(out, bounded(ctx, "orphans", opts.PodmanTimeout, Warn,
 			func(ctx context.Context) Result { return checkOrphans(ctx, opts.Orphans) }))
 	}

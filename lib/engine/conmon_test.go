@@ -1,6 +1,10 @@
 package engine
 
-import "testing"
+import (
+	"os"
+	"testing"
+	"time"
+)
 
 // The command lines of a container's conmon and of an exec session's, as
 // Podman 4.3 starts them (shortened): only the exec session's is one, and
@@ -29,5 +33,30 @@ func TestParseExecConmon(t *testing.T) {
 	}
 	if _, ok := parseExecConmon(noE); ok {
 		t.Error("a conmon without -e read as an exec session's")
+	}
+}
+
+// endDone reads each process again before it signals it: a pid that is
+// not (or no longer) that session's conmon is left alone.
+func TestEndDoneChecksTheProcess(t *testing.T) {
+	self := conmonExec{pid: os.Getpid(), container: "c", sess: "s"}
+	if left := endDone([]conmonExec{self, {pid: 1 << 30, sess: "gone"}}); len(left) != 0 {
+		t.Errorf("left %+v", left)
+	}
+	// Still here: this process was not signalled.
+}
+
+// Callers at the same time share a scan begun after the time they give.
+func TestExecConmonsSinceShares(t *testing.T) {
+	t0 := time.Now()
+	execConmonsSince(t0)
+	first := procScans.last
+	execConmonsSince(t0)
+	if procScans.last != first {
+		t.Error("a second caller with the same time scanned again")
+	}
+	execConmonsSince(time.Now())
+	if procScans.last == first {
+		t.Error("a caller with a later time got an earlier scan")
 	}
 }

@@ -116,20 +116,24 @@ func (e *Engine) WaitContainer(ctx context.Context, id string) (int, error) {
 }
 
 // StopContainer stops a container: SIGTERM, then SIGKILL after timeout.
+// Its exec sessions' conmons end with it (see conmon.go).
 func (e *Engine) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
 	secs := uint(timeout / time.Second)
+	sent := time.Now()
 	err := containers.Stop(e.on(ctx), id, new(containers.StopOptions).WithTimeout(secs))
 	if err == nil {
-		e.endContainerExecs(id)
+		e.endContainerExecs(id, sent)
 	}
 	return notFound(err)
 }
 
 // RemoveContainer removes a container (forcibly, stopping it if running)
-// and its anonymous volumes. Removing a missing container is not an error.
+// and its anonymous volumes, and its exec sessions' conmons (see
+// conmon.go). Removing a missing container is not an error.
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
+	sent := time.Now()
 	_, err := containers.Remove(e.on(ctx), id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true))
-	e.endContainerExecs(id)
+	e.endContainerExecs(id, sent)
 	if err = notFound(err); errors.Is(err, ErrNoSuchContainer) {
 		return nil
 	}

@@ -13,10 +13,6 @@ const OrphanFix = "terok doctor --fix (it asks first; --yes for scripts)"
 // (lib/task FindOrphans, through opts.Orphans): a warning listing them.
 func checkOrphans(ctx context.Context, find func(context.Context) ([]string, error)) Result {
 	r := Result{Check: "orphans"}
-	if find == nil {
-		r.Status, r.Detail, r.Fix = Warn, "not checked", "terok doctor --only orphans"
-		return r
-	}
 	lines, err := find(ctx)
 	switch {
 	case err != nil:

@@ -28,16 +28,28 @@ import (
 // DoctorCmd is `terok doctor [TASK]`: it checks the host, or with TASK that
 // running task (lib/taskcheck), and prints one record per check, {check,
 // status, detail, fix}. It exits 0 when every check is ok, 1 when the
-// worst is a warning and 2 when one failed.
+// worst is a warning and 2 when one failed. With --fix it removes what the
+// orphans check found, asking first.
 type DoctorCmd struct {
 	Task  string   `arg:"" optional:"" help:"Check this running task (id or unique prefix) instead of the host: warden, shield, dns, gate, workspace, agent, clock." completion:"task"`
 	Image string   `help:"Image of the probe containers (default: the first of localhost/terok/busybox:latest, localhost/terok/debian:bookworm that exists)." placeholder:"IMAGE"`
-	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, notifier, vault, gpu. 'binaries' needs no engine, so it also runs in a chroot. With TASK: warden, shield, dns, gate, workspace, agent, clock." placeholder:"CHECK"`
+	Fix   bool     `help:"Remove what the orphans check finds (containers, volumes, wardens and sockets of tasks that no record claims), asking first."`
+	Yes   bool     `short:"y" help:"Do not ask for confirmation of --fix."`
+	Only  []string `help:"Run only these checks (comma-separated): podman, container, task, binaries, cgroups, ulimits, userns, nft, shield, git, gum, dbus, notifier, vault, gpu, orphans. 'binaries' needs no engine, so it also runs in a chroot. With TASK: warden, shield, dns, gate, workspace, agent, clock." placeholder:"CHECK"`
 }
 
 func (c *DoctorCmd) Run(env *cli.Env) error {
 	if c.Task != "" {
+		if c.Fix {
+			return cli.Usagef("--fix is for the host checks (it removes orphans); not with a task")
+		}
 		return c.runTask(env)
+	}
+	if c.Yes && !c.Fix {
+		return cli.Usagef("--yes answers --fix's question; without --fix nothing asks")
+	}
+	if c.Fix && len(c.Only) > 0 && !slices.Contains(c.Only, "orphans") {
+		return cli.Usagef("--fix removes what the orphans check finds; --only leaves it out")
 	}
 	for _, o := range c.Only {
 		if !slices.Contains(hostcheck.Checks, o) {
@@ -49,13 +61,73 @@ func (c *DoctorCmd) Run(env *cli.Env) error {
 	if len(c.Only) > 0 {
 		results = nil // the configuration's own check is not among those asked for
 	}
+	orphans := &orphanFinder{env: env}
+	defer orphans.close()
+	opts.Orphans = orphans.find
 	results = append(results, hostcheck.Run(env.Ctx, opts)...)
+	if c.Fix {
+		if err := orphans.fix(results, c.Yes); err != nil {
+			return err
+		}
+	}
 	if err := cli.List(env, results, doctorColumns); err != nil {
 		return err
 	}
 	if rank := hostcheck.Worst(results).Rank(); rank != 0 {
 		return cli.ExitStatus(rank)
 	}
+	return nil
+}
+
+// orphanFinder runs lib/task's FindOrphans for the orphans check, and
+// keeps what it found for --fix.
+type orphanFinder struct {
+	env   *cli.Env
+	s     *session.Session
+	r     *task.Runner
+	found task.Orphans
+}
+
+func (o *orphanFinder) find(ctx context.Context) ([]string, error) {
+	s, err := session.Open(o.env)
+	if err != nil {
+		return nil, err
+	}
+	o.s = s
+	// The runner outlives the check: --fix removes with it.
+	if o.r, err = s.Runner(o.env.Ctx); err != nil {
+		return nil, err
+	}
+	if o.found, err = o.r.FindOrphans(ctx); err != nil {
+		return nil, err
+	}
+	return o.found.Lines(), nil
+}
+
+func (o *orphanFinder) close() {
+	if o.s != nil {
+		o.s.Close()
+	}
+}
+
+// fix removes what the orphans check found, once confirmed, and puts the
+// outcome in the check's record.
+func (o *orphanFinder) fix(results []hostcheck.Result, yes bool) error {
+	i := slices.IndexFunc(results, func(r hostcheck.Result) bool { return r.Check == "orphans" })
+	// Only a record the check made from what it found (which happened
+	// before the record, unlike a find that timed out) is acted on.
+	if i < 0 || results[i].Fix != hostcheck.OrphanFix || o.found.Empty() {
+		return nil // nothing found, or nothing could be looked at: the record says why
+	}
+	lines := o.found.Lines()
+	if err := o.env.Confirm(fmt.Sprintf("Remove %d things of tasks that no record claims (%s)?", len(lines), strings.Join(lines, "; ")), yes); err != nil {
+		return err
+	}
+	if err := o.r.RemoveOrphans(o.env.Ctx, o.found); err != nil {
+		results[i].Detail, results[i].Fix = "removing them: "+err.Error(), "terok doctor --fix again"
+		return nil
+	}
+	results[i] = hostcheck.Result{Check: "orphans", Status: hostcheck.OK, Detail: "removed: " + strings.Join(lines, "; ")}
 	return nil
 }
 

@@ -22,7 +22,7 @@ import (
 )
 
 // doctorChecks are the checks in the order doctor prints them.
-var doctorChecks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits", "userns", "nft", "shield", "git", "gum", "dbus", "notifier", "vault", "gpu"}
+var doctorChecks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits", "userns", "nft", "shield", "git", "gum", "dbus", "notifier", "vault", "gpu", "orphans"}
 
 // doctorEnv is a private terok tree (so a service the doctor starts is the
 // test's own) with no CONTAINER_HOST and no session bus.

@@ -101,6 +101,7 @@ func (e *Engine) execExit(ctx context.Context, sess string) (int, error) {
 			return -1, notFound(err)
 		}
 		if !s.Running {
+			e.endExecSession(ctx, sess)
 			return s.ExitCode, nil
 		}
 		if time.Now().After(deadline) {

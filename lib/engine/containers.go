@@ -116,16 +116,24 @@ func (e *Engine) WaitContainer(ctx context.Context, id string) (int, error) {
 }
 
 // StopContainer stops a container: SIGTERM, then SIGKILL after timeout.
+// Its exec sessions' conmons end with it (see conmon.go).
 func (e *Engine) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
 	secs := uint(timeout / time.Second)
+	sent := time.Now()
 	err := containers.Stop(e.on(ctx), id, new(containers.StopOptions).WithTimeout(secs))
+	if err == nil {
+		e.endContainerExecs(id, sent)
+	}
 	return notFound(err)
 }
 
 // RemoveContainer removes a container (forcibly, stopping it if running)
-// and its anonymous volumes. Removing a missing container is not an error.
+// and its anonymous volumes, and its exec sessions' conmons (see
+// conmon.go). Removing a missing container is not an error.
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
+	sent := time.Now()
 	_, err := containers.Remove(e.on(ctx), id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true))
+	e.endContainerExecs(id, sent)
 	if err = notFound(err); errors.Is(err, ErrNoSuchContainer) {
 		return nil
 	}
@@ -206,6 +214,25 @@ func (e *Engine) Logs(ctx context.Context, id string, follow bool, tail, since s
 func (e *Engine) CreateVolume(ctx context.Context, name string, labels map[string]string) error {
 	_, err := volumes.Create(e.on(ctx), types.VolumeCreateOptions{Name: name, Label: labels}, nil)
 	return err
+}
+
+// VolumeState is a volume as ListVolumes gives it.
+type VolumeState struct {
+	Name   string
+	Labels map[string]string
+}
+
+// ListVolumes returns the volumes carrying label=value.
+func (e *Engine) ListVolumes(ctx context.Context, label string) ([]VolumeState, error) {
+	vols, err := volumes.List(e.on(ctx), new(volumes.ListOptions).WithFilters(map[string][]string{"label": {label}}))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VolumeState, 0, len(vols))
+	for _, v := range vols {
+		out = append(out, VolumeState{Name: v.Name, Labels: v.Labels})
+	}
+	return out, nil
 }
 
 // RemoveVolume removes a named volume; a missing one is not an error.

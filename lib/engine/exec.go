@@ -93,6 +93,7 @@ func (e *Engine) Exec(ctx context.Context, container string, x Exec) (int, error
 			return -1, fmt.Errorf("exec: %w", err)
 		}
 		if !s.Running {
+			e.endExecSession(ctx, session)
 			return s.ExitCode, nil
 		}
 		if i == 200 {

@@ -72,6 +72,10 @@ type Options struct {
 	// GPU is what the gpu check needs; nil: no project asks for GPUs, and
 	// the specs in CDISpecDirs are read.
 	GPU *GPUProbe
+	// Orphans lists, one a line, what terok made for tasks that no record
+	// of this state tree claims (containers, volumes, wardens, sockets);
+	// nil: there is no orphans check (terok setup's checks).
+	Orphans func(context.Context) ([]string, error)
 }
 
 func (o Options) withDefaults() Options {
@@ -92,7 +96,7 @@ func (o Options) withDefaults() Options {
 
 // Checks names every check, in the order Run runs them.
 var Checks = []string{"podman", "container", "task", "binaries", "cgroups", "ulimits",
-	"userns", "nft", "shield", "git", "gum", "dbus", "notifier", "vault", "gpu"}
+	"userns", "nft", "shield", "git", "gum", "dbus", "notifier", "vault", "gpu", "orphans"}
 
 // engineChecks are the checks that need Podman to answer.
 var engineChecks = []string{"podman", "container", "task", "cgroups", "ulimits"}
@@ -103,8 +107,10 @@ func Run(ctx context.Context, opts Options) []Result {
 	opts = opts.withDefaults()
 	want := func(name string) bool { return len(opts.Only) == 0 || slices.Contains(opts.Only, name) }
 	var out []Result
+	podmanFailed := false
 	if slices.ContainsFunc(engineChecks, want) {
 		pod := checkPodman(ctx, opts)
+		podmanFailed = pod.result.Status == Fail
 		if pod.engine != nil {
 			defer pod.engine.Close()
 		}
@@ -149,6 +155,16 @@ func Run(ctx context.Context, opts Options) []Result {
 		if want(q.name) {
 			out = append(out, bounded(ctx, q.name, opts.Timeout, q.onTimeout, q.check))
 		}
+	}
+	switch {
+	case !want("orphans") || opts.Orphans == nil:
+	case podmanFailed:
+		// Looking would wait for Podman again, as long again.
+		out = append(out, Result{Check: "orphans", Status: Warn, Detail: "not checked: Podman does not answer",
+			Fix: "see the podman check"})
+	default:
+		out = append(out, bounded(ctx, "orphans", opts.PodmanTimeout, Warn,
+			func(ctx context.Context) Result { return checkOrphans(ctx, opts.Orphans) }))
 	}
 	return slices.DeleteFunc(out, func(r Result) bool { return !want(r.Check) })
 }

@@ -229,7 +229,7 @@ func (r *Runner) inScratch(ctx context.Context, rec Record, x engine.Exec) (int,
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
-	labels := taskLabels(rec)
+	labels := r.taskLabels(rec)
 	labels[LabelScratch] = "diff"
 	s := Spec(Container{
 		Name: rec.Container + "-diff-" + hex.EncodeToString(b), Image: img,

@@ -66,8 +66,8 @@ func newPrompt(kind, text string, resumed bool) Prompt {
 var ErrRunning = errors.New("the task is running")
 
 // taskLabels mark a task's container and volume.
-func taskLabels(rec Record) map[string]string {
-	l := map[string]string{LabelTask: rec.ID, LabelProject: rec.Project, "terok.agent": rec.Agent}
+func (r *Runner) taskLabels(rec Record) map[string]string {
+	l := map[string]string{LabelTask: rec.ID, LabelProject: rec.Project, "terok.agent": rec.Agent, LabelState: r.Paths.State}
 	if rec.Login {
 		l[LabelLogin] = rec.Agent
 	}
@@ -105,7 +105,7 @@ func (r *Runner) containerSpec(rec Record, argv []string, env map[string]string,
 		Name: rec.Container, Image: rec.Image,
 		Command: append([]string{"--"}, argv...),
 		Env:     e,
-		Labels:  taskLabels(rec),
+		Labels:  r.taskLabels(rec),
 		// The shield's OCI hook fires on this annotation, before the first
 		// process, on every start; the warden's resolver is the only one.
 		Annotations: map[string]string{LabelTask: rec.ID, shield.Annotation: rec.ID},

@@ -285,7 +285,7 @@ func (r *Runner) makeTask(ctx context.Context, plan createPlan, shieldState poli
 		cleanup = append(cleanup, func() { _ = r.RevokeVault(rec.ID) })
 	}
 	r.trace("create.record")
-	if err := r.Engine.CreateVolume(ctx, rec.Volume, taskLabels(rec)); err != nil {
+	if err := r.Engine.CreateVolume(ctx, rec.Volume, r.taskLabels(rec)); err != nil {
 		return rec, fmt.Errorf("creating the workspace: %w", err)
 	}
 	cleanup = append(cleanup, func() { _ = r.Engine.RemoveVolume(context.Background(), rec.Volume) })

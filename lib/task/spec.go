@@ -24,6 +24,11 @@ const (
 	// LabelLogin marks the container of a login (terok-vault login); its
 	// value is the agent.
 	LabelLogin = "terok.login"
+	// LabelState names the state tree (config.Paths.State) whose record a
+	// task's container and volume belong to: `terok doctor` finds those
+	// of its own tree that no record claims, and leaves other trees'
+	// alone.
+	LabelState = "terok.state"
 )
 
 // Hardening is the confinement a task runs under (SECURITY.md guarantee 9).

@@ -1,0 +1,370 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fiftyLoops is how many rounds each task's agent runs of its loop; each
+// round ends with a commit pushed through the gate.
+const fiftyLoops = 3
+
+// fiftyScript is the fifty tasks' agent: a short loop that uses the gate
+// (a commit pushed through it), the resolver (an allowed name resolves, a
+// name outside the policy is refused) and the firewall (a literal address
+// outside the policy is refused at once: curl's 7). Then it waits until it
+// is cut off (its resolver stops answering), and checks that it is: no
+// DNS, the gate refuses it (403), no connection out. It exits 0 only when
+// all of that held.
+var fiftyScript = fmt.Sprintf(`set -eu
+for i in $(seq %d); do
+	getent hosts deb.debian.org >/dev/null
+	if getent hosts refused-$i.fifty.example >/dev/null 2>&1; then echo "refused name resolved"; exit 11; fi
+	c=0; curl -sS -m 5 -o /dev/null http://198.51.100.3/ 2>/dev/null || c=$?
+	[ "$c" = 7 ] || { echo "the blocked connection: curl exit $c"; exit 12; }
+	echo "$i" >"round-$i"; git add "round-$i"; git commit -qm "fifty round $i"
+	git push -q origin "HEAD:refs/heads/$TEROK_BRANCH"
+done
+echo LOOP-DONE
+i=0
+while getent hosts deb.debian.org >/dev/null 2>&1; do
+	i=$((i+1)); [ "$i" -lt 900 ] || { echo "never cut off"; exit 13; }
+	sleep 2
+done
+if getent hosts deb.debian.org >/dev/null 2>&1; then echo "DNS after the cut"; exit 14; fi
+if out=$(git ls-remote origin 2>&1); then echo "the gate after the cut"; exit 15; fi
+case $out in *403*) ;; *) echo "the gate after the cut: $out"; exit 16 ;; esac
+c=0; curl -sS -m 5 -o /dev/null http://198.51.100.3/ 2>/dev/null || c=$?
+[ "$c" != 0 ] || { echo "a connection after the cut"; exit 17; }
+echo CUT-OFF`, fiftyLoops)
+
+// BenchmarkFiftyTasks: fifty tasks at once (issue #15). It starts them all
+// together (`terok-task run --detach`, the command agent running
+// fiftyScript) against as many `podman run -d` of the same image, waits
+// until every one has pushed its last round through the gate, measures
+// what each running task costs the host (its warden's and conmon's memory,
+// and any other process that names the task), times `terok-task ls` with
+// all of them running against `podman ps` of them, then `terok panic`
+// cutting them all off against `podman ps -q`, and checks that every task
+// found itself cut off and exited 0 with its commits on the gate.
+// TEROK_FIFTY sets the number of tasks (bench/run uses fewer in CI).
+func BenchmarkFiftyTasks(b *testing.B) {
+	n := 50
+	if v := os.Getenv("TEROK_FIFTY"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("TEROK_FIFTY=%q: not a number of tasks", v)
+		}
+	}
+	tp := newTaskProject(b)
+	podman, _ := exec.LookPath("podman")
+	b.ResetTimer()
+
+	// The baseline: as many bare containers of the same image, at once.
+	label := fmt.Sprintf("terok-bench-fifty=%d", os.Getpid())
+	baseStart, _ := together(n, func(int) ([]byte, error) {
+		return exec.Command(podman, "run", "-d", "--rm", "--init", "--label", label, tp.image, "sleep", "600").CombinedOutput()
+	}, b)
+	if ids, err := exec.Command(podman, "ps", "-aq", "--filter", "label="+label).Output(); err == nil {
+		args := append([]string{"rm", "-f", "-t", "0"}, strings.Fields(string(ids))...)
+		_ = exec.Command(podman, args...).Run() // tidying; measured already
+	}
+
+	// The tasks, at once.
+	type started struct{ ID, Container string }
+	tasks := make([]started, n)
+	start, outs := together(n, func(i int) ([]byte, error) {
+		cmd := exec.Command(filepath.Join(tp.bin, "terok-task"), "run", "--detach", "bench", "--agent", "command", fiftyScript)
+		cmd.Env = tp.env
+		return cmd.Output()
+	}, b)
+	for i, out := range outs {
+		if err := json.Unmarshal(out, &tasks[i]); err != nil || tasks[i].ID == "" {
+			b.Fatalf("task %d: no task in %q", i, out)
+		}
+	}
+	b.ReportMetric(float64(n), "tasks")
+	b.ReportMetric(ms(baseStart), "base-start-all-ms")
+	b.ReportMetric(ms(start), "terok-start-all-ms")
+	b.ReportMetric(ms(start)/float64(n), "terok-start-per-task-ms")
+	b.ReportMetric(float64(start)/float64(baseStart), "start-ratio")
+
+	// Wait until every task has pushed its last round (or ended early,
+	// which fails it).
+	ids := map[string]bool{}
+	for _, x := range tasks {
+		ids[x.ID] = true
+	}
+	t0 := time.Now()
+	for {
+		pushed := map[string]bool{}
+		for _, br := range jsonLines(b, tp.run("terok-gate", "ls", "bench")) {
+			if ids[br["task"].(string)] && int(br["ahead"].(float64)) == fiftyLoops {
+				pushed[br["task"].(string)] = true
+			}
+		}
+		if len(pushed) == n {
+			break
+		}
+		for _, v := range jsonLines(b, tp.run("terok-task", "ls", "--project", "bench")) {
+			if id := v["id"].(string); ids[id] && !pushed[id] && v["status"] != "running" {
+				b.Fatalf("task %s ended before its last push: %v\n%s", id, v, tp.run("terok-task", "logs", id))
+			}
+		}
+		if time.Since(t0) > 10*time.Minute {
+			b.Fatalf("after 10 minutes %d of %d tasks have pushed their last round", len(pushed), n)
+		}
+		time.Sleep(time.Second)
+	}
+	b.ReportMetric(ms(time.Since(t0)), "loops-done-after-ms")
+
+	// What each running task costs the host, beyond its agent.
+	containers := map[string]bool{}
+	for _, x := range tasks {
+		containers[x.Container] = true
+	}
+	for what, kb := range taskMemory(b, tp, ids, containers) {
+		b.ReportMetric(kb/1024/float64(n), what+"-MB/task")
+	}
+
+	// ls with all of them running, against podman ps of them.
+	lsBase, lsTerok := alternate(b, 10, tp.env, []string{podman, "ps", "-a", "--filter", "label=terok.project=bench"},
+		[]string{filepath.Join(tp.bin, "terok-task"), "ls", "--json"})
+	b.ReportMetric(ms(lsBase), "ls-base-ms")
+	b.ReportMetric(ms(lsTerok), "ls-terok-ms")
+	b.ReportMetric(float64(lsTerok)/float64(lsBase), "ls-ratio")
+
+	// The kill switch, once, against one podman ps of them.
+	t1 := time.Now()
+	if out, err := exec.Command(podman, "ps", "-q", "--filter", "label=terok.project=bench").CombinedOutput(); err != nil {
+		b.Fatalf("podman ps: %v %s", err, out)
+	}
+	basePanic := time.Since(t1)
+	cmd := exec.Command(filepath.Join(tp.bin, "terok"), "panic")
+	cmd.Env = tp.env
+	t1 = time.Now()
+	out, err := cmd.CombinedOutput()
+	panicTime := time.Since(t1)
+	if err != nil {
+		b.Fatalf("terok panic: %v\n%s", err, out)
+	}
+	cut := 0
+	for _, p := range jsonLines(b, string(out)) {
+		if ids[p["task"].(string)] && p["action"] == "quarantined" {
+			cut++
+		}
+	}
+	if cut != n {
+		b.Fatalf("terok panic quarantined %d of %d tasks:\n%s", cut, n, out)
+	}
+	b.ReportMetric(ms(basePanic), "panic-base-ms")
+	b.ReportMetric(ms(panicTime), "panic-terok-ms")
+	b.ReportMetric(float64(panicTime)/float64(basePanic), "panic-ratio")
+	for _, v := range jsonLines(b, tp.run("terok-task", "ls", "--project", "bench")) {
+		if ids[v["id"].(string)] && v["posture"] != "quarantined" {
+			b.Errorf("task %s after the panic: posture %v", v["id"], v["posture"])
+		}
+	}
+
+	// Every task finds itself cut off and exits 0, its rounds on the gate.
+	waitCmd := exec.Command(filepath.Join(tp.bin, "terok-task"), "wait", "-")
+	waitCmd.Env = tp.env
+	var list strings.Builder
+	for id := range ids {
+		fmt.Fprintln(&list, id)
+	}
+	waitCmd.Stdin = strings.NewReader(list.String())
+	_ = waitCmd.Run() // its exit status is the worst task's; ls tells each
+	bad := 0
+	for _, v := range jsonLines(b, tp.run("terok-task", "ls", "--project", "bench")) {
+		id := v["id"].(string)
+		if ids[id] && (v["status"] != "exited" || v["exit_code"] != 0.0) {
+			bad++
+			if bad <= 3 {
+				b.Errorf("task %s: %v %v\n%s", id, v["status"], v["exit_code"], tp.run("terok-task", "logs", id))
+			}
+		}
+	}
+	if bad > 0 {
+		b.Fatalf("%d of %d tasks did not finish correctly", bad, n)
+	}
+	onGate := 0
+	for _, br := range jsonLines(b, tp.run("terok-gate", "ls", "bench")) {
+		if ids[br["task"].(string)] && int(br["ahead"].(float64)) == fiftyLoops && br["subject"] == fmt.Sprintf("fifty round %d", fiftyLoops) {
+			onGate++
+		}
+	}
+	if onGate != n {
+		b.Fatalf("%d of %d tasks' last rounds are on the gate", onGate, n)
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// together runs f(0) .. f(n-1) all at once and returns the wall time until
+// the last returned, and each one's output.
+func together(n int, f func(i int) ([]byte, error), b *testing.B) (time.Duration, [][]byte) {
+	outs := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	d := time.Since(t0)
+	for i, err := range errs {
+		if err != nil {
+			var stderr []byte
+			if xe, ok := err.(*exec.ExitError); ok {
+				stderr = xe.Stderr
+			}
+			b.Fatalf("%d of %d: %v\n%s%s", i, n, err, outs[i], stderr)
+		}
+	}
+	return d, outs
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// alternate runs base and measured alternately rounds times (after one
+// warming run each) and returns their mean times.
+func alternate(b *testing.B, rounds int, env []string, base, measured []string) (time.Duration, time.Duration) {
+	var tb, tm time.Duration
+	run := func(argv []string) time.Duration {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = env
+		t0 := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+		return d
+	}
+	run(base)
+	run(measured)
+	for range rounds {
+		tb += run(base)
+		tm += run(measured)
+	}
+	return tb / time.Duration(rounds), tm / time.Duration(rounds)
+}
+
+// taskMemory adds up, in kB, the resident (Rss) and proportional (Pss)
+// memory of what terok adds to the host for the given running tasks:
+// their wardens (with their process groups: rootless, the recorded pid is
+// podman unshare's, the warden its child), their conmons, and any other
+// process outside the containers whose command line names a task or its
+// container.
+func taskMemory(b *testing.B, tp taskProject, ids, containers map[string]bool) map[string]float64 {
+	wardens := map[int]bool{}
+	for _, v := range jsonLines(b, tp.run("terok-task", "ls", "--project", "bench")) {
+		if w, ok := v["warden"].(map[string]any); ok && ids[v["id"].(string)] {
+			wardens[int(w["pid"].(float64))] = true
+		}
+	}
+	if len(wardens) != len(ids) {
+		b.Fatalf("%d wardens for %d tasks", len(wardens), len(ids))
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]float64{}
+	others := map[string]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		var pgid int
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 2 {
+				pgid, _ = strconv.Atoi(f[2])
+			}
+		}
+		what := ""
+		switch {
+		case wardens[pid] || wardens[pgid]:
+			what = "warden"
+		case filepath.Base(args[0]) == "conmon":
+			for _, a := range args {
+				if containers[a] {
+					what = "conmon"
+				}
+			}
+		default:
+			cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+			if strings.Contains(string(cg), "libpod") {
+				continue // inside a container: the agent's
+			}
+			for _, a := range args {
+				for id := range ids {
+					if strings.Contains(a, id) {
+						what = "other"
+					}
+				}
+				for c := range containers {
+					if strings.Contains(a, c) {
+						what = "other"
+					}
+				}
+			}
+			if what == "other" {
+				others[filepath.Base(args[0])]++
+			}
+		}
+		if what == "" {
+			continue
+		}
+		roll, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		for _, l := range strings.Split(string(roll), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 3 && (f[0] == "Rss:" || f[0] == "Pss:") {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				out[what+"-"+strings.ToLower(strings.TrimSuffix(f[0], ":"))] += kb
+			}
+		}
+	}
+	if len(others) > 0 {
+		b.Logf("other processes naming a task: %v", others)
+	}
+	return out
+}
+
+// jsonLines decodes the JSON lines of a command's output.
+func jsonLines(b *testing.B, out string) []map[string]any {
+	var vs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var v map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			b.Fatalf("not a JSON line: %q", sc.Text())
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}

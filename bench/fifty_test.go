@@ -146,11 +146,18 @@ func BenchmarkFiftyTasks(b *testing.B) {
 	}
 
 	// ls with all of them running, against podman ps of them.
-	lsBase, lsTerok := alternate(b, 10, tp.env, []string{podman, "ps", "-a", "--filter", "label=terok.project=bench"},
-		[]string{filepath.Join(tp.bin, "terok-task"), "ls", "--json"})
+	// ls reports its phases (TEROK_TRACE=1): the engine's listing is most
+	// of its time.
+	phases := map[string]float64{}
+	const lsRounds = 10
+	lsBase, lsTerok := alternate(b, lsRounds, append(tp.env, "TEROK_TRACE=1"), []string{podman, "ps", "-a", "--filter", "label=terok.project=bench"},
+		[]string{filepath.Join(tp.bin, "terok-task"), "ls", "--json"}, func(out []byte) { tracePhases(out, phases) })
 	b.ReportMetric(ms(lsBase), "ls-base-ms")
 	b.ReportMetric(ms(lsTerok), "ls-terok-ms")
 	b.ReportMetric(float64(lsTerok)/float64(lsBase), "ls-ratio")
+	for p, v := range phases {
+		b.ReportMetric(v/lsRounds, p+"-ms")
+	}
 
 	// The kill switch, once, against one podman ps of them.
 	t1 := time.Now()
@@ -249,10 +256,11 @@ func together(n int, f func(i int) ([]byte, error), b *testing.B) (time.Duration
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // alternate runs base and measured alternately rounds times (after one
-// warming run each) and returns their mean times.
-func alternate(b *testing.B, rounds int, env []string, base, measured []string) (time.Duration, time.Duration) {
+// warming run each) and returns their mean times; inspect is handed each
+// measured round's output.
+func alternate(b *testing.B, rounds int, env []string, base, measured []string, inspect func([]byte)) (time.Duration, time.Duration) {
 	var tb, tm time.Duration
-	run := func(argv []string) time.Duration {
+	run := func(argv []string) (time.Duration, []byte) {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = env
 		t0 := time.Now()
@@ -261,13 +269,16 @@ func alternate(b *testing.B, rounds int, env []string, base, measured []string) 
 		if err != nil {
 			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 		}
-		return d
+		return d, out
 	}
 	run(base)
 	run(measured)
 	for range rounds {
-		tb += run(base)
-		tm += run(measured)
+		d, _ := run(base)
+		tb += d
+		d, out := run(measured)
+		tm += d
+		inspect(out)
 	}
 	return tb / time.Duration(rounds), tm / time.Duration(rounds)
 }

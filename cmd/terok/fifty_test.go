@@ -108,7 +108,9 @@ func TestTenTasksAtOnce(t *testing.T) {
 		}
 	}
 	for _, v := range jsonLines(t, e.must("terok-task", "ls")) {
-		if ids[v["id"].(string)] && v["posture"] != "quarantined" {
+		// (A task that already found itself cut off has ended: its exit
+		// status and log say so below.)
+		if ids[v["id"].(string)] && v["status"] == "running" && v["posture"] != "quarantined" {
 			t.Errorf("ls after the panic: %v", v)
 		}
 	}

@@ -70,11 +70,28 @@ func BenchmarkFiftyTasks(b *testing.B) {
 	// The tasks, at once.
 	type started struct{ ID, Container string }
 	tasks := make([]started, n)
+	// Each reports its phases (TEROK_TRACE=1); the waits for the engine
+	// lock, which serialises the engine's creates and starts, are in
+	// create.spec and start.container.
+	var mu sync.Mutex
+	startPhases := map[string]float64{}
 	start, outs := together(n, func(i int) ([]byte, error) {
 		cmd := exec.Command(filepath.Join(tp.bin, "terok-task"), "run", "--detach", "bench", "--agent", "command", fiftyScript)
-		cmd.Env = tp.env
-		return cmd.Output()
+		cmd.Env = append(tp.env, "TEROK_TRACE=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		mu.Lock()
+		tracePhases([]byte(stderr.String()), startPhases)
+		mu.Unlock()
+		if err != nil {
+			return append(out, stderr.String()...), err
+		}
+		return out, nil
 	}, b)
+	for p, v := range startPhases {
+		b.ReportMetric(v/float64(n), "start-"+p+"-ms")
+	}
 	for i, out := range outs {
 		if err := json.Unmarshal(out, &tasks[i]); err != nil || tasks[i].ID == "" {
 			b.Fatalf("task %d: no task in %q", i, out)

@@ -33,6 +33,9 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	if c.Status != "" && !slices.Contains(task.Statuses, task.Status(c.Status)) {
 		return cli.Usagef("--status: unknown status %q", c.Status)
 	}
+	// Where the time goes (TEROK_TRACE=1): the engine's one listing of
+	// every task's container is most of it (bench: BenchmarkFiftyTasks).
+	trace := env.Tracer()
 	s, err := session.Open(env)
 	if err != nil {
 		return err
@@ -46,10 +49,12 @@ func (c *LsCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
+	trace("ls.connect")
 	live, err := r.Engine.ListContainers(env.Ctx, task.LabelTask)
 	if err != nil {
 		return err
 	}
+	trace("ls.engine")
 	byName := map[string]*engine.ContainerState{}
 	for i := range live {
 		byName[strings.TrimPrefix(live[i].Name, "/")] = &live[i]
@@ -79,6 +84,7 @@ func (c *LsCmd) Run(env *cli.Env) error {
 		}
 		out = append(out, v)
 	}
+	trace("ls.records")
 	if c.Quiet {
 		for _, v := range out {
 			fmt.Fprintln(env.Stdout, v.ID)

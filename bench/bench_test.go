@@ -24,20 +24,17 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	terok = filepath.Join(dir, "terok")
-	tags := "remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
-	build := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", terok, "../cmd/terok")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: building terok:", err)
-		os.Exit(1)
-	}
-	// The tasks' wardens run as terok-warden beside terok, as installed.
-	build = exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "terok-warden"), "../cmd/terok-warden")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: building terok-warden:", err)
+	if built := os.Getenv("TEROK_BENCH_BIN"); built != "" {
+		// Built beforehand (bench/run's rootless part: a compiled test
+		// binary run as another user, who has neither the source nor Go).
+		// Linked, not copied: the warden runs as the terok-warden beside
+		// the real terok binary.
+		if err := os.Symlink(filepath.Join(built, "terok"), terok); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	} else if err := buildTerok(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 	for _, n := range []string{"terok-project", "terok-gate", "terok-image", "terok-task", "terok-shield"} {
@@ -49,6 +46,21 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir) // a temporary directory; the run's result stands
 	os.Exit(code)
+}
+
+// buildTerok builds terok and terok-warden into dir, stripped, as
+// installed: the tasks' wardens run as terok-warden beside terok.
+func buildTerok(dir string) error {
+	tags := "remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+	for _, cmd := range []string{"terok", "terok-warden"} {
+		build := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, cmd), "../cmd/"+cmd)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building %s: %w", cmd, err)
+		}
+	}
+	return nil
 }
 
 // pair runs the baseline and the measured command alternately b.N times

@@ -68,6 +68,18 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 	return notFound(containers.Start(e.on(ctx), id, nil))
 }
 
+// InitContainer initialises a created or stopped container without
+// starting it: the runtime's create (its namespaces, the OCI hooks of the
+// createRuntime stage), its first process waiting to be started. One
+// initialised already is left as it is.
+func (e *Engine) InitContainer(ctx context.Context, id string) error {
+	err := containers.ContainerInit(e.on(ctx), id, nil)
+	if errors.Is(err, define.ErrCtrStateInvalid) {
+		return nil
+	}
+	return notFound(err)
+}
+
 // InspectContainer returns a container's state.
 func (e *Engine) InspectContainer(ctx context.Context, id string) (ContainerState, error) {
 	d, err := containers.Inspect(e.on(ctx), id, nil)

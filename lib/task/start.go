@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/agent"
@@ -20,6 +21,14 @@ func (r *Runner) logDir() string { return filepath.Join(r.Paths.State, "tasks", 
 // engine lock as the start: attaching to a container makes Podman
 // initialise it (the runtime's create, with the OCI hook), which is as much
 // a container change as the start.
+//
+// The container is initialised before it starts (by the attach, or here):
+// its namespaces exist and the shield's hook has applied the task's policy,
+// its first process waiting to be started. The warden, which needs only
+// that process (to enter its network namespace and watch it), is spawned
+// then, while the container starts: its start no longer waits for the
+// container's, nor the container's entry point for it (docs/decisions.md,
+// "Start time"). Start still returns only once the warden serves.
 //
 // A task that uses the vault has it opened first (a locked vault stops
 // the start before anything changes), and its warden is handed the key.
@@ -36,10 +45,12 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 	if err != nil {
 		return rec, err
 	}
+	attached := false
 	for _, fn := range before {
 		if fn == nil {
 			continue
 		}
+		attached = true
 		if err := fn(rec); err != nil {
 			unlock()
 			// An attach initialises the container: the engine's refusal
@@ -50,11 +61,40 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 			return rec, err
 		}
 	}
+	if !attached {
+		if err := r.Engine.InitContainer(ctx, rec.Container); err != nil {
+			unlock()
+			if gerr := gpuError(err); gerr != nil {
+				return rec, gerr
+			}
+			return rec, fmt.Errorf("initialising the container: %w", err)
+		}
+		r.trace("start.init")
+	}
+	// The initialised container's first process: the warden's, started
+	// beside the container's start. A container in any other state (one
+	// still running) starts as before, its warden after it.
+	var early chan spawned
+	if st, err := r.Engine.InspectContainer(ctx, rec.Container); err == nil && !st.Running && st.Pid > 0 {
+		early = make(chan spawned, 1)
+		go func() {
+			pid, err := r.spawnWarden(ctx, rec.ID, st.Pid, key)
+			early <- spawned{pid, err}
+		}()
+	}
+	r.trace("start.inspect")
 	started := time.Now().UTC()
 	err = r.Engine.StartContainer(ctx, rec.Container)
 	unlock()
 	r.trace("start.container")
 	if err != nil {
+		if early != nil {
+			// The warden of a container that did not start has nothing
+			// to serve.
+			if w := <-early; w.err == nil {
+				warden.Signal(w.pid, syscall.SIGTERM)
+			}
+		}
 		if gerr := gpuError(err); gerr != nil {
 			return rec, gerr
 		}
@@ -65,21 +105,29 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 		x.Started = started
 		x.Stopped, x.TimedOut, x.ExitCode, x.Finished = false, false, nil, time.Time{}
 	}
-	st, err := r.Engine.InspectContainer(ctx, rec.Container)
-	r.trace("start.inspect")
-	if err != nil {
-		return rec, err
+	var w spawned
+	if early != nil {
+		w = <-early
+	} else {
+		st, err := r.Engine.InspectContainer(ctx, rec.Container)
+		if err != nil {
+			return rec, err
+		}
+		if st.Running && st.Pid != 0 {
+			w.pid, w.err = r.spawnWarden(ctx, rec.ID, st.Pid, key)
+		}
 	}
-	if !st.Running || st.Pid == 0 {
-		// It may have finished already (a very short command): no warden is
-		// needed for a task that is over.
-		err = r.Store().Update(rec.ID, func(x *Record) error { anew(x); rec = *x; return nil })
-		return rec, err
-	}
-	pid, err := r.spawnWarden(ctx, rec.ID, st.Pid, key)
 	r.trace("start.warden")
-	if err != nil {
-		err = fmt.Errorf("starting the task's warden: %w", err)
+	if w.err != nil {
+		// It may have finished already (a very short command, a crash
+		// before the warden could watch it): no warden is needed for a
+		// task that is over.
+		if st, ierr := r.Engine.InspectContainer(ctx, rec.Container); ierr == nil && !st.Running {
+			w = spawned{}
+		}
+	}
+	if w.err != nil {
+		err = fmt.Errorf("starting the task's warden: %w", w.err)
 		// A container left running without its warden is worth saying.
 		if serr := r.Engine.StopContainer(context.Background(), rec.Container, 0); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stopping the container: %w", serr))
@@ -87,12 +135,20 @@ func (r *Runner) Start(ctx context.Context, rec Record, before ...func(Record) e
 		return rec, err
 	}
 	err = r.Store().Update(rec.ID, func(x *Record) error {
-		x.WardenPID = pid
+		if w.pid != 0 {
+			x.WardenPID = w.pid
+		}
 		anew(x)
 		rec = *x
 		return nil
 	})
 	return rec, err
+}
+
+// spawned is a warden's spawn: its pid, or why it did not serve.
+type spawned struct {
+	pid int
+	err error
 }
 
 // spawnWarden starts task id's warden for the container process pid and

@@ -9,7 +9,9 @@
 // The order in which sockets are tried is: the configured podman.socket,
 // $CONTAINER_HOST, the system's default socket (rootful
 // /run/podman/podman.sock, rootless $XDG_RUNTIME_DIR/podman/podman.sock),
-// then terok's own socket under its runtime directory. Each unix socket is
+// then terok's own socket under its runtime directory. A socket the user
+// named (podman.socket or $CONTAINER_HOST) that does not answer is an
+// error: terok neither tries another nor starts its own beside it. Each unix socket is
 // pinged with a short timeout first, because the bindings are slow to give
 // up on a socket nobody listens on. When none answers, Connect starts a
 // service on terok's socket, serialised by a lock on the socket's directory

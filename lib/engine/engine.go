@@ -223,6 +223,16 @@ func Connect(ctx context.Context, opts Options) (*Engine, error) {
 			return e, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s (%s): %v", s.URI, s.Source, err))
+		if s.Source == "config" || s.Source == "CONTAINER_HOST" {
+			// A socket the user named is the one meant: no other, and no
+			// service of terok's own beside it (two services on one
+			// storage deadlock Podman 4.3; podman itself fails here too).
+			return nil, &SetupError{
+				Msg: "the podman API socket " + s.URI + " (" + s.Source + ") does not answer: " + err.Error(),
+				Fix: "start the service it names, or unset " + map[string]string{"config": "podman.socket", "CONTAINER_HOST": "CONTAINER_HOST"}[s.Source] + " to let terok find or start one",
+				Err: err,
+			}
+		}
 	}
 	if opts.ServiceSocket == "" {
 		return nil, &SetupError{

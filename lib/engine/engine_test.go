@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -181,5 +183,30 @@ func TestConnectWithoutPodmanIsNotSetUp(t *testing.T) {
 	se, ok := err.(*SetupError)
 	if !ok || se.ExitCode() != 3 || !strings.Contains(se.Fix, "apt-get install -y podman") {
 		t.Fatalf("want a SetupError with the install line, got %#v", err)
+	}
+}
+
+// TestConnectNamedSocketIsFinal: a CONTAINER_HOST (or podman.socket) that
+// does not answer is an error naming it; terok starts no service of its
+// own beside it (none is even tried: the service socket stays absent).
+func TestConnectNamedSocketIsFinal(t *testing.T) {
+	dir := t.TempDir()
+	for _, o := range []Options{
+		{Getenv: env(map[string]string{"CONTAINER_HOST": "unix://" + dir + "/gone.sock"})},
+		{Socket: "unix://" + dir + "/gone.sock", Getenv: env(nil)},
+	} {
+		o.DefaultSocket = dir + "/default.sock"
+		o.ServiceSocket = dir + "/terok/podman.sock"
+		_, err := Connect(context.Background(), o)
+		var se *SetupError
+		if !errors.As(err, &se) || !strings.Contains(se.Msg, dir+"/gone.sock") {
+			t.Fatalf("Connect: %v, want a SetupError naming the socket", err)
+		}
+		if _, err := os.Stat(o.ServiceSocket); err == nil {
+			t.Fatal("a service was started beside the named socket")
+		}
+		if _, err := os.Stat(filepath.Dir(o.ServiceSocket)); err == nil {
+			t.Fatal("terok's own service was tried")
+		}
 	}
 }

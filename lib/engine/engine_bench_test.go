@@ -47,7 +47,6 @@ func benchOptions(b *testing.B) Options {
 	needPodman(b)
 	dir := b.TempDir()
 	return Options{
-		Socket:        "unix://" + dir + "/nowhere.sock",
 		DefaultSocket: dir + "/no-default.sock",
 		ServiceSocket: dir + "/run/podman/podman.sock",
 		Getenv:        func(string) string { return "" },

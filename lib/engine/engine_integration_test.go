@@ -57,7 +57,6 @@ func privateOptions(t *testing.T) Options {
 		t.Fatal(err)
 	}
 	opts := OptionsFromConfig(paths, config.DefaultGlobal(), os.Getenv)
-	opts.Socket = "unix://" + filepath.Join(dir, "nowhere.sock")
 	opts.DefaultSocket = filepath.Join(dir, "no-default.sock")
 	opts.ServiceIdle = time.Minute
 	return opts

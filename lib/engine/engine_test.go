@@ -174,7 +174,6 @@ func TestSetupErrorExitCode(t *testing.T) {
 func TestConnectWithoutPodmanIsNotSetUp(t *testing.T) {
 	dir := t.TempDir()
 	_, err := Connect(context.Background(), Options{
-		Socket:        "unix://" + filepath.Join(dir, "cfg.sock"),
 		DefaultSocket: filepath.Join(dir, "default.sock"),
 		ServiceSocket: filepath.Join(dir, "run", "podman.sock"),
 		Podman:        filepath.Join(dir, "no-podman-here"),

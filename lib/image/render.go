@@ -105,7 +105,11 @@ var files embed.FS
 
 // family is how L0 installs packages on one package family.
 type family struct {
-	Install  string // the command that installs packages (names follow)
+	Install string // the command that installs packages (names follow)
+	// Slim are the options L0's own install adds: no documentation, manual
+	// pages or message translations (a task has no man, and runs in
+	// C.UTF-8). Later installs (agents', projects') keep theirs.
+	Slim     string
 	Clean    string // what to remove afterwards
 	Packages []string
 	// Node is what L1 installs for agents that need Node.js at run time
@@ -121,7 +125,12 @@ type family struct {
 var families = map[string]family{
 	"deb": {
 		Install: "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends",
-		Clean:   "rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb",
+		// dpkg's own filter; the copyright files stay.
+		Slim: "-o 'DPkg::Options::=--path-exclude=/usr/share/doc/*' -o 'DPkg::Options::=--path-include=/usr/share/doc/*/copyright'" +
+			" -o 'DPkg::Options::=--path-exclude=/usr/share/man/*' -o 'DPkg::Options::=--path-exclude=/usr/share/info/*'" +
+			" -o 'DPkg::Options::=--path-exclude=/usr/share/locale/*'",
+		// apt's package caches (*.bin) are rebuilt by the next apt-get update.
+		Clean: "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb",
 		// passwd: useradd and friends; procps: ps, for people and agents.
 		Packages: []string{"bash", "ca-certificates", "curl", "git", "passwd", "procps", "tmux"},
 		Node:     []string{"nodejs"},
@@ -132,6 +141,7 @@ var families = map[string]family{
 	},
 	"rpm": {
 		Install:  "dnf install -y --setopt=install_weak_deps=False",
+		Slim:     "--setopt=tsflags=nodocs",
 		Clean:    "dnf clean all && rm -rf /var/cache/dnf",
 		Packages: []string{"bash", "ca-certificates", "curl", "findutils", "git", "procps-ng", "shadow-utils", "tmux"},
 		Node:     []string{"nodejs"},
@@ -155,7 +165,7 @@ USER root
 COPY certs/ {{.F.CADir}}/
 {{- end}}
 RUN set -eux; \
-    {{.F.Install}} {{join .F.Packages " "}}; \
+    {{.F.Install}} {{.F.Slim}} {{join .F.Packages " "}}; \
     {{.F.UpdateCA}}; \
     {{.F.Clean}}
 COPY bin/terok-entry /usr/local/bin/terok-entry

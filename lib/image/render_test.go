@@ -3,6 +3,7 @@ package image
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,7 +126,9 @@ func TestRenderL0(t *testing.T) {
 	cf := r.Containerfile
 	for _, want := range []string{
 		"FROM " + baseID + "\n",
-		"apt-get install -y --no-install-recommends bash ca-certificates curl git passwd procps tmux;",
+		"apt-get install -y --no-install-recommends -o 'DPkg::Options::=--path-exclude=/usr/share/doc/*' -o 'DPkg::Options::=--path-include=/usr/share/doc/*/copyright'",
+		"-o 'DPkg::Options::=--path-exclude=/usr/share/locale/*' bash ca-certificates curl git passwd procps tmux;",
+		"rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb\n",
 		"COPY certs/ /usr/local/share/ca-certificates/terok-host/\n",
 		"update-ca-certificates;",
 		"COPY bin/terok-entry /usr/local/bin/terok-entry\n",
@@ -150,7 +153,7 @@ func TestRenderL0(t *testing.T) {
 	if strings.Contains(rpm.Containerfile, "nodejs") || strings.Contains(rpm.Containerfile, "npm") {
 		t.Errorf("rpm L0 installs Node.js or npm:\n%s", rpm.Containerfile)
 	}
-	for _, want := range []string{"dnf install -y --setopt=install_weak_deps=False", "shadow-utils", "update-ca-trust", "dnf clean all"} {
+	for _, want := range []string{"dnf install -y --setopt=install_weak_deps=False --setopt=tsflags=nodocs bash", "shadow-utils", "update-ca-trust", "dnf clean all"} {
 		if !strings.Contains(rpm.Containerfile, want) {
 			t.Errorf("rpm L0 lacks %q", want)
 		}
@@ -429,5 +432,35 @@ func TestSnippetCheckSharedWithConfig(t *testing.T) {
 	}
 	if err := (Snippet{Inline: "RUN true"}).Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// usage finds each agent's and Node.js's L1 step in the history by the
+// marker its rendered step starts with.
+func TestStepSizes(t *testing.T) {
+	ro, _ := agent.Builtin()
+	var as []*agent.Agent
+	for _, n := range []string{"claude", "codex", "command", "vibe"} {
+		a, _ := ro.Get(n)
+		as = append(as, a)
+	}
+	r, err := RenderL1("deb", "l0id", as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The history the engine gives, newest first: each RUN step of the
+	// final stage as "/bin/sh -c ...", then L0's and the base's.
+	_, final, _ := strings.Cut(r.Containerfile, "FROM l0id\n")
+	var h []Step
+	size := int64(1)
+	for _, step := range strings.Split(final, "\nRUN ")[1:] {
+		h = append([]Step{{CreatedBy: "/bin/sh -c " + strings.ReplaceAll(step, "\\\n", ""), Size: size}}, h...)
+		size *= 10
+	}
+	h = append(h, Step{CreatedBy: "/bin/sh -c set -eux; apt-get install bash", Size: 5}, Step{CreatedBy: "/bin/sh -c #(nop) ADD file:x", Size: 7})
+	got := StepSizes(h)
+	want := []StepSize{{"runtime", "node", 1}, {"agent", "claude", 10}, {"agent", "codex", 100}, {"agent", "vibe", 1000}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v\nfrom %+v", got, want, h)
 	}
 }

@@ -593,7 +593,9 @@ type StepSize struct {
 }
 
 // StepSizes finds the L1 steps in an image's history (newest first, as the
-// engine gives it) by the StepMarker that starts each, oldest first.
+// engine gives it) by the StepMarker that starts each, oldest first; an
+// agent's size includes the COPY step right before its own (the only COPY
+// steps L1 has copy agents out of their stages).
 func StepSizes(history []Step) []StepSize {
 	var out []StepSize
 	for i := len(history) - 1; i >= 0; i-- {
@@ -605,7 +607,12 @@ func StepSizes(history []Step) []StepSize {
 			}
 			name, _, ok := strings.Cut(history[i].CreatedBy[j+len(m):], ";")
 			if ok && name != "" && !strings.ContainsAny(name, " \t\n") {
-				out = append(out, StepSize{Kind: kind, Name: name, Size: history[i].Size})
+				size := history[i].Size
+				// An agent installed in its own stage: its COPY is the step before.
+				if i+1 < len(history) && strings.Contains(history[i+1].CreatedBy, " COPY ") {
+					size += history[i+1].Size
+				}
+				out = append(out, StepSize{Kind: kind, Name: name, Size: size})
 			}
 		}
 	}

@@ -219,23 +219,23 @@ const buildCache = "/tmp/terok-build-cache"
 // The L1 build's stages for agents that install with npm (agent.NeedNpm):
 // npmStage has Node.js and npm; each such agent's lines run in a stage of
 // its own on it (stagePrefix+NAME), and L1 copies what they leave under
-// /usr/local, mounted at stageMount, so that npm reaches no image.
+// /usr/local, so that npm reaches no image.
 const (
 	npmStage    = "terok-npm"
 	stagePrefix = "terok-agent-"
-	stageMount  = "/tmp/terok-stage"
 )
 
 // StepMarker is the no-op command that starts the L1 step of an agent
 // ("agent", NAME) or of a runtime ("runtime", "node"): usage finds each
-// step's size in the image's history by it.
+// step's size in the image's history by it (with the COPY right before an
+// agent's step: what it copied from its stage).
 func StepMarker(kind, name string) string { return ": terok " + kind + " " + name }
 
 // RenderL1 is the L1 recipe on an L0 image (parent: its id): the agents, in
 // the order given (sorted by Select), each installed in one step as root,
 // after Node.js if one of them needs it at run time. An agent that installs
-// with npm runs its lines in a build stage of its own that has npm; its
-// step in L1 copies what they left in /usr/local and runs BINARY --version.
+// with npm runs its lines in a build stage of its own that has npm; L1
+// copies what they left in /usr/local and runs BINARY --version.
 func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 	names := make([]string, len(agents))
 	for i, a := range agents {
@@ -287,10 +287,11 @@ func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 		case len(lines) == 0:
 			b.WriteString("# (installs nothing)\n")
 		case staged[a.Name]:
-			// cp -a keeps the packages' symbolic and hard links.
-			fmt.Fprintf(&b, "RUN --mount=type=bind,from=%s%s,source=/usr/local,target=%s \\\n"+
-				"    set -eux; %s; \\\n    cp -a %s/. /usr/local/; \\\n    HOME=/root %s --version\n",
-				stagePrefix, a.Name, stageMount, StepMarker("agent", a.Name), stageMount, a.Binary)
+			// COPY keeps the packages' symbolic and hard links. (Not RUN
+			// --mount=type=bind,from=STAGE: Podman 4.3's build mounts
+			// nothing there when the stage comes from its cache.)
+			fmt.Fprintf(&b, "COPY --from=%s%s /usr/local/ /usr/local/\nRUN set -eux; %s; HOME=/root %s --version\n",
+				stagePrefix, a.Name, StepMarker("agent", a.Name), a.Binary)
 		default:
 			writeInstall(&b, StepMarker("agent", a.Name), lines)
 		}

@@ -222,8 +222,7 @@ func TestRenderL1(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"# claude: Claude Code\nRUN --mount=type=bind,from=terok-agent-claude,source=/usr/local,target=/tmp/terok-stage \\\n" +
-			"    set -eux; : terok agent claude; \\\n    cp -a /tmp/terok-stage/. /usr/local/; \\\n    HOME=/root claude --version\n",
+		"# claude: Claude Code\nCOPY --from=terok-agent-claude /usr/local/ /usr/local/\nRUN set -eux; : terok agent claude; HOME=/root claude --version\n",
 	} {
 		if !strings.Contains(final, want) {
 			t.Errorf("L1 lacks %q:\n%s", want, final)
@@ -453,13 +452,26 @@ func TestStepSizes(t *testing.T) {
 	_, final, _ := strings.Cut(r.Containerfile, "FROM l0id\n")
 	var h []Step
 	size := int64(1)
-	for _, step := range strings.Split(final, "\nRUN ")[1:] {
-		h = append([]Step{{CreatedBy: "/bin/sh -c " + strings.ReplaceAll(step, "\\\n", ""), Size: size}}, h...)
+	for _, step := range strings.Split(final, "\n")[1:] {
+		switch {
+		case strings.HasPrefix(step, "RUN "):
+			step = "/bin/sh -c " + strings.ReplaceAll(step[4:], "\\\n", "")
+		case strings.HasPrefix(step, "COPY "):
+			step = "/bin/sh -c #(nop) COPY dir:0123 in /usr/local/"
+		case strings.HasPrefix(step, "USER "):
+			step = "/bin/sh -c #(nop) " + step
+		default:
+			continue
+		}
+		h = append([]Step{{CreatedBy: step, Size: size}}, h...)
 		size *= 10
 	}
-	h = append(h, Step{CreatedBy: "/bin/sh -c set -eux; apt-get install bash", Size: 5}, Step{CreatedBy: "/bin/sh -c #(nop) ADD file:x", Size: 7})
+	h = append(h, Step{CreatedBy: "/bin/sh -c #(nop) COPY file:terok-entry in /usr/local/bin/terok-entry", Size: 5},
+		Step{CreatedBy: "/bin/sh -c #(nop) ADD file:x", Size: 7})
 	got := StepSizes(h)
-	want := []StepSize{{"runtime", "node", 1}, {"agent", "claude", 10}, {"agent", "codex", 100}, {"agent", "vibe", 1000}}
+	// USER root 1, node 10, claude's COPY 100 and check 1000, codex's 10^4
+	// and 10^5, vibe 10^6, then the printf and USER agent.
+	want := []StepSize{{"runtime", "node", 10}, {"agent", "claude", 1100}, {"agent", "codex", 110000}, {"agent", "vibe", 1000000}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v\nfrom %+v", got, want, h)
 	}

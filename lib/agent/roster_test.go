@@ -48,6 +48,17 @@ func TestBuiltinRoster(t *testing.T) {
 	if l, _ := c.Lines("deb"); len(l) != 3 || !strings.Contains(l[1], `rm -rf "$(npm root -g)"/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl`) {
 		t.Errorf("claude: %q", l)
 	}
+	// Nor Copilot's; OpenCode keeps only the binary its install script put
+	// in its bin (a hard link), not the platform packages.
+	for name, rm := range map[string]string{"copilot": `rm -rf "$(npm root -g)"/@github/copilot/node_modules/@github/copilot-linuxmusl-*`,
+		"opencode": `rm -rf "$(npm root -g)"/opencode-ai/node_modules/opencode-linux-*`} {
+		a, _ := r.Get(name)
+		for _, f := range config.Families {
+			if l, _ := a.Lines(f); len(l) != 3 || l[1] != rm {
+				t.Errorf("%s on %s: %q", name, f, l)
+			}
+		}
+	}
 	// What each needs: npm to install the npm agents; Node.js at run time
 	// only where the program is a Node.js script (Codex's and Copilot's
 	// loaders); Claude Code and OpenCode run their native binaries.

@@ -290,7 +290,10 @@ func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 			// COPY keeps the packages' symbolic and hard links. (Not RUN
 			// --mount=type=bind,from=STAGE: Podman 4.3's build mounts
 			// nothing there when the stage comes from its cache.)
-			fmt.Fprintf(&b, "COPY --from=%s%s /usr/local/ /usr/local/\nRUN set -eux; %s; HOME=/root %s --version\n",
+			// The check runs in a home of its own, removed after it:
+			// Copilot's first run unpacks some 235 MB into ~/.cache.
+			fmt.Fprintf(&b, "COPY --from=%s%s /usr/local/ /usr/local/\n"+
+				"RUN set -eux; %s; export HOME=\"$(mktemp -d)\"; %s --version; rm -rf \"$HOME\"\n",
 				stagePrefix, a.Name, StepMarker("agent", a.Name), a.Binary)
 		default:
 			writeInstall(&b, StepMarker("agent", a.Name), lines)

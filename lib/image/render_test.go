@@ -222,7 +222,8 @@ func TestRenderL1(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"# claude: Claude Code\nCOPY --from=terok-agent-claude /usr/local/ /usr/local/\nRUN set -eux; : terok agent claude; HOME=/root claude --version\n",
+		"# claude: Claude Code\nCOPY --from=terok-agent-claude /usr/local/ /usr/local/\n" +
+			"RUN set -eux; : terok agent claude; export HOME=\"$(mktemp -d)\"; claude --version; rm -rf \"$HOME\"\n",
 	} {
 		if !strings.Contains(final, want) {
 			t.Errorf("L1 lacks %q:\n%s", want, final)
@@ -250,7 +251,7 @@ func TestRenderL1(t *testing.T) {
 		if strings.Count(final, "nodejs") != 1 || !strings.Contains(final, "# Node.js, for codex, copilot at run time.\nRUN set -eux; : terok runtime node; \\\n    "+
 			families[fam].Install+" nodejs; \\\n") || strings.Index(final, "nodejs") > strings.Index(final, "# claude") ||
 			strings.Contains(final, " npm") || strings.Count(r.Containerfile, "AS terok-npm\n") != 1 ||
-			!strings.Contains(r.Containerfile, "FROM terok-npm AS terok-agent-codex\n") || !strings.Contains(final, "HOME=/root codex --version\n") {
+			!strings.Contains(r.Containerfile, "FROM terok-npm AS terok-agent-codex\n") || !strings.Contains(final, "codex --version; rm -rf") {
 			t.Errorf("%s L1 with codex:\n%s", fam, r.Containerfile)
 		}
 	}

@@ -145,33 +145,8 @@ func BenchmarkProjectLs1000(b *testing.B) {
 // (nothing to build: it finds each layer by its tag) against `podman image
 // exists` of the same image, the least a check can cost.
 func BenchmarkBuildNoop(b *testing.B) {
-	podman := testenv.Tool(b, "podman", "podman")
-	testenv.Need(b, exec.Command(podman, "image", "exists", "localhost/terok/debian:bookworm").Run() == nil,
-		"no localhost/terok/debian:bookworm; run terok-image base")
-	root, err := os.MkdirTemp("", "terok-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
-		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run", "TEROK_CACHE_DIR="+root+"/cache")
-	if err := os.MkdirAll(root+"/config", 0o700); err != nil {
-		b.Fatal(err)
-	}
-	// A service terok starts itself (no CONTAINER_HOST) does not linger.
-	if err := os.WriteFile(root+"/config/config.toml", []byte("[podman]\nservice_idle = \"30s\"\n"), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	podman, env, run := imageEnv(b)
 	bin := filepath.Dir(terok)
-	run := func(argv ...string) []byte {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-		}
-		return out
-	}
 	run(filepath.Join(bin, "terok-project"), "new", "bench", "--agents", "command")
 	// The first build may build; what it prints names the image.
 	var tag string
@@ -188,4 +163,41 @@ func BenchmarkBuildNoop(b *testing.B) {
 	pair(b, env, []string{podman, "image", "exists", tag}, []string{filepath.Join(bin, "terok-image"), "build", "bench"})
 	// The project's L2 goes; L0 and L1 stay, shared with other builds.
 	_ = exec.Command(podman, "rmi", tag).Run() // tidying; the measurement is done
+}
+
+// imageEnv is what a benchmark that builds images needs: Podman, with the
+// Debian base, and terok's directories under a temporary directory
+// (removed when the benchmark ends), with a runner of commands there.
+func imageEnv(b *testing.B) (podman string, env []string, run func(argv ...string) []byte) {
+	podman = testenv.Tool(b, "podman", "podman")
+	testenv.Need(b, exec.Command(podman, "image", "exists", "localhost/terok/debian:bookworm").Run() == nil,
+		"no localhost/terok/debian:bookworm; run terok-image base")
+	root, err := os.MkdirTemp("", "terok-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(root) }) // a temporary directory
+	env = append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
+		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run", "TEROK_CACHE_DIR="+root+"/cache")
+	if err := os.MkdirAll(root+"/config", 0o700); err != nil {
+		b.Fatal(err)
+	}
+	// A service terok starts itself (no CONTAINER_HOST) does not linger.
+	if err := os.WriteFile(root+"/config/config.toml", []byte("[podman]\nservice_idle = \"30s\"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	run = func(argv ...string) []byte {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			b.Fatalf("%s: %v\n%s%s", strings.Join(argv, " "), err, out, stderr)
+		}
+		return out
+	}
+	return podman, env, run
 }

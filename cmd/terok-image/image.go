@@ -638,7 +638,12 @@ func (c *UsageCmd) Run(env *cli.Env) error {
 	}
 	return cli.List(env, rows, []cli.Column[image.Usage]{
 		{Header: "KIND", Value: func(u image.Usage) string { return u.Kind }},
-		{Header: "NAME", Value: func(u image.Usage) string { return u.Name }},
+		{Header: "NAME", Value: func(u image.Usage) string {
+			if u.Image != "" {
+				return u.Name + " in " + u.Image
+			}
+			return u.Name
+		}},
 		{Header: "SIZE", Value: func(u image.Usage) string { return humanBytes(u.Bytes) }},
 		{Header: "UNIQUE", Value: func(u image.Usage) string { return humanBytes(u.Unique) }},
 		{Header: "SHARED", Value: func(u image.Usage) string { return humanBytes(u.Shared) }},

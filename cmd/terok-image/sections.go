@@ -3,9 +3,9 @@ package imagecmd
 import "github.com/terok-ai/terok-go/lib/cli"
 
 var sections = []cli.Section{
-	{Title: "LAYERS AND TAGS", Body: `L0 is the base image plus bash, ca-certificates, curl, git, tmux, Node.js and npm (apt-get on deb bases, dnf on rpm bases), the host's locally added CA certificates (config key image.host_certificates), terok's entry point /usr/local/bin/terok-entry, and the user agent (uid 1000, home /home/agent) in the working directory /workspace.
+	{Title: "LAYERS AND TAGS", Body: `L0 is the base image plus bash, ca-certificates, curl, git, tmux, ps and the user tools (apt-get on deb bases, dnf on rpm bases), the host's locally added CA certificates (config key image.host_certificates), terok's entry point /usr/local/bin/terok-entry, and the user agent (uid 1000, home /home/agent) in the working directory /workspace.
 
-L1 is L0 plus the agents, each installed by the lines of its roster entry, as root.
+L1 is L0 plus the agents, each installed by the lines of its roster entry, as root, and Node.js if an agent's program runs on it (roster key needs). An agent that installs with npm runs its lines in a build stage of its own that has Node.js and npm; L1 copies what they leave in /usr/local and runs the agent's program with --version, so npm reaches no image. usage shows what each agent adds.
 
 L2 is L1 plus a project's own lines: those of the file image.containerfile beside its project.toml, then those of image.snippet in project.toml. They run as root; FROM, COPY, CMD, ENTRYPOINT, ONBUILD and ADD of anything but a URL are refused.
 
@@ -22,6 +22,7 @@ An image whose tag exists is never rebuilt; a change gets the changed layer and 
   label  the agent's name for people
   description  one line
   binary  the program that runs it
+  needs  what the agent needs besides its install lines: "node" (Node.js at run time, installed in L1 for the agents that need it) and "npm" (Node.js and npm to install with: the install lines run in a build stage that has them, and only what they leave in /usr/local reaches L1, where the agent's program must then run with --version)
   install.deb, install.rpm  shell command lines run as root in the L1 build; a family without a list cannot have the agent, an empty list installs nothing
   headless.args, interactive.args  arguments after the program; the element {prompt} becomes the prompt, {flags} the permission, model and timeout flags (else they follow the program)
   headless.binary, interactive.binary  another program for that mode
@@ -113,11 +114,12 @@ rm and prune print one object per image:
   removed  whether it was removed (false with prune --dry-run)
   error  why it was not removed
 
-usage prints one object per layer, base and project, then the unused and total lines:
+usage prints one object per layer (each L1 followed by its agents and runtime), base and project, then the unused and total lines:
 
-  kind  layer, base, project, unused or total
-  name  the tag, base or project
-  bytes  for a layer the bytes it adds, for a base its size, for a project its whole chain's size
+  kind  layer, agent, runtime, base, project, unused or total
+  name  the tag, agent, runtime (node), base or project
+  image  agent and runtime: the L1 image whose step it is
+  bytes  for a layer the bytes it adds, for an agent or runtime what its step adds to L1, for a base its size, for a project its whole chain's size
   unique_bytes  the part no other build uses
   shared_bytes  the part another build uses too
   users  the builds that use it`},

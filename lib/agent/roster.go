@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +29,7 @@ type Agent struct {
 	Label       string            `toml:"label"`
 	Description string            `toml:"description"`
 	Binary      string            `toml:"binary"`
+	Needs       []string          `toml:"needs"`
 	Install     Install           `toml:"install"`
 	Headless    Mode              `toml:"headless"`
 	Interactive Mode              `toml:"interactive"`
@@ -44,6 +46,24 @@ type Agent struct {
 	file string
 	data []byte
 }
+
+// What an agent may need besides its install lines (the roster's needs).
+const (
+	// NeedNode is Node.js at run time: L1 installs it (from the family's
+	// packages) before the agents, for the agents that need it only.
+	NeedNode = "node"
+	// NeedNpm is Node.js and npm to install with: the agent's install lines
+	// run in a build stage of their own that has them, and only what they
+	// leave under /usr/local is copied into L1, where the agent's
+	// "BINARY --version" must then run without npm.
+	NeedNpm = "npm"
+)
+
+// Needs lists what a roster entry's needs may name.
+var Needs = []string{NeedNode, NeedNpm}
+
+// Need reports whether the agent's roster entry names need.
+func (a *Agent) Need(need string) bool { return slices.Contains(a.Needs, need) }
 
 // Install holds the shell command lines that install the agent, run as
 // root in the L1 build, per package family. A family the entry does not
@@ -250,6 +270,7 @@ func (r *Roster) add(file, source string, data []byte) error {
 
 func (a *Agent) clone() *Agent {
 	c := *a
+	c.Needs = slices.Clone(a.Needs)
 	c.Env = cloneMap(a.Env)
 	c.Permissions.Env = cloneMap(a.Permissions.Env)
 	c.Vault.Env = cloneMap(a.Vault.Env)
@@ -365,6 +386,14 @@ func (a *Agent) validate() error {
 	}
 	if err := checkBinary(a.Binary); err != nil {
 		return bad("binary", "%v", err)
+	}
+	for i, n := range a.Needs {
+		if !slices.Contains(Needs, n) {
+			return bad("needs", "%q is nothing an agent can need (known: %s)", n, strings.Join(Needs, ", "))
+		}
+		if slices.Contains(a.Needs[:i], n) {
+			return bad("needs", "%q is named twice", n)
+		}
 	}
 	if a.Install.Deb == nil && a.Install.Rpm == nil {
 		return bad("install", "no install lines for any package family (deb or rpm; an empty list installs nothing)")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,26 @@ func TestBuiltinRoster(t *testing.T) {
 	c, _ := r.Get("claude")
 	if l, _ := c.Lines("deb"); len(l) != 3 || !strings.Contains(l[1], `rm -rf "$(npm root -g)"/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl`) {
 		t.Errorf("claude: %q", l)
+	}
+	// Nor Copilot's; OpenCode keeps only the binary its install script put
+	// in its bin (a hard link), not the platform packages.
+	for name, rm := range map[string]string{"copilot": `rm -rf "$(npm root -g)"/@github/copilot/node_modules/@github/copilot-linuxmusl-*`,
+		"opencode": `rm -rf "$(npm root -g)"/opencode-ai/node_modules/opencode-linux-*`} {
+		a, _ := r.Get(name)
+		for _, f := range config.Families {
+			if l, _ := a.Lines(f); len(l) != 3 || l[1] != rm {
+				t.Errorf("%s on %s: %q", name, f, l)
+			}
+		}
+	}
+	// What each needs: npm to install the npm agents; Node.js at run time
+	// only where the program is a Node.js script (Codex's and Copilot's
+	// loaders); Claude Code and OpenCode run their native binaries.
+	for name, want := range map[string][]string{"claude": {"npm"}, "codex": {"node", "npm"}, "command": nil,
+		"copilot": {"node", "npm"}, "opencode": {"npm"}, "vibe": nil} {
+		if a, _ := r.Get(name); !reflect.DeepEqual(a.Needs, want) || a.Need(NeedNode) != slices.Contains(want, "node") {
+			t.Errorf("%s needs %q, want %q", name, a.Needs, want)
+		}
 	}
 	cmd, _ := r.Get("command")
 	if l, ok := cmd.Lines("deb"); !ok || len(l) != 0 {
@@ -279,6 +300,8 @@ func TestBadRosterFiles(t *testing.T) {
 		{"claude.toml", "[login]\nhosts = []\n", "no hosts", "login.hosts", 2},
 		{"claude.toml", "[login]\nargs = [\"{prompt}\"]\n", "takes no placeholder", "login.args", 2},
 		{"command.toml", "[login]\nargs = [\"x\"]\nfile = \"f\"\nhosts = [\"a.example\"]\n", "has none ([vault] provider)", "login", 1},
+		{"claude.toml", "needs = [\"python\"]\n", `"python" is nothing an agent can need (known: node, npm)`, "needs", 1},
+		{"claude.toml", "needs = [\"npm\", \"npm\"]\n", `"npm" is named twice`, "needs", 1},
 		{"claude.toml", "[install\n", "", "", 2},
 		{"Bad_Name.toml", "", "not an agent's name", "", 0},
 	} {

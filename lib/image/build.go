@@ -337,7 +337,8 @@ type logWriter struct {
 // tailLines is how many lines of a failed build's output are kept.
 const tailLines = 25
 
-var stepLine = regexp.MustCompile(`^STEP (\d+)/(\d+): (.*)$`)
+// A multi-stage build (L1 with npm stages) puts the stage first: "[2/3] STEP 1/4: ...".
+var stepLine = regexp.MustCompile(`^(?:\[\d+/\d+\] )?STEP (\d+)/(\d+): (.*)$`)
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()

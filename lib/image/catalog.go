@@ -453,9 +453,10 @@ func (c *Catalog) tidyRecords(g *graph) {
 
 // Usage is one line of the disk usage report.
 type Usage struct {
-	Kind   string   `json:"kind"` // layer, base, project, unused, total
+	Kind   string   `json:"kind"` // layer, agent, runtime, base, project, unused, total
 	Name   string   `json:"name"`
 	Layer  string   `json:"layer,omitempty"`
+	Image  string   `json:"image,omitempty"` // agent, runtime: the L1 it is in
 	Bytes  int64    `json:"bytes"`
 	Unique int64    `json:"unique_bytes"`
 	Shared int64    `json:"shared_bytes"`
@@ -463,7 +464,8 @@ type Usage struct {
 }
 
 // Usage reports the disk used by terok's images: each layer (what it adds
-// to the one below), each base, each project's whole chain (bytes it alone
+// to the one below), and in each L1 what each agent's step and Node.js's
+// add (found in the image's history by their StepMarker), each base, each project's whole chain (bytes it alone
 // uses, and bytes it shares), what no build uses (prune's), and the total
 // with every shared byte counted once.
 func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
@@ -502,6 +504,20 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 			continue
 		}
 		out = append(out, split(Usage{Kind: "layer", Name: im.Tag, Layer: im.Layer, Bytes: im.LayerSize, Users: im.Users}))
+		if im.Layer == L1 {
+			// What each agent's step (and Node.js's) adds, from the history.
+			h, err := images.History(c.Engine.On(ctx), im.ID, nil)
+			if err != nil {
+				return nil, fmt.Errorf("reading the history of %s: %w", im.Tag, err)
+			}
+			var steps []Step
+			for _, e := range h {
+				steps = append(steps, Step{CreatedBy: e.CreatedBy, Size: e.Size})
+			}
+			for _, s := range StepSizes(steps) {
+				out = append(out, split(Usage{Kind: s.Kind, Name: s.Name, Layer: L1, Image: im.Tag, Bytes: s.Size, Users: im.Users}))
+			}
+		}
 	}
 	for _, id := range sortedKeys(bases) {
 		n, ok := g.nodes[id]
@@ -560,6 +576,47 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 	out = append(out, Usage{Kind: "unused", Name: "images no build uses ('terok-image prune' removes them)", Bytes: unused, Unique: unused, Users: []string{}})
 	out = append(out, Usage{Kind: "total", Name: "every byte counted once", Bytes: total + unused, Users: []string{}})
 	return out, nil
+}
+
+// Step is one step of an image's history: its instruction and the bytes
+// it added.
+type Step struct {
+	CreatedBy string
+	Size      int64
+}
+
+// StepSize is what one agent's (Kind "agent") or runtime's (Kind
+// "runtime") L1 step added.
+type StepSize struct {
+	Kind, Name string
+	Size       int64
+}
+
+// StepSizes finds the L1 steps in an image's history (newest first, as the
+// engine gives it) by the StepMarker that starts each, oldest first; an
+// agent's size includes the COPY step right before its own (the only COPY
+// steps L1 has copy agents out of their stages).
+func StepSizes(history []Step) []StepSize {
+	var out []StepSize
+	for i := len(history) - 1; i >= 0; i-- {
+		for _, kind := range []string{"agent", "runtime"} {
+			m := StepMarker(kind, "")
+			j := strings.Index(history[i].CreatedBy, m)
+			if j < 0 {
+				continue
+			}
+			name, _, ok := strings.Cut(history[i].CreatedBy[j+len(m):], ";")
+			if ok && name != "" && !strings.ContainsAny(name, " \t\n") {
+				size := history[i].Size
+				// An agent installed in its own stage: its COPY is the step before.
+				if i+1 < len(history) && strings.Contains(history[i+1].CreatedBy, " COPY ") {
+					size += history[i+1].Size
+				}
+				out = append(out, StepSize{Kind: kind, Name: name, Size: size})
+			}
+		}
+	}
+	return out
 }
 
 // split counts an image's bytes as shared when more than one build uses it.

@@ -143,8 +143,9 @@ func TestBuildChain(t *testing.T) {
 
 	// What the image holds.
 	out := te.run(t, first.Image(), "sh", "-c",
-		"id -un; id -u; pwd; echo $HOME; cat /etc/itest; echo $ITEST_FILE; git --version; node --version; npm --version; tmux -V; curl --version | head -1; terok-entry --info")
-	for _, want := range []string{"agent\n1000\n/workspace\n/home/agent\none\nyes\ngit version", "\nv", "tmux ", "curl ",
+		"id -un; id -u; pwd; echo $HOME; cat /etc/itest; echo $ITEST_FILE; git --version; command -v node npm || echo no Node.js; tmux -V; curl --version | head -1; terok-entry --info")
+	// The command agent needs no Node.js, so its image has none.
+	for _, want := range []string{"agent\n1000\n/workspace\n/home/agent\none\nyes\ngit version", "\nno Node.js\n", "tmux ", "curl ",
 		"TEROK_FAMILY=deb\nTEROK_AGENTS=command\nTEROK_PROJECT=" + project} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the image lacks %q:\n%s", want, out)
@@ -356,5 +357,37 @@ func TestClaudeInL1(t *testing.T) {
 	}
 	if out := te.run(t, res.Image(), "terok-entry", "--info"); !strings.Contains(out, "TEROK_AGENTS=claude,command") {
 		t.Fatalf("%q", out)
+	}
+	// Claude Code runs its native binary: npm installed it in a stage of its
+	// own, and neither npm nor Node.js is in the image.
+	if out := te.run(t, res.Image(), "sh", "-c", "command -v node npm || echo none"); out != "none\n" {
+		t.Fatalf("Node.js or npm in a claude image: %q", out)
+	}
+}
+
+// The other npm agents install from the npm registry in one real L1 build
+// and run there: Codex's and Copilot's programs on Node.js, OpenCode's
+// native binary without it; npm is in none of them. Like TestClaudeInL1, it
+// needs the registry.
+func TestNpmAgentsInL1(t *testing.T) {
+	if !testenv.InCI() && os.Getenv("TEROK_TEST_NPM") != "1" {
+		t.Skip("skipped: needs the npm registry; CI=true or TEROK_TEST_NPM=1 runs it")
+	}
+	te := newTestEnv(t)
+	ctx := context.Background()
+	start := time.Now()
+	res, err := te.builder(nil).Build(ctx, Spec{Base: config.DefaultBase, Agents: []string{"codex", "copilot", "opencode"}, HostCertificates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("L1 with codex, copilot, opencode: %s (built %v)", time.Since(start).Round(time.Millisecond), built(res))
+	te.removeAfter(t, res.Layers[1].ID)
+	for _, bin := range []string{"codex", "copilot", "opencode"} {
+		if out := te.run(t, res.Image(), bin, "--version"); strings.TrimSpace(out) == "" {
+			t.Errorf("%s --version printed nothing", bin)
+		}
+	}
+	if out := te.run(t, res.Image(), "sh", "-c", "command -v node; command -v npm || echo no npm"); !strings.HasSuffix(out, "/node\nno npm\n") {
+		t.Fatalf("node and npm: %q", out)
 	}
 }

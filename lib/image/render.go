@@ -105,9 +105,18 @@ var files embed.FS
 
 // family is how L0 installs packages on one package family.
 type family struct {
-	Install  string // the command that installs packages (names follow)
+	Install string // the command that installs packages (names follow)
+	// Slim are the options L0's own install adds: no documentation, manual
+	// pages or message translations (a task has no man, and runs in
+	// C.UTF-8). Later installs (agents', projects') keep theirs.
+	Slim     string
 	Clean    string // what to remove afterwards
 	Packages []string
+	// Node is what L1 installs for agents that need Node.js at run time
+	// (agent.NeedNode); Npm is what the build stage of an agent that
+	// installs with npm has (agent.NeedNpm), which never reaches an image.
+	Node     []string
+	Npm      []string
 	CADir    string // where locally added CA certificates go
 	UpdateCA string
 	CABundle string // the system bundle, for Node.js
@@ -116,17 +125,27 @@ type family struct {
 var families = map[string]family{
 	"deb": {
 		Install: "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends",
-		Clean:   "rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb",
+		// dpkg's own filter; the copyright files stay.
+		Slim: "-o 'DPkg::Options::=--path-exclude=/usr/share/doc/*' -o 'DPkg::Options::=--path-include=/usr/share/doc/*/copyright'" +
+			" -o 'DPkg::Options::=--path-exclude=/usr/share/man/*' -o 'DPkg::Options::=--path-exclude=/usr/share/info/*'" +
+			" -o 'DPkg::Options::=--path-exclude=/usr/share/locale/*'",
+		// apt's package caches (*.bin) are rebuilt by the next apt-get update.
+		Clean: "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb",
 		// passwd: useradd and friends; procps: ps, for people and agents.
-		Packages: []string{"bash", "ca-certificates", "curl", "git", "nodejs", "npm", "passwd", "procps", "tmux"},
+		Packages: []string{"bash", "ca-certificates", "curl", "git", "passwd", "procps", "tmux"},
+		Node:     []string{"nodejs"},
+		Npm:      []string{"nodejs", "npm"},
 		CADir:    "/usr/local/share/ca-certificates/terok-host",
 		UpdateCA: "update-ca-certificates",
 		CABundle: "/etc/ssl/certs/ca-certificates.crt",
 	},
 	"rpm": {
 		Install:  "dnf install -y --setopt=install_weak_deps=False",
+		Slim:     "--setopt=tsflags=nodocs",
 		Clean:    "dnf clean all && rm -rf /var/cache/dnf",
-		Packages: []string{"bash", "ca-certificates", "curl", "findutils", "git", "nodejs", "npm", "procps-ng", "shadow-utils", "tmux"},
+		Packages: []string{"bash", "ca-certificates", "curl", "findutils", "git", "procps-ng", "shadow-utils", "tmux"},
+		Node:     []string{"nodejs"},
+		Npm:      []string{"nodejs", "npm"},
 		CADir:    "/etc/pki/ca-trust/source/anchors/terok-host",
 		UpdateCA: "update-ca-trust",
 		CABundle: "/etc/pki/tls/certs/ca-bundle.crt",
@@ -146,7 +165,7 @@ USER root
 COPY certs/ {{.F.CADir}}/
 {{- end}}
 RUN set -eux; \
-    {{.F.Install}} {{join .F.Packages " "}}; \
+    {{.F.Install}} {{.F.Slim}} {{join .F.Packages " "}}; \
     {{.F.UpdateCA}}; \
     {{.F.Clean}}
 COPY bin/terok-entry /usr/local/bin/terok-entry
@@ -197,8 +216,26 @@ func RenderL0(fam, parent string, certs map[string][]byte) (Recipe, error) {
 // cache ends up in the image.
 const buildCache = "/tmp/terok-build-cache"
 
+// The L1 build's stages for agents that install with npm (agent.NeedNpm):
+// npmStage has Node.js and npm; each such agent's lines run in a stage of
+// its own on it (stagePrefix+NAME), and L1 copies what they leave under
+// /usr/local, so that npm reaches no image.
+const (
+	npmStage    = "terok-npm"
+	stagePrefix = "terok-agent-"
+)
+
+// StepMarker is the no-op command that starts the L1 step of an agent
+// ("agent", NAME) or of a runtime ("runtime", "node"): usage finds each
+// step's size in the image's history by it (with the COPY right before an
+// agent's step: what it copied from its stage).
+func StepMarker(kind, name string) string { return ": terok " + kind + " " + name }
+
 // RenderL1 is the L1 recipe on an L0 image (parent: its id): the agents, in
-// the order given (sorted by Select), each installed in one step as root.
+// the order given (sorted by Select), each installed in one step as root,
+// after Node.js if one of them needs it at run time. An agent that installs
+// with npm runs its lines in a build stage of its own that has npm; L1
+// copies what they left in /usr/local and runs BINARY --version.
 func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 	names := make([]string, len(agents))
 	for i, a := range agents {
@@ -206,32 +243,84 @@ func RenderL1(fam, parent string, agents []*agent.Agent) (Recipe, error) {
 	}
 	list := strings.Join(names, ",")
 	r := Recipe{Layer: L1, Parent: parent, Labels: map[string]string{LabelLayer: L1, LabelFamily: fam, LabelAgents: list}}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# terok L1 (%s): the agents %s.\nFROM %s\n%s\nUSER root\n", fam, orNone(list), parent, labelLine(r.Labels))
+	f := families[fam]
+	staged := map[string]bool{}
+	var npm, node []string
 	for _, a := range agents {
 		lines, ok := a.Lines(fam)
 		if !ok {
 			return Recipe{}, &NotInstallableError{Agent: a.Name, Family: fam, Families: a.Families()}
 		}
+		if len(lines) > 0 && a.Need(agent.NeedNpm) {
+			staged[a.Name] = true
+			npm = append(npm, a.Name)
+		}
+		if a.Need(agent.NeedNode) {
+			node = append(node, a.Name)
+		}
+	}
+	label := labelLine(r.Labels)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# terok L1 (%s): the agents %s.\n", fam, orNone(list))
+	if len(npm) > 0 {
+		fmt.Fprintf(&b, "# Node.js and npm, to install %s with: L1 copies what each install\n"+
+			"# leaves in /usr/local out of its stage; npm itself reaches no image.\n", strings.Join(npm, ", "))
+		fmt.Fprintf(&b, "FROM %s AS %s\n%s\nUSER root\n", parent, npmStage, label)
+		fmt.Fprintf(&b, "RUN set -eux; \\\n    %s %s; \\\n    %s\n", f.Install, strings.Join(f.Npm, " "), f.Clean)
+		for _, a := range agents {
+			if staged[a.Name] {
+				lines, _ := a.Lines(fam)
+				fmt.Fprintf(&b, "FROM %s AS %s%s\n# %s: %s\n", npmStage, stagePrefix, a.Name, a.Name, a.Label)
+				writeInstall(&b, "", lines)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "FROM %s\n%s\nUSER root\n", parent, label)
+	if len(node) > 0 {
+		fmt.Fprintf(&b, "# Node.js, for %s at run time.\nRUN set -eux; %s; \\\n    %s %s; \\\n    %s\n",
+			strings.Join(node, ", "), StepMarker("runtime", agent.NeedNode), f.Install, strings.Join(f.Node, " "), f.Clean)
+	}
+	for _, a := range agents {
+		lines, _ := a.Lines(fam)
 		fmt.Fprintf(&b, "# %s: %s\n", a.Name, a.Label)
-		if len(lines) == 0 {
+		switch {
+		case len(lines) == 0:
 			b.WriteString("# (installs nothing)\n")
-			continue
+		case staged[a.Name]:
+			// COPY keeps the packages' symbolic and hard links. (Not RUN
+			// --mount=type=bind,from=STAGE: Podman 4.3's build mounts
+			// nothing there when the stage comes from its cache.)
+			// The check runs in a home of its own, removed after it:
+			// Copilot's first run unpacks some 235 MB into ~/.cache.
+			fmt.Fprintf(&b, "COPY --from=%s%s /usr/local/ /usr/local/\n"+
+				"RUN set -eux; %s; export HOME=\"$(mktemp -d)\"; %s --version; rm -rf \"$HOME\"\n",
+				stagePrefix, a.Name, StepMarker("agent", a.Name), a.Binary)
+		default:
+			writeInstall(&b, StepMarker("agent", a.Name), lines)
 		}
-		// HOME is root's while installing as root: what an install line
-		// (or its version check: Codex's writes ~/.codex) leaves in a home
-		// must not end up in the agent's, owned by root.
-		b.WriteString("RUN set -eux; \\\n")
-		fmt.Fprintf(&b, "    export HOME=/root NPM_CONFIG_CACHE=%[1]s/npm PIP_CACHE_DIR=%[1]s/pip UV_CACHE_DIR=%[1]s/uv; \\\n", buildCache)
-		for _, l := range lines {
-			fmt.Fprintf(&b, "    %s; \\\n", l)
-		}
-		fmt.Fprintf(&b, "    rm -rf %s\n", buildCache)
 	}
 	fmt.Fprintf(&b, "RUN printf 'TEROK_AGENTS=%%s\\n' '%s' >> /etc/terok/image.env\nUSER %s\n", list, AgentUser)
 	r.Containerfile = b.String()
 	r.seal(Repo + "/" + L1)
 	return r, nil
+}
+
+// writeInstall writes one RUN step of an agent's install lines, started
+// by marker (if any).
+func writeInstall(b *strings.Builder, marker string, lines []string) {
+	// HOME is root's while installing as root: what an install line
+	// (or its version check: Codex's writes ~/.codex) leaves in a home
+	// must not end up in the agent's, owned by root.
+	b.WriteString("RUN set -eux; ")
+	if marker != "" {
+		b.WriteString(marker + "; ")
+	}
+	b.WriteString("\\\n")
+	fmt.Fprintf(b, "    export HOME=/root NPM_CONFIG_CACHE=%[1]s/npm PIP_CACHE_DIR=%[1]s/pip UV_CACHE_DIR=%[1]s/uv; \\\n", buildCache)
+	for _, l := range lines {
+		fmt.Fprintf(b, "    %s; \\\n", l)
+	}
+	fmt.Fprintf(b, "    rm -rf %s\n", buildCache)
 }
 
 func orNone(s string) string {

@@ -3,6 +3,7 @@ package image
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,7 +126,9 @@ func TestRenderL0(t *testing.T) {
 	cf := r.Containerfile
 	for _, want := range []string{
 		"FROM " + baseID + "\n",
-		"apt-get install -y --no-install-recommends bash ca-certificates curl git nodejs npm passwd procps tmux;",
+		"apt-get install -y --no-install-recommends -o 'DPkg::Options::=--path-exclude=/usr/share/doc/*' -o 'DPkg::Options::=--path-include=/usr/share/doc/*/copyright'",
+		"-o 'DPkg::Options::=--path-exclude=/usr/share/locale/*' bash ca-certificates curl git passwd procps tmux;",
+		"rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb\n",
 		"COPY certs/ /usr/local/share/ca-certificates/terok-host/\n",
 		"update-ca-certificates;",
 		"COPY bin/terok-entry /usr/local/bin/terok-entry\n",
@@ -142,8 +145,15 @@ func TestRenderL0(t *testing.T) {
 		string(r.Files["certs/0-corp.crt"].Data) == "" || r.Labels[LabelFamily] != "deb" {
 		t.Fatalf("files %v labels %v", r.Files, r.Labels)
 	}
+	// Node.js is an agent's need, installed in L1 for the agents that have it.
+	if strings.Contains(cf, "nodejs") || strings.Contains(cf, "npm") {
+		t.Errorf("L0 installs Node.js or npm:\n%s", cf)
+	}
 	rpm, _ := RenderL0("rpm", baseID, nil)
-	for _, want := range []string{"dnf install -y --setopt=install_weak_deps=False", "shadow-utils", "update-ca-trust", "dnf clean all"} {
+	if strings.Contains(rpm.Containerfile, "nodejs") || strings.Contains(rpm.Containerfile, "npm") {
+		t.Errorf("rpm L0 installs Node.js or npm:\n%s", rpm.Containerfile)
+	}
+	for _, want := range []string{"dnf install -y --setopt=install_weak_deps=False --setopt=tsflags=nodocs bash", "shadow-utils", "update-ca-trust", "dnf clean all"} {
 		if !strings.Contains(rpm.Containerfile, want) {
 			t.Errorf("rpm L0 lacks %q", want)
 		}
@@ -196,6 +206,60 @@ func TestRenderL1(t *testing.T) {
 	}
 	if r.Labels[LabelAgents] != "claude,command" {
 		t.Fatal(r.Labels)
+	}
+	// Claude Code installs with npm in a stage of its own; L1 copies what
+	// it left in /usr/local and proves it runs there, where neither npm nor
+	// Node.js is (its program is a native binary).
+	stages, final, _ := strings.Cut(r.Containerfile, "FROM l0id\n")
+	for _, want := range []string{
+		"FROM l0id AS terok-npm\nLABEL terok.agents=\"claude,command\" terok.family=\"deb\" terok.layer=\"l1\"\nUSER root\n",
+		"apt-get install -y --no-install-recommends nodejs npm;",
+		"FROM terok-npm AS terok-agent-claude\n# claude: Claude Code\nRUN set -eux; \\\n",
+		"npm install -g --no-fund --no-audit @anthropic-ai/claude-code; \\\n",
+	} {
+		if !strings.Contains(stages, want) {
+			t.Errorf("L1's stages lack %q:\n%s", want, stages)
+		}
+	}
+	for _, want := range []string{
+		"# claude: Claude Code\nCOPY --from=terok-agent-claude /usr/local/ /usr/local/\n" +
+			"RUN set -eux; : terok agent claude; export HOME=\"$(mktemp -d)\"; claude --version; rm -rf \"$HOME\"\n",
+	} {
+		if !strings.Contains(final, want) {
+			t.Errorf("L1 lacks %q:\n%s", want, final)
+		}
+	}
+	if strings.Contains(final, "nodejs") || strings.Contains(final, "npm install") {
+		t.Errorf("L1 with claude installs Node.js or npm:\n%s", final)
+	}
+	// A command-only L1 has no stage and installs nothing.
+	r, _ = RenderL1("deb", "l0id", []*agent.Agent{cmd})
+	if strings.Count(r.Containerfile, "FROM ") != 1 || strings.Contains(r.Containerfile, "nodejs") || strings.Contains(r.Containerfile, "npm") ||
+		strings.Contains(r.Containerfile, "RUN set") {
+		t.Errorf("command-only L1:\n%s", r.Containerfile)
+	}
+	// Codex runs on Node.js: L1 installs it (once, before the agents, for
+	// both agents that need it), and Codex from its stage.
+	cx, _ := ro.Get("codex")
+	cp, _ := ro.Get("copilot")
+	for _, fam := range []string{"deb", "rpm"} {
+		r, err = RenderL1(fam, "l0id", []*agent.Agent{c, cx, cp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, final, _ = strings.Cut(r.Containerfile, "FROM l0id\n")
+		if strings.Count(final, "nodejs") != 1 || !strings.Contains(final, "# Node.js, for codex, copilot at run time.\nRUN set -eux; : terok runtime node; \\\n    "+
+			families[fam].Install+" nodejs; \\\n") || strings.Index(final, "nodejs") > strings.Index(final, "# claude") ||
+			strings.Contains(final, " npm") || strings.Count(r.Containerfile, "AS terok-npm\n") != 1 ||
+			!strings.Contains(r.Containerfile, "FROM terok-npm AS terok-agent-codex\n") || !strings.Contains(final, "codex --version; rm -rf") {
+			t.Errorf("%s L1 with codex:\n%s", fam, r.Containerfile)
+		}
+	}
+	// Every need has its packages on every family.
+	for fam, f := range families {
+		if len(f.Node) == 0 || len(f.Npm) == 0 {
+			t.Errorf("%s: no packages for node or npm", fam)
+		}
 	}
 	// An agent that names no lines for the family cannot be installed.
 	dir := t.TempDir()
@@ -350,7 +414,12 @@ func TestLogWriter(t *testing.T) {
 	if len(tail) != tailLines || tail[len(tail)-1] != "no newline at the end" {
 		t.Fatalf("tail %q", tail)
 	}
-	e := &BuildError{Layer: L1, Step: 2, Of: 3, Instruction: w.instr, Err: os.ErrClosed}
+	// A multi-stage build's steps name their stage first.
+	write("[2/3] STEP 4/5: RUN --mount=type=bind,from=terok-agent-claude x\n")
+	if w.step != 4 || w.of != 5 || w.instr != "RUN --mount=type=bind,from=terok-agent-claude x" {
+		t.Fatalf("staged step %d/%d %q", w.step, w.of, w.instr)
+	}
+	e := &BuildError{Layer: L1, Step: 2, Of: 3, Instruction: "RUN npm install -g x", Err: os.ErrClosed}
 	if e.Error() != "building l1 failed at step 2/3 (RUN npm install -g x): file already closed" {
 		t.Fatal(e.Error())
 	}
@@ -363,5 +432,48 @@ func TestSnippetCheckSharedWithConfig(t *testing.T) {
 	}
 	if err := (Snippet{Inline: "RUN true"}).Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// usage finds each agent's and Node.js's L1 step in the history by the
+// marker its rendered step starts with.
+func TestStepSizes(t *testing.T) {
+	ro, _ := agent.Builtin()
+	var as []*agent.Agent
+	for _, n := range []string{"claude", "codex", "command", "vibe"} {
+		a, _ := ro.Get(n)
+		as = append(as, a)
+	}
+	r, err := RenderL1("deb", "l0id", as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The history the engine gives, newest first: each RUN step of the
+	// final stage as "/bin/sh -c ...", then L0's and the base's.
+	_, final, _ := strings.Cut(r.Containerfile, "FROM l0id\n")
+	var h []Step
+	size := int64(1)
+	for _, step := range strings.Split(final, "\n")[1:] {
+		switch {
+		case strings.HasPrefix(step, "RUN "):
+			step = "/bin/sh -c " + strings.ReplaceAll(step[4:], "\\\n", "")
+		case strings.HasPrefix(step, "COPY "):
+			step = "/bin/sh -c #(nop) COPY dir:0123 in /usr/local/"
+		case strings.HasPrefix(step, "USER "):
+			step = "/bin/sh -c #(nop) " + step
+		default:
+			continue
+		}
+		h = append([]Step{{CreatedBy: step, Size: size}}, h...)
+		size *= 10
+	}
+	h = append(h, Step{CreatedBy: "/bin/sh -c #(nop) COPY file:terok-entry in /usr/local/bin/terok-entry", Size: 5},
+		Step{CreatedBy: "/bin/sh -c #(nop) ADD file:x", Size: 7})
+	got := StepSizes(h)
+	// USER root 1, node 10, claude's COPY 100 and check 1000, codex's 10^4
+	// and 10^5, vibe 10^6, then the printf and USER agent.
+	want := []StepSize{{"runtime", "node", 10}, {"agent", "claude", 1100}, {"agent", "codex", 110000}, {"agent", "vibe", 1000000}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v\nfrom %+v", got, want, h)
 	}
 }

@@ -46,6 +46,7 @@ func BenchmarkShield(b *testing.B) {
 		return string(out)
 	}
 	run("terok-project", "new", "benchsh", "--agents", "command")
+	testenv.WithPython(b, filepath.Join(root, "config", "projects", "benchsh", "project.toml"))
 	run("terok-image", "build", "benchsh")
 	var task struct{ ID, Container, Image string }
 	out := run("terok-task", "run", "--detach", "benchsh", "--agent", "command", "sleep 600")

@@ -125,6 +125,7 @@ func TestTaskShieldNames(t *testing.T) {
 	writeShieldConfig(t, conf)
 	appendFile(t, filepath.Join(conf, "config.toml"), "address_ports = [2222]\n") // in [shield]
 	e.must("terok-project", "new", "tn", "--agents", "command")
+	testenv.WithPython(t, filepath.Join(conf, "projects", "tn", "project.toml"))
 	appendFile(t, filepath.Join(conf, "projects", "tn", "project.toml"), "\n[shield]\nallow = [\"one.test.example\"]\n")
 	e.must("terok-image", "build", "tn")
 	out := e.must("terok-task", "run", "--detach", "tn", "--agent", "command", "sleep 300")

@@ -216,6 +216,7 @@ func TestTaskShieldHostile(t *testing.T) {
 	conf := envValue(e.env, "TEROK_CONFIG_DIR")
 	writeShieldConfig(t, conf)
 	e.must("terok-project", "new", "ts", "--agents", "command")
+	testenv.WithPython(t, filepath.Join(conf, "projects", "ts", "project.toml"))
 	appendFile(t, filepath.Join(conf, "projects", "ts", "project.toml"), "\n[shield]\nallow = [\"allowed.test.example\"]\n")
 	e.must("terok-image", "build", "ts")
 

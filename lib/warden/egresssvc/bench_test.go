@@ -62,16 +62,7 @@ func BenchmarkTimeToFirstByte(b *testing.B) {
 func BenchmarkDownload(b *testing.B) {
 	h := newHarness(b)
 	h.to(h.http)
-	get := downloader(b)
-	var direct, forwarded time.Duration
-	for b.Loop() {
-		direct += get(h.dst.String())
-		forwarded += get(h.addr)
-	}
-	mibps := func(d time.Duration) float64 { return float64(b.N) * 200 / d.Seconds() }
-	b.ReportMetric(mibps(direct), "direct-MiB/s")
-	b.ReportMetric(mibps(forwarded), "forwarded-MiB/s")
-	b.ReportMetric(direct.Seconds()/forwarded.Seconds(), "ratio")
+	compareDownloads(b, h)
 }
 
 // BenchmarkDownloadLink: BenchmarkDownload across a network link rather
@@ -134,16 +125,7 @@ func BenchmarkDownloadLink(b *testing.B) {
 			} else {
 				_ = exec.Command("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", far, "root").Run()
 			}
-			get := downloader(b)
-			var direct, forwarded time.Duration
-			for b.Loop() {
-				direct += get(h.dst.String())
-				forwarded += get(h.addr)
-			}
-			mibps := func(d time.Duration) float64 { return float64(b.N) * 200 / d.Seconds() }
-			b.ReportMetric(mibps(direct), "direct-MiB/s")
-			b.ReportMetric(mibps(forwarded), "forwarded-MiB/s")
-			b.ReportMetric(direct.Seconds()/forwarded.Seconds(), "ratio")
+			compareDownloads(b, h)
 		})
 	}
 }
@@ -170,4 +152,19 @@ func downloader(b *testing.B) func(addr string) time.Duration {
 		}
 		return time.Since(start)
 	}
+}
+
+// compareDownloads downloads /200m directly and through the forwarder, in
+// turn, b.N times each, and reports both rates and their ratio.
+func compareDownloads(b *testing.B, h *harness) {
+	get := downloader(b)
+	var direct, forwarded time.Duration
+	for b.Loop() {
+		direct += get(h.dst.String())
+		forwarded += get(h.addr)
+	}
+	mibps := func(d time.Duration) float64 { return float64(b.N) * 200 / d.Seconds() }
+	b.ReportMetric(mibps(direct), "direct-MiB/s")
+	b.ReportMetric(mibps(forwarded), "forwarded-MiB/s")
+	b.ReportMetric(direct.Seconds()/forwarded.Seconds(), "ratio")
 }

@@ -111,11 +111,13 @@ func reset(c *net.TCPConn) {
 	_ = c.Close()
 }
 
+// refuse reports the refusal, then resets the connection: a task that saw
+// its reset finds the refusal in the audit log already.
 func (f *Forwarder) refuse(c *net.TCPConn, name string, dst netip.AddrPort, why error) {
-	reset(c)
 	if f.cfg.Refused != nil {
 		f.cfg.Refused(name, dst, why)
 	}
+	reset(c)
 }
 
 func (f *Forwarder) handle(c *net.TCPConn) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -112,12 +113,11 @@ func (r *Runner) FindOrphans(ctx context.Context) (Orphans, error) {
 		}
 	}
 	o.Wardens = r.orphanWardens(known)
-	socks, _ := filepath.Glob(filepath.Join(r.Paths.Runtime, "wardens", "*.sock"))
-	for _, s := range socks {
-		if id := strings.TrimSuffix(filepath.Base(s), ".sock"); ValidID(id) == nil && !known[id] {
-			o.Sockets = append(o.Sockets, s)
-		}
+	ours := map[string]bool{}
+	for _, w := range o.Wardens {
+		ours[w.Task] = true
 	}
+	o.Sockets = orphanSockets(filepath.Join(r.Paths.Runtime, "wardens"), known, ours)
 	sort.Slice(o.Containers, func(i, j int) bool { return o.Containers[i].Name < o.Containers[j].Name })
 	sort.Slice(o.Volumes, func(i, j int) bool { return o.Volumes[i].Name < o.Volumes[j].Name })
 	return o, nil
@@ -183,6 +183,35 @@ func wardenTask(argv []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// orphanSockets are the control sockets in dir of tasks that are not
+// known. A socket that a warden serves is an orphan only when that warden
+// is one of this tree's (ours): a runtime directory may be shared with
+// another state tree, whose live task it would be.
+func orphanSockets(dir string, known, ours map[string]bool) []string {
+	var out []string
+	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	for _, s := range socks {
+		id := strings.TrimSuffix(filepath.Base(s), ".sock")
+		if ValidID(id) != nil || known[id] {
+			continue
+		}
+		if ours[id] || !answers(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// answers reports whether something listens on the unix socket at path.
+func answers(path string) bool {
+	c, err := net.DialTimeout("unix", path, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = c.Close() // only the connect mattered
+	return true
 }
 
 func hasEnv(environ []byte, kv string) bool {

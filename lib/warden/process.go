@@ -69,8 +69,9 @@ const VaultKeyFlag = "--vault-key-stdin"
 
 // Start starts the warden in a session of its own (it outlives this
 // command, and dies with the task) and waits for its ready line. It
-// returns the warden's pid (rootless under podman unshare, podman
-// unshare's: the warden is its child; see Signal). A warden that does not serve is killed, and the error
+// returns the warden's pid: the warden's own (nsenter execs it), or,
+// rootless under podman unshare, podman unshare's, whose child the warden
+// is (see Signal). A warden that does not serve is killed, and the error
 // carries the last line of its log.
 func (s Spawn) Start(ctx context.Context) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(s.Log), 0o700); err != nil {
@@ -208,8 +209,9 @@ func rootlessNS(getenv func(string) string) (nsenter string, pause int, ok bool)
 }
 
 // Signal signals a warden's whole process group (it runs in a session of
-// its own): rootless, the recorded pid is podman unshare's and the warden
-// is its child, which a signal to the pid alone would miss.
+// its own): rootless under podman unshare, the recorded pid is podman
+// unshare's and the warden is its child, which a signal to the pid alone
+// would miss.
 func Signal(pid int, sig syscall.Signal) {
 	if pid <= 0 {
 		return
@@ -221,7 +223,7 @@ func Signal(pid int, sig syscall.Signal) {
 }
 
 // Alive reports whether the warden recorded as pid still runs: the
-// process itself, or — rootless, where pid is the podman unshare wrapper
+// process itself, or — rootless under podman unshare, where pid is the wrapper
 // that leads the warden's process group — a warden left in that group
 // after the wrapper alone was killed. Such an orphan still serves the
 // task, so stop and rm must still see it (and Signal reaches it through

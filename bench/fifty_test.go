@@ -190,24 +190,9 @@ func BenchmarkFiftyTasks(b *testing.B) {
 	}
 
 	// Every task finds itself cut off and exits 0, its rounds on the gate.
-	// (Not terok-task wait: an agent never cut off would wait half an hour.)
-	var ls []map[string]any
-	for deadline := time.Now().Add(5 * time.Minute); ; {
-		ls = jsonLines(b, tp.run("terok-task", "ls", "--project", "bench"))
-		running := 0
-		for _, v := range ls {
-			if ids[v["id"].(string)] && v["status"] == "running" {
-				running++
-			}
-		}
-		if running == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("5 minutes after the panic %d of %d agents still run (not cut off?)", running, n)
-		}
-		time.Sleep(time.Second)
-	}
+	ls := testenv.WaitBusyAgentsEnded(b, ids, 5*time.Minute, func() []map[string]any {
+		return jsonLines(b, tp.run("terok-task", "ls", "--project", "bench"))
+	})
 	bad := 0
 	for _, v := range ls {
 		id := v["id"].(string)

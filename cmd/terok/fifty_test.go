@@ -116,24 +116,9 @@ func TestTenTasksAtOnce(t *testing.T) {
 	}
 
 	// Each agent finds itself cut off and exits 0; its rounds are on the gate.
-	// (Not terok-task wait: an agent never cut off would wait half an hour.)
-	var ls []map[string]any
-	for deadline := time.Now().Add(3 * time.Minute); ; {
-		ls = jsonLines(t, e.must("terok-task", "ls"))
-		running := 0
-		for _, v := range ls {
-			if ids[v["id"].(string)] && v["status"] == "running" {
-				running++
-			}
-		}
-		if running == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("3 minutes after the panic %d of %d agents still run (not cut off?)", running, n)
-		}
-		time.Sleep(time.Second)
-	}
+	ls := testenv.WaitBusyAgentsEnded(t, ids, 3*time.Minute, func() []map[string]any {
+		return jsonLines(t, e.must("terok-task", "ls"))
+	})
 	for _, v := range ls {
 		id := v["id"].(string)
 		if !ids[id] {

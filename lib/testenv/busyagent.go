@@ -1,6 +1,10 @@
 package testenv
 
-import "fmt"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 // BusyAgent is the command agent's script of the many-tasks benchmark and
 // test (bench BenchmarkFiftyTasks, cmd/terok TestTenTasksAtOnce): rounds
@@ -35,4 +39,29 @@ case $out in *403*) ;; *) echo "the gate after the cut: $out"; exit 16 ;; esac
 c=0; curl -sS -m 5 -o /dev/null http://198.51.100.3/ 2>/dev/null || c=$?
 [ "$c" != 0 ] || { echo "a connection after the cut"; exit 17; }
 echo BUSY-CUT-OFF`, rounds)
+}
+
+// WaitBusyAgentsEnded waits, up to within, until none of the tasks ids
+// is "running" in the listing list returns (terok-task ls's JSON lines,
+// decoded), and returns the last listing. BusyAgent ends once it finds
+// itself cut off; one never cut off fails the caller. (Not terok-task
+// wait: an agent never cut off would wait half an hour.)
+func WaitBusyAgentsEnded(tb testing.TB, ids map[string]bool, within time.Duration, list func() []map[string]any) []map[string]any {
+	tb.Helper()
+	for deadline := time.Now().Add(within); ; {
+		ls := list()
+		running := 0
+		for _, v := range ls {
+			if id, _ := v["id"].(string); ids[id] && v["status"] == "running" {
+				running++
+			}
+		}
+		if running == 0 {
+			return ls
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s after the panic %d of %d agents still run (not cut off?)", within, running, len(ids))
+		}
+		time.Sleep(time.Second)
+	}
 }

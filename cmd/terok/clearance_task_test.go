@@ -17,7 +17,8 @@ import (
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
-// clearTask is a running task of the clearance's end-to-end test.
+// clearTask is a running task (sleep 300) of the end-to-end tests of the
+// clearance and of name-bound egress.
 type clearTask struct {
 	ID, Container string
 }
@@ -32,6 +33,8 @@ func (c clearTask) bash(cmd string) (string, bool) {
 	return strings.TrimSpace(string(b)), err == nil
 }
 
+// startClearTask starts one in project proj, removed when the test ends,
+// and waits until its entry point is done.
 func startClearTask(t *testing.T, e *taskEnv, proj string) clearTask {
 	t.Helper()
 	var task clearTask

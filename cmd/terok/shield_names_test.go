@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -128,15 +127,8 @@ func TestTaskShieldNames(t *testing.T) {
 	testenv.WithPython(t, filepath.Join(conf, "projects", "tn", "project.toml"))
 	appendFile(t, filepath.Join(conf, "projects", "tn", "project.toml"), "\n[shield]\nallow = [\"one.test.example\"]\n")
 	e.must("terok-image", "build", "tn")
-	out := e.must("terok-task", "run", "--detach", "tn", "--agent", "command", "sleep 300")
-	var task struct{ ID, Container string }
-	decodeJSON(t, out, &task)
-	defer e.run("", "terok-task", "rm", "--force", "--yes", task.ID)
-	in := func(cmd string) (string, bool) {
-		b, err := exec.Command("podman", "exec", task.Container, "sh", "-c", cmd).CombinedOutput()
-		return strings.TrimSpace(string(b)), err == nil
-	}
-	waitEntry(t, in)
+	task := startClearTask(t, e, "tn")
+	in := task.in
 
 	two := "--resolve two.test.example:443:" + inetDNS + " --resolve two.test.example:80:" + inetDNS
 	for _, c := range []struct {

@@ -2,16 +2,19 @@ package warden
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
 type secret string
@@ -117,5 +120,61 @@ func TestAliveFindsOrphanedWarden(t *testing.T) {
 			t.Fatal("Signal did not reach the orphaned warden")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRootlessNS: the rootless warden joins the user namespace of the
+// pause process Podman's pid file names, and only a process of this user
+// in a user namespace other than this process's own; anything else (no
+// runtime directory, no file, garbage, this process's own namespace: a
+// stale file) falls back to podman unshare.
+func TestRootlessNS(t *testing.T) {
+	testenv.Tool(t, "nsenter", "util-linux")
+	run := t.TempDir()
+	pidFile := filepath.Join(run, "libpod", "tmp", "pause.pid")
+	if err := os.MkdirAll(filepath.Dir(pidFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "XDG_RUNTIME_DIR" {
+			return run
+		}
+		return ""
+	}
+	if _, _, ok := rootlessNS(func(string) string { return "" }); ok {
+		t.Error("no XDG_RUNTIME_DIR: not a fallback")
+	}
+	if _, _, ok := rootlessNS(getenv); ok {
+		t.Error("no pause.pid: not a fallback")
+	}
+	write := func(s string) {
+		if err := os.WriteFile(pidFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"x\n", "0\n", "-3\n", strconv.Itoa(os.Getpid()) + "\n"} {
+		write(bad)
+		if _, _, ok := rootlessNS(getenv); ok {
+			t.Errorf("pause.pid %q: not a fallback", bad)
+		}
+	}
+	// A process of this user in a user namespace of its own: joined.
+	p := exec.Command(testenv.Tool(t, "unshare", "util-linux"), "--user", "sleep", "30")
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Process.Kill(); _ = p.Wait() }()
+	own, _ := os.Readlink("/proc/self/ns/user")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		// unshare execs sleep once the namespace is made.
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", p.Process.Pid)); ns != "" && ns != own {
+			break
+		}
+		testenv.Need(t, time.Now().Before(deadline), "unshare --user made no user namespace here (user namespaces off?)")
+		time.Sleep(10 * time.Millisecond)
+	}
+	write(strconv.Itoa(p.Process.Pid) + "\n")
+	if ns, pid, ok := rootlessNS(getenv); !ok || pid != p.Process.Pid || filepath.Base(ns) != "nsenter" {
+		t.Errorf("a pause process of this user: %q %d %v, want nsenter and its pid", ns, pid, ok)
 	}
 }

@@ -190,7 +190,7 @@ Prompts use gum, and only when stdin and stdout are terminals; without a termina
   TEROK_STATE_DIR  state root (default $XDG_STATE_HOME/terok; root: /var/lib/terok/state)
   TEROK_DATA_DIR  data root (default $XDG_DATA_HOME/terok; root: /var/lib/terok/data)
   TEROK_RUNTIME_DIR  runtime root (default $XDG_RUNTIME_DIR/terok; root: /run/terok)
-  CONTAINER_HOST  the Podman API service to use, as unix:///path
+  CONTAINER_HOST  the Podman API service to use, as unix:///path (one that does not answer is an error, exit 3)
   EDITOR, VISUAL  the editor of terok-project edit
   TEROK_FORCE_TTY  1: print tables as on a terminal (never prompts)
   TEROK_NO_GUM  1: plain prompts even when gum is installed`},

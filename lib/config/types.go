@@ -130,7 +130,7 @@ type GlobalImage struct {
 
 // Podman is how terok reaches the Podman API.
 type Podman struct {
-	Socket      string   `toml:"socket" doc:"Podman API to use, as unix:///path; empty: CONTAINER_HOST, the default socket, else a service terok starts."`
+	Socket      string   `toml:"socket" doc:"Podman API to use, as unix:///path (if it does not answer, terok stops there: exit 3); empty: CONTAINER_HOST (likewise), the default socket, else a service terok starts."`
 	ServiceIdle Duration `toml:"service_idle" doc:"Idle time after which a Podman API service started by terok exits."`
 }
 

@@ -56,7 +56,7 @@ type Grammar struct {
 	Ls     LsCmd     `cmd:"" help:"List the images terok built."`
 	Rm     RmCmd     `cmd:"" help:"Remove images terok built."`
 	Prune  PruneCmd  `cmd:"" help:"Remove the images terok built that no project's last build and no container uses."`
-	Usage  UsageCmd  `cmd:"" help:"Show the disk used per layer and per project, shared bytes counted once."`
+	Usage  UsageCmd  `cmd:"" help:"Show the disk used per layer and per project, shared layers counted once."`
 }
 
 // BuildCmd is `terok-image build`.
@@ -434,7 +434,7 @@ func catalog(env *cli.Env, s *session.Session) (*image.Catalog, error) {
 
 // LsCmd is `terok-image ls`.
 type LsCmd struct {
-	All     bool   `short:"a" help:"Also list untagged images: earlier builds and the steps of builds."`
+	All     bool   `short:"a" help:"Also list untagged images: earlier builds and what failed builds left."`
 	Quiet   bool   `short:"q" help:"Print tags only (ids of untagged images), one per line."`
 	Layer   string `help:"Only images of this layer: l0, l1, l2 or base." placeholder:"LAYER" completion:"layer"`
 	Project string `help:"Only the L2 images of this project." placeholder:"PROJECT" completion:"project"`

@@ -49,10 +49,13 @@ type node struct {
 	sum    *types.ImageSummary
 	terok  bool   // carries terok's layer label
 	tagged bool   // has a name
-	parent string // storage parent (ParentId)
+	parent string // the layer below (terok.parent), else the storage parent
 }
 
-// graph is every image in storage, by id, and the records that use them.
+// graph is the images terok knows of, by id, and the records that use
+// them: every terok image that is tagged or that nothing is built on (the
+// engine's listing without its intermediate images), and below them the
+// images they rest on, found one by one.
 type graph struct {
 	nodes   map[string]*node
 	records []Record
@@ -61,6 +64,18 @@ type graph struct {
 // listRetry bounds how long load asks again while images vanish under it.
 const listRetry = 10 * time.Second
 
+// maxWalk bounds the images load inspects one by one below the listed ones.
+const maxWalk = 1000
+
+// load reads the graph. It asks the engine only for terok's images that are
+// tagged or have nothing built on them, never for every image: Podman 4.3
+// works out each listed image's parent over the whole storage, so listing
+// everything costs the square of the images in storage (662 images took
+// 35-70 s on one machine, against 2 s for its 98 listed this way). A layer's
+// parent is the layer below it (terok.parent, set by the build), so the build
+// steps between two layers are never needed; what a failed build left has no
+// such label, and is followed down its storage parents (inspected one at a
+// time) to an image already known. See docs/decisions.md, "Listing images".
 func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	var list []*types.ImageSummary
 	var err error
@@ -69,9 +84,10 @@ func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	// listing. Ask again, at least 8 times and for up to listRetry: a busy
 	// host with several builds at once was seen to need more than a second,
 	// and one listing there can itself take seconds.
+	opts := new(images.ListOptions).WithFilters(map[string][]string{"label": {LabelLayer}})
 	deadline := time.Now().Add(listRetry)
 	for try := 0; ; try++ {
-		list, err = images.List(c.Engine.On(ctx), new(images.ListOptions).WithAll(true))
+		list, err = images.List(c.Engine.On(ctx), opts)
 		if err == nil || (try >= 8 && time.Now().After(deadline)) || !strings.Contains(err.Error(), "image not known") {
 			break
 		}
@@ -82,14 +98,7 @@ func (c *Catalog) load(ctx context.Context) (*graph, error) {
 	}
 	g := &graph{nodes: map[string]*node{}}
 	for _, s := range list {
-		n := &node{sum: s, parent: s.ParentId}
-		_, n.terok = s.Labels[LabelLayer]
-		for _, t := range s.RepoTags {
-			if t != "" && t != "<none>:<none>" {
-				n.tagged = true
-			}
-		}
-		g.nodes[s.ID] = n
+		g.add(s)
 	}
 	recs, _, err := LoadRecords(c.Paths)
 	if err != nil {
@@ -104,10 +113,72 @@ func (c *Catalog) load(ctx context.Context) (*graph, error) {
 			g.records = append(g.records, r)
 		}
 	}
+	// What the listed images and the records rest on, and is not listed:
+	// bases that are not terok's, earlier layers with a later one on them,
+	// the steps of a failed build.
+	var want []string
+	for _, r := range g.records {
+		want = append(want, r.IDs()...)
+	}
+	for _, n := range g.nodes {
+		want = append(want, n.parent)
+	}
+	for walked := 0; len(want) > 0 && walked < maxWalk; {
+		id := want[len(want)-1]
+		want = want[:len(want)-1]
+		if id == "" || g.nodes[id] != nil {
+			continue
+		}
+		walked++
+		s, err := inspectSummary(c.Engine.On(ctx), id)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			continue // removed meanwhile, or never there
+		}
+		want = append(want, g.add(s).parent)
+	}
 	return g, nil
 }
 
-// ancestors returns id and every image below it in storage.
+// add puts an image into the graph.
+func (g *graph) add(s *types.ImageSummary) *node {
+	n := &node{sum: s, parent: s.ParentId}
+	if p := s.Labels[LabelParent]; p != "" {
+		n.parent = p
+	}
+	_, n.terok = s.Labels[LabelLayer]
+	for _, t := range s.RepoTags {
+		if t != "" && t != "<none>:<none>" {
+			n.tagged = true
+		}
+	}
+	g.nodes[s.ID] = n
+	return n
+}
+
+// inspectSummary is one image, as the listing would give it (without its
+// containers, which only a listing counts), or nil when there is none.
+func inspectSummary(ctx context.Context, id string) (*types.ImageSummary, error) {
+	rep, err := images.GetImage(ctx, id, nil)
+	if isNotFound(err) || (err != nil && strings.Contains(err.Error(), "image not known")) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspecting image %s: %w", id, err)
+	}
+	s := &types.ImageSummary{ID: rep.ID, RepoTags: rep.RepoTags, ParentId: rep.Parent, Size: rep.Size, Labels: rep.Labels}
+	if s.Labels == nil && rep.Config != nil {
+		s.Labels = rep.Config.Labels
+	}
+	if rep.Created != nil {
+		s.Created = rep.Created.Unix()
+	}
+	return s, nil
+}
+
+// ancestors returns id and every image below it that the graph knows.
 func (g *graph) ancestors(id string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -197,7 +268,8 @@ func splitList(s string) []string {
 }
 
 // List returns the images terok made that have a tag (with all, the
-// untagged ones too: earlier builds, and build steps), newest first.
+// untagged ones too: earlier builds, and what failed builds left), newest
+// first.
 func (c *Catalog) List(ctx context.Context, all bool) ([]Image, error) {
 	g, err := c.load(ctx)
 	if err != nil {
@@ -269,6 +341,18 @@ func (c *Catalog) Resolve(ctx context.Context, refs []string) ([]Image, error) {
 	g, err := c.load(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, id := range ids {
+		// A build step under a layer is not in the graph until named.
+		if g.nodes[id] == nil {
+			s, err := inspectSummary(c.Engine.On(ctx), id)
+			if err != nil {
+				return nil, err
+			}
+			if s != nil {
+				g.add(s)
+			}
+		}
 	}
 	users := g.users()
 	var out []Image
@@ -404,17 +488,42 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 			}
 		}
 	}
+	// A step of a failed build that a later step rests on goes with the
+	// images on top of it: Podman removes the untagged images below one it
+	// removes once nothing else rests on them. So only the tops are removed,
+	// and each is counted with the steps that go with it. (A step that a
+	// failed build shared with one that succeeded, from the build cache, has
+	// a child the graph does not see: Podman keeps it, and it is counted.)
+	children := map[string]int{}
+	for _, n := range g.nodes {
+		children[n.parent]++
+	}
+	steps := map[string]bool{}
+	for id, n := range g.nodes {
+		steps[id] = n.terok && !n.tagged && n.sum.Labels[LabelParent] == "" && children[id] > 0 && !keep[id]
+	}
 	var cands []Image
 	for id, n := range g.nodes {
 		layer := n.sum.Labels[LabelLayer]
-		if !n.terok || keep[id] || (layer != L0 && layer != L1 && layer != L2) {
+		if !n.terok || keep[id] || steps[id] || (layer != L0 && layer != L1 && layer != L2) {
 			continue
 		}
-		im := n.image(g, nil)
-		im.LayerSize = g.own(id)
-		cands = append(cands, im)
+		cands = append(cands, n.image(g, nil))
 	}
 	g.deepestFirst(cands)
+	for i := range cands {
+		id := cands[i].ID
+		cands[i].LayerSize = g.own(id)
+		for _, a := range g.ancestors(id)[1:] {
+			if !steps[a] {
+				break
+			}
+			if children[a]--; children[a] > 0 {
+				break
+			}
+			cands[i].LayerSize += g.own(a)
+		}
+	}
 	if dry {
 		out := make([]Removed, len(cands))
 		for i, im := range cands {
@@ -423,14 +532,14 @@ func (c *Catalog) Prune(ctx context.Context, dry bool) ([]Removed, error) {
 		return out, nil
 	}
 	out := c.Remove(ctx, cands)
-	c.tidyRecords(g)
+	c.tidyRecords(ctx, g)
 	return out, nil
 }
 
 // tidyRecords drops the records of projects that no longer exist, and the
 // family records of images that are gone. It is tidying, after the images
 // are removed: a record it cannot remove stays for the next prune.
-func (c *Catalog) tidyRecords(g *graph) {
+func (c *Catalog) tidyRecords(ctx context.Context, g *graph) {
 	live := map[string]bool{}
 	for _, r := range g.records {
 		live[r.Name()] = true
@@ -445,7 +554,11 @@ func (c *Catalog) tidyRecords(g *graph) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		id := strings.TrimSuffix(e.Name(), ".json")
-		if _, ok := g.nodes[id]; !ok && validID(id) {
+		if _, ok := g.nodes[id]; ok || !validID(id) {
+			continue
+		}
+		// The graph holds only what terok's images rest on: ask.
+		if s, err := inspectSummary(c.Engine.On(ctx), id); err == nil && s == nil {
 			_ = os.Remove(filepath.Join(dir, e.Name())) // tidying; see above
 		}
 	}
@@ -465,9 +578,12 @@ type Usage struct {
 
 // Usage reports the disk used by terok's images: each layer (what it adds
 // to the one below), and in each L1 what each agent's step and Node.js's
-// add (found in the image's history by their StepMarker), each base, each project's whole chain (bytes it alone
-// uses, and bytes it shares), what no build uses (prune's), and the total
-// with every shared byte counted once.
+// add (found in the image's history by their StepMarker), each base, each
+// project's whole chain (bytes it alone uses, and bytes it shares), what no
+// build uses (prune's), and the total with every layer counted once. A build
+// step that two layers share through the build cache (two L1s on one L0
+// whose first agent is the same) counts in each: the graph does not hold the
+// steps between layers (see load).
 func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 	g, err := c.load(ctx)
 	if err != nil {
@@ -574,7 +690,7 @@ func (c *Catalog) Usage(ctx context.Context) ([]Usage, error) {
 		}
 	}
 	out = append(out, Usage{Kind: "unused", Name: "images no build uses ('terok-image prune' removes them)", Bytes: unused, Unique: unused, Users: []string{}})
-	out = append(out, Usage{Kind: "total", Name: "every byte counted once", Bytes: total + unused, Users: []string{}})
+	out = append(out, Usage{Kind: "total", Name: "every layer counted once", Bytes: total + unused, Users: []string{}})
 	return out, nil
 }
 

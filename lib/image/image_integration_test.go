@@ -303,9 +303,25 @@ func TestPruneFindsLeftovers(t *testing.T) {
 	if len(left) == 0 {
 		t.Fatalf("prune's plan names no leftover of the failed build: %+v", plan)
 	}
+	// The steps below each leftover go with it.
+	var below []string
+	for _, im := range left {
+		for _, a := range g.ancestors(im.ID)[1:] {
+			if a == bb.ID {
+				break
+			}
+			below = append(below, a)
+		}
+	}
+	t.Logf("%d leftover images, %d steps below them", len(left), len(below))
 	for _, r := range cat.Remove(ctx, left) {
 		if !r.Removed {
 			t.Errorf("removing leftover %s: %s", r.ID, r.Error)
+		}
+	}
+	for _, id := range below {
+		if img, _ := inspectImage(te.engine.On(ctx), id); img != nil {
+			t.Errorf("step %s of the failed build is still there", id[:12])
 		}
 	}
 }

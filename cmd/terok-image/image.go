@@ -324,6 +324,9 @@ type AgentInfo struct {
 	Description string   `json:"description"`
 	Binary      string   `json:"binary"`
 	Families    []string `json:"families"`
+	// Needs is what the agent needs in L1 besides itself (the roster's
+	// needs: node, npm).
+	Needs       []string `json:"needs"`
 	Family      string   `json:"family,omitempty"`
 	Installable *bool    `json:"installable,omitempty"`
 	Provider    string   `json:"provider"`
@@ -380,7 +383,7 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 	var out []AgentInfo
 	for _, a := range roster.All() {
 		i := AgentInfo{Name: a.Name, Label: a.Label, Description: a.Description, Binary: a.Binary,
-			Families: a.Families(), Provider: a.Vault.Provider, Source: a.Source, Unvaulted: a.Vault.Unsupported, Login: a.HasLogin()}
+			Families: a.Families(), Needs: append([]string{}, a.Needs...), Provider: a.Vault.Provider, Source: a.Source, Unvaulted: a.Vault.Unsupported, Login: a.HasLogin()}
 		if fam != "" {
 			_, ok := a.Lines(fam)
 			i.Family, i.Installable = fam, &ok
@@ -391,6 +394,7 @@ func (c *AgentsCmd) Run(env *cli.Env) error {
 		{Header: "NAME", Value: func(i AgentInfo) string { return i.Name }},
 		{Header: "LABEL", Value: func(i AgentInfo) string { return i.Label }},
 		{Header: "FAMILIES", Value: func(i AgentInfo) string { return strings.Join(i.Families, ",") }},
+		{Header: "NEEDS", Value: func(i AgentInfo) string { return strings.Join(i.Needs, ",") }},
 	}
 	if fam != "" {
 		cols = append(cols, cli.Column[AgentInfo]{Header: "ON " + strings.ToUpper(fam), Value: func(i AgentInfo) string {

@@ -1,6 +1,9 @@
 package warden
 
-import "runtime/debug"
+import (
+	"runtime"
+	"runtime/debug"
+)
 
 // The warden process's garbage collector settings (see Lean). A host runs
 // one warden per task, most of them idle: memory a warden holds for the
@@ -15,12 +18,23 @@ const (
 	// allocation). Far above an idle warden's 6 MiB and a clone's peak; it
 	// bounds the garbage a burst of vault or gate traffic may leave.
 	MemoryLimit = 64 << 20
+	// Procs is how many threads run the warden's Go code at once
+	// (GOMAXPROCS): one. A warden waits on its sockets nearly all its
+	// life and its heavy work is done by other processes (git packs a
+	// clone, the provider answers); a thread blocked in a system call
+	// still lets another run. Each further P costs an allocation cache
+	// and a background mark worker, and wakes more threads at the start,
+	// which the runtime keeps for the process's life (two Go stacks each,
+	// 48 KiB): 0.4 MB of an idle warden (docs/decisions.md "Under 12 MB").
+	Procs = 1
 )
 
 // Lean sets the runtime of a warden process (services.Serve calls it
-// first): the collector's growth and its soft memory cap. It changes
-// nothing the warden does, only how soon it returns garbage.
+// first): one P, the collector's growth and its soft memory cap. It
+// changes nothing the warden does, only how many threads run it and how
+// soon it returns garbage.
 func Lean() {
+	runtime.GOMAXPROCS(Procs)
 	debug.SetGCPercent(GCPercent)
 	debug.SetMemoryLimit(MemoryLimit)
 }

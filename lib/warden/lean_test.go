@@ -2,6 +2,7 @@ package warden
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -9,8 +10,12 @@ import (
 func TestLean(t *testing.T) {
 	oldGC := debug.SetGCPercent(100)
 	oldLimit := debug.SetMemoryLimit(math.MaxInt64)
-	t.Cleanup(func() { debug.SetGCPercent(oldGC); debug.SetMemoryLimit(oldLimit) })
+	oldProcs := runtime.GOMAXPROCS(Procs + 1)
+	t.Cleanup(func() { debug.SetGCPercent(oldGC); debug.SetMemoryLimit(oldLimit); runtime.GOMAXPROCS(oldProcs) })
 	Lean()
+	if got := runtime.GOMAXPROCS(0); got != Procs {
+		t.Errorf("GOMAXPROCS after Lean: %d, want %d", got, Procs)
+	}
 	if got := debug.SetGCPercent(100); got != GCPercent {
 		t.Errorf("GC percent after Lean: %d, want %d", got, GCPercent)
 	}

@@ -24,9 +24,10 @@ import (
 // times through the gate. The warden is terok-warden, installed beside
 // terok; the baselines, in the same run: the same task's warden when
 // terok-warden is missing and terok serves as the warden itself, as before
-// it existed (full-*), and a bare `sleep` (sleep-rss-MB). Goals (issue
-// #15): under 12 MB idle, under 20 MB serving a clone. Each is measured
-// once, whatever -benchtime says.
+// it existed (full-*), terok-warden built as a plain `go build` builds it,
+// with inlining (inlined-*: the Makefile builds it without), and a bare
+// `sleep` (sleep-rss-MB). Goals (issue #15): under 12 MB idle, under 20 MB
+// serving a clone. Each is measured once, whatever -benchtime says.
 func BenchmarkWardenMemory(b *testing.B) {
 	wardenOnce.Do(func() { wardenMetrics = measureWarden(b) })
 	if wardenMetrics == nil {
@@ -59,6 +60,13 @@ func measureWarden(b *testing.B) map[string]float64 {
 		b.Fatal(err)
 	}
 	measureTask(b, tp, m, "full-")
+	// terok-warden with inlining, as `go build` makes it by default.
+	build := exec.Command("go", "build", "-tags", benchTags, "-trimpath", "-ldflags", "-s -w", "-o", own, "../cmd/terok-warden")
+	build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("building terok-warden with inlining: %v", err)
+	}
+	measureTask(b, tp, m, "inlined-")
 	if err := os.Rename(own+".aside", own); err != nil {
 		b.Fatal(err)
 	}

@@ -48,12 +48,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// benchTags are the build tags of terok's binaries (the Makefile's).
+const benchTags = "remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+
 // buildTerok builds terok and terok-warden into dir, stripped, as
-// installed: the tasks' wardens run as terok-warden beside terok.
+// installed (terok-warden without inlining, as the Makefile builds it):
+// the tasks' wardens run as terok-warden beside terok.
 func buildTerok(dir string) error {
-	tags := "remote containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
 	for _, cmd := range []string{"terok", "terok-warden"} {
-		build := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, cmd), "../cmd/"+cmd)
+		args := []string{"build", "-tags", benchTags, "-trimpath", "-ldflags", "-s -w"}
+		if cmd == "terok-warden" {
+			args = append(args, "-gcflags=all=-l") // as the Makefile builds it
+		}
+		build := exec.Command("go", append(args, "-o", filepath.Join(dir, cmd), "../cmd/"+cmd)...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {

@@ -21,12 +21,14 @@ import (
 // binary's pages, shared with every other warden on the host), idle once
 // the task started; then the peak resident (the kernel's high-water mark)
 // while the agent pushes 20 MB to its branch and clones it back three
-// times through the gate. The warden is terok-warden, installed beside
+// times through the gate, the resident right after (after-*) and idle
+// again 4 s later (settled-*). The warden is terok-warden, installed beside
 // terok; the baselines, in the same run: the same task's warden when
 // terok-warden is missing and terok serves as the warden itself, as before
-// it existed (full-*), and a bare `sleep` (sleep-rss-MB). Goals (issue
-// #15): under 12 MB idle, under 20 MB serving a clone. Each is measured
-// once, whatever -benchtime says.
+// it existed (full-*), terok-warden built as a plain `go build` builds it,
+// with inlining (inlined-*: the Makefile builds it without), and a bare
+// `sleep` (sleep-rss-MB). Goals (issue #15): under 12 MB idle, under 20 MB
+// serving a clone. Each is measured once, whatever -benchtime says.
 func BenchmarkWardenMemory(b *testing.B) {
 	wardenOnce.Do(func() { wardenMetrics = measureWarden(b) })
 	if wardenMetrics == nil {
@@ -59,6 +61,13 @@ func measureWarden(b *testing.B) map[string]float64 {
 		b.Fatal(err)
 	}
 	measureTask(b, tp, m, "full-")
+	// terok-warden with inlining, as `go build` makes it by default.
+	build := exec.Command("go", "build", "-tags", benchTags, "-trimpath", "-ldflags", "-s -w", "-o", own, "../cmd/terok-warden")
+	build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("building terok-warden with inlining: %v", err)
+	}
+	measureTask(b, tp, m, "inlined-")
 	if err := os.Rename(own+".aside", own); err != nil {
 		b.Fatal(err)
 	}
@@ -96,6 +105,11 @@ func measureTask(b *testing.B, tp taskProject, m map[string]float64, prefix stri
 	}
 	st = procStatus(b, pid)
 	m[prefix+"clone-peak-rss-MB"], m[prefix+"after-rss-MB"], m[prefix+"after-anon-MB"] = mb(st["VmHWM"]), mb(st["VmRSS"]), mb(st["RssAnon"])
+	// Idle again: the clones are over (the warden returns their memory
+	// once quiet for 2 s, warden.SettleQuiet).
+	time.Sleep(4 * time.Second)
+	st = procStatus(b, pid)
+	m[prefix+"settled-rss-MB"], m[prefix+"settled-anon-MB"] = mb(st["VmRSS"]), mb(st["RssAnon"])
 	tp.run("terok-task", "rm", "--yes", "--force", id)
 }
 

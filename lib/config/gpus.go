@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 )
 
@@ -26,7 +25,7 @@ const GPUAll = "all"
 // gpuName is a CDI device name (letters, digits, '_', '-', '.', ':',
 // starting and ending with a letter or digit): an index, a GPU-... UUID,
 // or a MIG device like 0:1.
-var gpuName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$`)
+var gpuName = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$`)
 
 const gpusForm = `"all" or a list of GPU indices or UUIDs, like ["0", "1"]`
 
@@ -86,7 +85,7 @@ func (g GPUs) Validate() error {
 		switch {
 		case n == GPUAll && len(g) > 1:
 			return fmt.Errorf(`"all" stands alone: gpus = "all"`)
-		case !gpuName.MatchString(n):
+		case !gpuName().MatchString(n):
 			return fmt.Errorf("invalid GPU %q (an index like \"0\", a UUID like \"GPU-...\", or a MIG device like \"0:1\")", n)
 		case seen[n]:
 			return fmt.Errorf("GPU %q listed twice", n)

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -91,7 +90,7 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-var lastKeyErr = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "([^"]*)"\): (.*)$`)
+var lastKeyErr = lazyRegexp(`^toml: (?:line \d+ )?\(last key "([^"]*)"\): (.*)$`)
 
 // validator checks decoded values; it returns the offending key and message.
 type validator func() (key string, err error)
@@ -141,7 +140,7 @@ func syntaxError(path string, data []byte, err error) error {
 	// Type mismatches come as plain errors: "toml: line N (last key
 	// "k"): message".
 	msg := firstLine(err.Error())
-	if m := lastKeyErr.FindStringSubmatch(msg); m != nil {
+	if m := lastKeyErr().FindStringSubmatch(msg); m != nil {
 		return &FileError{Path: path, Line: keyLine(data, strings.Split(m[1], ".")), Key: m[1], Msg: m[2]}
 	}
 	return &FileError{Path: path, Msg: strings.TrimPrefix(msg, "toml: ")}

@@ -4,22 +4,21 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
 var (
-	agentName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	imageHost = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?$`)
-	imagePath = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
-	imageTag  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digest    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	scpLike   = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
+	agentName = lazyRegexp(`^[a-z][a-z0-9-]{0,31}$`)
+	imageHost = lazyRegexp(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?$`)
+	imagePath = lazyRegexp(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	imageTag  = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digest    = lazyRegexp(`^sha256:[a-f0-9]{64}$`)
+	scpLike   = lazyRegexp(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$`)
 )
 
 // ValidAgentName checks an agent's name as it appears in lists.
 func ValidAgentName(a string) error {
-	if !agentName.MatchString(a) {
+	if !agentName().MatchString(a) {
 		return fmt.Errorf("invalid agent name %q (lower-case letters, digits and hyphens)", a)
 	}
 	return nil
@@ -36,13 +35,13 @@ func ValidImageRef(s string) error {
 	}
 	rest := s
 	if i := strings.Index(rest, "@"); i >= 0 {
-		if !digest.MatchString(rest[i+1:]) {
+		if !digest().MatchString(rest[i+1:]) {
 			return bad
 		}
 		rest = rest[:i]
 	}
 	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
-		if !imageTag.MatchString(rest[i+1:]) {
+		if !imageTag().MatchString(rest[i+1:]) {
 			return bad
 		}
 		rest = rest[:i]
@@ -50,13 +49,13 @@ func ValidImageRef(s string) error {
 	if i := strings.Index(rest, "/"); i >= 0 {
 		first := rest[:i]
 		if strings.ContainsAny(first, ".:") || first == "localhost" {
-			if !imageHost.MatchString(first) {
+			if !imageHost().MatchString(first) {
 				return bad
 			}
 			rest = rest[i+1:]
 		}
 	}
-	if !imagePath.MatchString(rest) {
+	if !imagePath().MatchString(rest) {
 		return bad
 	}
 	return nil
@@ -85,7 +84,7 @@ func ValidUpstream(s string) error {
 	if strings.Contains(s, "://") {
 		return fmt.Errorf("upstream %q: unsupported URL scheme (https, http, ssh, git or file)", s)
 	}
-	if scpLike.MatchString(s) {
+	if scpLike().MatchString(s) {
 		return nil
 	}
 	if filepath.IsAbs(s) {

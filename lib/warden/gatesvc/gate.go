@@ -55,13 +55,13 @@ func (s *Service) Close() error {
 }
 
 // guard closes the gate to a quarantined task: quarantine (and terok
-// panic) cut the task off from the gate as well as from the network.
+// panic) cut the task off from the gate as well as from the network. A
+// request's end asks the warden to return its memory once it is quiet
+// (warden.SettleSoon).
 func (s *Service) guard(h http.Handler) http.Handler {
-	if s.Closed == nil {
-		return h
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if s.Closed() {
+		defer warden.SettleSoon()
+		if s.Closed != nil && s.Closed() {
 			http.Error(w, "the task is quarantined: its gate is closed until terok-shield up", http.StatusForbidden)
 			return
 		}

@@ -40,7 +40,7 @@ type auditLog struct {
 
 	mu     sync.Mutex // orders add: time stamp and queue together
 	closed bool
-	queue  chan queued
+	queue  chan *queued // pointers: a buffer of 256 events would hold 56 KiB for the task's life
 	done   chan struct{}
 
 	seen map[string]*seenEntry // the writer's own
@@ -60,7 +60,7 @@ type seenEntry struct {
 }
 
 func openAudit(path, task string) *auditLog {
-	a := &auditLog{path: path, task: task, queue: make(chan queued, 256), done: make(chan struct{}),
+	a := &auditLog{path: path, task: task, queue: make(chan *queued, 256), done: make(chan struct{}),
 		seen: map[string]*seenEntry{}}
 	go a.write()
 	return a
@@ -80,7 +80,7 @@ func (a *auditLog) add(e Event) {
 		a.append(e)
 		return
 	}
-	q := queued{e: e, written: make(chan struct{})}
+	q := &queued{e: e, written: make(chan struct{})}
 	a.queue <- q
 	a.mu.Unlock()
 	<-q.written
@@ -96,7 +96,7 @@ func (a *auditLog) addRecord(r any) {
 		a.appendRecord(r)
 		return
 	}
-	q := queued{rec: r, written: make(chan struct{})}
+	q := &queued{rec: r, written: make(chan struct{})}
 	a.queue <- q
 	a.mu.Unlock()
 	<-q.written

@@ -128,9 +128,11 @@ func (s *Service) closed() bool { return s.cfg.Closed != nil && s.cfg.Closed() }
 // guard closes the proxy to a quarantined task: its tokens are revoked
 // (again: quarantine revokes them at once, see services), so the proxy
 // refuses the request as it refuses any dead token, in the provider's
-// error shape and on the audit log.
+// error shape and on the audit log. A request's end asks the warden to
+// return its memory once it is quiet (warden.SettleSoon).
 func (s *Service) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		defer warden.SettleSoon()
 		if s.closed() {
 			s.Revoke()
 		}

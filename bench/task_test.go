@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/shield"
 	"github.com/terok-ai/terok-go/lib/task"
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
@@ -24,7 +25,8 @@ import (
 // podman a remote client, some 150 ms slower here). Each round creates a
 // task; they are removed afterwards. Run as an unprivileged user (bench/run
 // does, as the rootless user it is given) it measures the rootless path:
-// the user's own Podman, the warden under `podman unshare`.
+// the user's own Podman, the warden in its user namespace. As root it
+// also times the shield's OCI hook, as registered, on its own (hook-ms).
 func BenchmarkTaskRun(b *testing.B) {
 	tp := newTaskProject(b)
 	env, bin, image := tp.env, tp.bin, tp.image
@@ -40,6 +42,40 @@ func BenchmarkTaskRun(b *testing.B) {
 	for p, ms := range phases {
 		b.ReportMetric(ms/float64(rounds), p+"-ms")
 	}
+	// The shield's OCI hook on its own, as registered (part of attach):
+	// which binary it runs shows here (terok, or its own terok-shield-hook).
+	if os.Getuid() == 0 {
+		b.ReportMetric(hookMs(b, rounds), "hook-ms")
+	}
+}
+
+// hookMs is the mean time, in ms, of the registered OCI hook's run over
+// rounds runs, fed a task container's state for a network namespace of
+// its own (unshare -n): its start and the ruleset's load and verification.
+func hookMs(b *testing.B, rounds int) float64 {
+	_, bin, err := shield.FindHook()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns := exec.Command("unshare", "-n", "sleep", "600")
+	if err := ns.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = ns.Process.Kill(); _ = ns.Wait() }()
+	state := fmt.Sprintf(`{"ociVersion":"1.0.2","id":"bench","status":"creating","pid":%d,"annotations":{%q:%q}}`,
+		ns.Process.Pid, shield.Annotation, task.NewID())
+	var total time.Duration
+	for range rounds {
+		cmd := exec.Command(bin)
+		cmd.Args = []string{shield.HookCommand, "hook"} // the registration's
+		cmd.Stdin = strings.NewReader(state)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("the hook %s: %v\n%s", bin, err, out)
+		}
+		total += time.Since(t0)
+	}
+	return float64(total.Microseconds()) / 1000 / float64(rounds)
 }
 
 // BenchmarkFirstTask: a project's first task after its image is built, as

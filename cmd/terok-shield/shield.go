@@ -72,29 +72,13 @@ type Grammar struct {
 type HookCmd struct{}
 
 func (HookCmd) Run(env *cli.Env) error {
-	st, err := shield.ReadHookState(env.Stdin)
-	if err != nil {
-		return cli.Usagef("%v", err)
-	}
-	id, ok := st.Annotations[shield.Annotation]
-	if !ok {
-		return cli.Usagef("the container has no %s annotation", shield.Annotation)
-	}
-	if task.ValidID(id) != nil {
-		return cli.Usagef("the %s annotation %s is not a task id", shield.Annotation, quote(id))
-	}
-	if err := shield.Install(st.Pid); err != nil {
-		return cli.Failf("task %s: %v", id, err)
+	if _, err := shield.Hook(env.Stdin); err != nil {
+		if ie := (*shield.HookInputError)(nil); errors.As(err, &ie) {
+			return cli.Usagef("%v", err)
+		}
+		return cli.Failf("%v", err)
 	}
 	return nil
-}
-
-// quote quotes outside input for a one-line message, cut short.
-func quote(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "..."
-	}
-	return strconv.Quote(s)
 }
 
 // VerifyCmd is `terok-shield verify`.
@@ -278,7 +262,7 @@ func yesNo(b bool) string {
 // InstallHookCmd is `terok-shield install-hook`.
 type InstallHookCmd struct {
 	Dir    string `help:"The hooks directory (default: the first Podman reads; not as root, ~/.config/containers/oci/hooks.d)." placeholder:"DIR" type:"path"`
-	Binary string `help:"The terok binary the hook runs, an absolute path (default: this one)." placeholder:"PATH" type:"path"`
+	Binary string `help:"The binary the hook runs, an absolute path (default: terok-shield-hook beside this terok binary, else this one)." placeholder:"PATH" type:"path"`
 }
 
 func (c *InstallHookCmd) Run(env *cli.Env) error {
@@ -288,7 +272,7 @@ func (c *InstallHookCmd) Run(env *cli.Env) error {
 		if err != nil {
 			return cli.Failf("cannot find this binary: %v", err)
 		}
-		bin = exe
+		bin = shield.HookBinary(exe)
 	}
 	dirs := shield.PodmanHooksDirs()
 	dir := c.Dir

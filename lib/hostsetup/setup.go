@@ -141,7 +141,8 @@ func linksTo(dir, target string, names []string) Action {
 	return a
 }
 
-// planHook is setup's hook step: the shield's registration of h.Exe in
+// planHook is setup's hook step: the shield's registration of h.Exe (of
+// the hook's own binary beside it when there is one: shield.HookBinary) in
 // the hooks directory, written unless the same one is there. Not as
 // root, with no directory named, a registration that Podman already reads
 // and this user cannot write (root's) is left as it is: it runs for this
@@ -155,6 +156,10 @@ func planHook(h Host) Action {
 		dir = shield.DefaultHookDir(h.UID, h.Getenv, h.PodmanHooksDirs)
 	}
 	binErr := shield.CheckHookBinary(h.Exe)
+	hookBin := h.Exe
+	if binErr == nil {
+		hookBin = shield.HookBinary(h.Exe)
+	}
 	if binErr != nil {
 		a.Refusals = append(a.Refusals, binErr)
 	}
@@ -165,7 +170,7 @@ func planHook(h Host) Action {
 		hook = shield.Installed{Hook: file, Binary: bin, Registered: true}
 	} else if binErr == nil {
 		var err error
-		if hook, err = shield.PlanInstallHook(dir, h.Exe, h.PodmanHooksDirs); err != nil {
+		if hook, err = shield.PlanInstallHook(dir, hookBin, h.PodmanHooksDirs); err != nil {
 			a.Refusals = append(a.Refusals, err)
 		}
 		if hook.Changed {
@@ -174,9 +179,9 @@ func planHook(h Host) Action {
 	}
 	a.Detail = hook.Hook + " runs " + hook.Binary
 	switch {
-	case !sameFile(hook.Binary, h.Exe):
+	case !sameFile(hook.Binary, hookBin):
 		a.Status, a.Fix = hostcheck.Warn, "as root, run terok setup with "+h.Exe+", or use "+hook.Binary
-		a.Detail += "; your tasks get this registration (root's), which runs another terok binary than this one (" + h.Exe + ")"
+		a.Detail += "; your tasks get this registration (root's), which runs another terok binary than this one (" + hookBin + ")"
 	case !hook.Registered:
 		a.Status, a.Fix = hostcheck.Fail, "add "+dir+" to hooks_dir in the [engine] table of containers.conf, or run terok setup without --hooks-dir"
 		a.Detail += "; Podman does not read that directory, so tasks cannot start"

@@ -346,6 +346,35 @@ func TestCheckSetupHook(t *testing.T) {
 			t.Errorf("root's, this binary: %+v", a)
 		}
 	})
+	// The hook's own binary beside terok is what the registration runs
+	// (it starts faster on every task's start); setup writes it over one
+	// of terok itself, and leaves it once in place.
+	t.Run("the hook's own binary", func(t *testing.T) {
+		h := testHost(t)
+		own := filepath.Join(filepath.Dir(h.Exe), shield.HookBinaryName)
+		writeFile(t, own, "#!/bin/sh\n", 0o755)
+		if _, err := shield.WriteHook(h.HooksDir, h.Exe); err != nil {
+			t.Fatal(err)
+		}
+		a := CheckSetup(h).Actions[1]
+		if want := []Change{{Op: WriteHook, Path: h.HooksDir, Target: own}}; !slices.Equal(a.Changes, want) || a.Status != "" ||
+			a.Detail != filepath.Join(h.HooksDir, shield.HookFile)+" runs "+own {
+			t.Errorf("%+v", a)
+		}
+		if _, err := shield.WriteHook(h.HooksDir, own); err != nil {
+			t.Fatal(err)
+		}
+		if a := CheckSetup(h).Actions[1]; len(a.Changes) != 0 || a.Status != "" {
+			t.Errorf("in place: %+v", a)
+		}
+		// Not executable: terok itself, as before.
+		if err := os.Chmod(own, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if a := CheckSetup(h).Actions[1]; !slices.Equal(a.Changes, []Change{{Op: WriteHook, Path: h.HooksDir, Target: h.Exe}}) {
+			t.Errorf("a hook binary that is not executable: %+v", a)
+		}
+	})
 }
 
 // TestCheckSetupDirs: a directory that cannot be made refuses the setup.

@@ -71,6 +71,22 @@ func TestCheckUninstall(t *testing.T) {
 // warning; one that cannot be read refuses the uninstall; one whose
 // binary is gone is this terok's.
 func TestCheckUninstallHook(t *testing.T) {
+	t.Run("the hook's own binary", func(t *testing.T) {
+		h := testHost(t)
+		own := filepath.Join(filepath.Dir(h.Exe), shield.HookBinaryName)
+		writeFile(t, own, "#!/bin/sh\n", 0o755)
+		if _, err := shield.WriteHook(h.HooksDir, own); err != nil {
+			t.Fatal(err)
+		}
+		a := CheckUninstall(context.Background(), h, nil).Actions[1]
+		if want := []Change{{Op: RemoveHook, Path: h.HooksDir, Target: h.Exe}}; !slices.Equal(a.Changes, want) || a.Status != "" {
+			t.Errorf("%+v", a)
+		}
+		apply(t, Plan{Actions: []Action{a}})
+		if _, err := os.Stat(filepath.Join(h.HooksDir, shield.HookFile)); !os.IsNotExist(err) {
+			t.Errorf("the registration is left: %v", err)
+		}
+	})
 	t.Run("another terok's", func(t *testing.T) {
 		h := testHost(t)
 		other := filepath.Join(h.root(), "other-terok")

@@ -10,9 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	podmanconfig "go.podman.io/common/pkg/config"
+
+	"github.com/terok-ai/terok-go/lib/taskid"
 )
 
 // Annotation is the container annotation that makes Podman run terok's
@@ -33,7 +36,59 @@ const (
 	// HookCommand is the name the binary is run by (argv[0]): the terok
 	// binary dispatches on it.
 	HookCommand = "terok-shield"
+	// HookBinaryName is the hook's own binary (cmd/terok-shield-hook),
+	// installed beside terok: it links only what the hook runs, and starts
+	// in a fraction of terok's time on every task's start
+	// (docs/decisions.md, "Start time"). It takes the same arguments.
+	HookBinaryName = "terok-shield-hook"
 )
+
+// HookBinary is the binary a registration made by the terok binary exe
+// runs: the hook's own binary beside exe (links resolved) when there is
+// an executable one, else exe itself.
+func HookBinary(exe string) string {
+	dir := filepath.Dir(exe)
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		dir = filepath.Dir(r)
+	}
+	own := filepath.Join(dir, HookBinaryName)
+	if CheckHookBinary(own) == nil {
+		return own
+	}
+	return exe
+}
+
+// HookInputError is a hook run refused for what it was given: a state
+// that is not a task container's.
+type HookInputError struct{ Msg string }
+
+func (e *HookInputError) Error() string { return e.Msg }
+
+// Hook is the hook's run (terok-shield hook, and the hook's own binary):
+// it reads the container's state from stdin, checks that the container
+// is a task's (its annotation a task id), and installs the default-deny
+// ruleset in its network namespace (Install). It returns the task's id,
+// and a *HookInputError for a state it refuses.
+func Hook(stdin io.Reader) (string, error) {
+	st, err := ReadHookState(stdin)
+	if err != nil {
+		return "", &HookInputError{err.Error()}
+	}
+	id, ok := st.Annotations[Annotation]
+	if !ok {
+		return "", &HookInputError{"the container has no " + Annotation + " annotation"}
+	}
+	if taskid.Valid(id) != nil {
+		if len(id) > 40 {
+			id = id[:40] + "..."
+		}
+		return "", &HookInputError{fmt.Sprintf("the %s annotation %s is not a task id", Annotation, strconv.Quote(id))}
+	}
+	if err := Install(st.Pid); err != nil {
+		return id, fmt.Errorf("task %s: %w", id, err)
+	}
+	return id, nil
+}
 
 // Podman's hooks directories: the ones it reads as root when
 // containers.conf names none (a rootless Podman then reads none at all).
@@ -268,7 +323,8 @@ func CheckHookBinary(binary string) error {
 }
 
 // UninstallHook removes terok's registration from dir when it runs
-// binary (the same file, or one that no longer exists). A registration of
+// binary or the hook's own binary beside it (the same file, or one that no
+// longer exists). A registration of
 // another terok binary is left alone and its binary returned.
 func UninstallHook(dir, binary string) (removed bool, other string, err error) {
 	remove, other, err := PlanUninstallHook(dir, binary)
@@ -282,9 +338,9 @@ func UninstallHook(dir, binary string) (removed bool, other string, err error) {
 }
 
 // PlanUninstallHook says what UninstallHook would do, removing nothing:
-// remove when dir has a registration that runs binary (the same file, or
-// one that no longer exists); other, the binary that another terok's
-// registration there runs.
+// remove when dir has a registration that runs binary or the hook's own
+// binary beside it (HookBinary; the same file, or one that no longer
+// exists); other, the binary that another terok's registration there runs.
 func PlanUninstallHook(dir, binary string) (remove bool, other string, err error) {
 	p := filepath.Join(dir, HookFile)
 	b, err := os.ReadFile(p)
@@ -298,12 +354,16 @@ func PlanUninstallHook(dir, binary string) (remove bool, other string, err error
 	if err := json.Unmarshal(b, &h); err != nil {
 		return false, "", fmt.Errorf("%s: %w", p, err)
 	}
-	ours, err1 := os.Stat(binary)
-	theirs, err2 := os.Stat(h.Hook.Path)
-	if !errors.Is(err2, fs.ErrNotExist) && (err1 != nil || err2 != nil || !os.SameFile(ours, theirs)) {
-		return false, h.Hook.Path, nil
+	theirs, err := os.Stat(h.Hook.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, "", nil
 	}
-	return true, "", nil
+	for _, b := range []string{binary, HookBinary(binary)} {
+		if ours, oerr := os.Stat(b); err == nil && oerr == nil && os.SameFile(ours, theirs) {
+			return true, "", nil
+		}
+	}
+	return false, h.Hook.Path, nil
 }
 
 // HookRegistered reports whether dir is among hooksDirs, the directories

@@ -2,6 +2,7 @@ package shield
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,4 +102,77 @@ func FuzzReadHookState(f *testing.F) {
 			t.Fatalf("accepted a state without a process id: %q", s)
 		}
 	})
+}
+
+// TestHookBinary: the hook's own binary beside terok (links resolved) is
+// the one registered; without an executable one, terok itself.
+func TestHookBinary(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "prefix", "terok")
+	own := filepath.Join(dir, "prefix", HookBinaryName)
+	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "terok-shield")
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	if got := HookBinary(exe); got != exe {
+		t.Errorf("no hook binary: %s", got)
+	}
+	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := HookBinary(exe); got != exe {
+		t.Errorf("a hook binary that is not executable: %s", got)
+	}
+	if err := os.Chmod(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := HookBinary(exe); got != own {
+		t.Errorf("beside terok: %s", got)
+	}
+	if got := HookBinary(link); got != own {
+		t.Errorf("through a link: %s", got)
+	}
+	// Uninstalling terok's registration removes one of its hook binary's.
+	hooks := filepath.Join(dir, "hooks")
+	if _, err := WriteHook(hooks, own); err != nil {
+		t.Fatal(err)
+	}
+	if rm, other, err := PlanUninstallHook(hooks, exe); !rm || other != "" || err != nil {
+		t.Errorf("uninstall plan: %v %q %v", rm, other, err)
+	}
+	if err := os.Remove(own); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteHook(hooks, filepath.Join(dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if rm, other, err := PlanUninstallHook(hooks, exe); rm || other != filepath.Join(dir, "x") || err != nil {
+		t.Errorf("another binary's: %v %q %v", rm, other, err)
+	}
+}
+
+// TestHookRefuses: a state that is not a task container's is refused as
+// input, before any namespace is touched.
+func TestHookRefuses(t *testing.T) {
+	for in, says := range map[string]string{
+		`{"pid":1`:  "not valid JSON",
+		`{"pid":1}`: "has no terok.shield annotation",
+		`{"pid":1,"annotations":{"terok.shield":"not-an-id"}}`:                       `annotation "not-an-id" is not a task id`,
+		`{"pid":1,"annotations":{"terok.shield":"` + strings.Repeat("a", 60) + `"}}`: `"` + strings.Repeat("a", 40) + `..." is not`,
+	} {
+		id, err := Hook(strings.NewReader(in))
+		var ie *HookInputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), says) || id != "" {
+			t.Errorf("%.40q: %q %v, want an input error saying %q", in, id, err, says)
+		}
+	}
 }

@@ -306,8 +306,15 @@ func (b *Builder) buildRecipe(ctx context.Context, r Recipe, made map[string]str
 		ReportWriter:    lw,
 		CommonBuildOpts: &define.CommonBuildOptions{},
 	}}
-	_, err = images.Build(ctx, []string{filepath.Join(dir, "Containerfile")}, opts)
-	lw.flush()
+	for try := 1; ; try++ {
+		_, err = images.Build(ctx, []string{filepath.Join(dir, "Containerfile")}, opts)
+		lw.flush()
+		if err == nil || try == cacheRaceTries || !cacheRace(err) || ctx.Err() != nil {
+			break
+		}
+		b.emit(Log{Layer: r.Layer, Line: "an image went away while the build looked for its cached steps (removed by another command); building again"})
+		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	}
 	if err != nil {
 		return "", &BuildError{Layer: r.Layer, Step: lw.step, Of: lw.of, Instruction: lw.instr, Tail: lw.tail(), Err: err}
 	}
@@ -319,6 +326,20 @@ func (b *Builder) buildRecipe(ctx context.Context, r Recipe, made map[string]str
 		return "", &BuildError{Layer: r.Layer, Tail: lw.tail(), Err: errors.New("the build ended but " + r.Tag + " is not the image it built")}
 	}
 	return img.ID, nil
+}
+
+// cacheRaceTries bounds the builds of one layer that cacheRace repeats.
+const cacheRaceTries = 4
+
+// cacheRace is a build that failed because an image was removed (a prune,
+// an rm, another build's cleanup) while Podman 4.3's build went through
+// every image in storage for a cached step: "checking if cached image
+// exists from a previous build: getting top layer info: layer not known".
+// Nothing was wrong with the build; the same build again goes through.
+func cacheRace(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "checking if cached image exists") &&
+		(strings.Contains(m, "layer not known") || strings.Contains(m, "image not known"))
 }
 
 // logWriter turns build output into Log and Progress events, and keeps the

@@ -100,7 +100,9 @@ func TestTaskClearanceHold(t *testing.T) {
 		return time.Now()
 	}
 	curl := func(target string) string {
-		return "curl -sS -m 25 -o /dev/null -w '%{http_code}' http://" + target + "/"
+		// One stream inside the task: podman exec's two streams were seen
+		// interleaved mid-line ("Could not resolve000 host").
+		return "curl -sS -m 25 -o /dev/null -w '\\n%{http_code}' http://" + target + "/ 2>&1"
 	}
 
 	in, cl, id := start()

@@ -33,7 +33,7 @@ func TestStartTTY(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := e.StartTTY(ctx, name, TTYExec{Cmd: []string{"sh", "-c",
-		`echo "size-$(stty size | tr ' ' x)"; read x; echo "size-$(stty size | tr ' ' x) got-$x"; exit 5`}}, 100, 30)
+		`echo "size-$(stty size | tr ' ' x)"; read x; i=0; while [ "$(stty size)" = "30 100" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo "size-$(stty size | tr ' ' x) got-$x"; exit 5`}}, 100, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,9 @@ func TestStartTTY(t *testing.T) {
 		}
 	}
 	readUntil("size-30x100")
+	// Podman hands a resize to conmon, which applies it on its own time:
+	// the input may reach the shell first, so the shell waits (up to 5 s)
+	// for the size to change.
 	if err := st.Resize(ctx, 120, 40); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,12 @@ func notFound(err error) error {
 }
 
 // CreateContainer creates a container from a spec and returns its id.
+// One with an automatic user namespace gets its ids in one range
+// (createContiguous).
 func (e *Engine) CreateContainer(ctx context.Context, s *specgen.SpecGenerator) (string, error) {
+	if s.IDMappings != nil && s.IDMappings.AutoUserNs {
+		return e.createContiguous(ctx, s)
+	}
 	r, err := containers.CreateWithSpec(e.on(ctx), s, nil)
 	if err != nil {
 		return "", err
@@ -65,31 +70,7 @@ func (e *Engine) CreateContainer(ctx context.Context, s *specgen.SpecGenerator) 
 
 // StartContainer starts a created or stopped container.
 func (e *Engine) StartContainer(ctx context.Context, id string) error {
-	return notFound(againOnMountFlake(ctx, func() error { return containers.Start(e.on(ctx), id, nil) }))
-}
-
-// mountFlakeTries bounds the calls againOnMountFlake makes.
-const mountFlakeTries = 3
-
-// againOnMountFlake calls fn again when it failed with mountFlake: Podman
-// 4.3's overlay mount of a container with an automatic user namespace
-// (its idmapped lower layers, "mapped/0") was seen to be refused with
-// "permission denied" once in hundreds of starts on a host starting many
-// containers, and to succeed when asked again. The call failed before
-// anything ran: nothing is done twice.
-func againOnMountFlake(ctx context.Context, fn func() error) error {
-	err := fn()
-	for try := 1; try < mountFlakeTries && err != nil && mountFlake(err) && ctx.Err() == nil; try++ {
-		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-		err = fn()
-	}
-	return err
-}
-
-// mountFlake is the refused overlay mount againOnMountFlake retries.
-func mountFlake(err error) bool {
-	m := err.Error()
-	return strings.Contains(m, "creating overlay mount") && strings.Contains(m, "permission denied")
+	return notFound(containers.Start(e.on(ctx), id, nil))
 }
 
 // InitContainer initialises a created or stopped container without
@@ -97,7 +78,7 @@ func mountFlake(err error) bool {
 // createRuntime stage), its first process waiting to be started. One
 // initialised already is left as it is.
 func (e *Engine) InitContainer(ctx context.Context, id string) error {
-	err := againOnMountFlake(ctx, func() error { return containers.ContainerInit(e.on(ctx), id, nil) })
+	err := containers.ContainerInit(e.on(ctx), id, nil)
 	if errors.Is(err, define.ErrCtrStateInvalid) {
 		return nil
 	}

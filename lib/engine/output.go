@@ -16,8 +16,7 @@ import (
 // file.
 func (e *Engine) AttachOutput(ctx context.Context, id string, out, errOut func(string), ready chan bool) error {
 	so, se := &lineWriter{fn: out}, &lineWriter{fn: errOut}
-	// A refused mount fails the attach's request, before ready is sent.
-	err := againOnMountFlake(ctx, func() error { return containers.Attach(e.on(ctx), id, nil, so, se, ready, nil) })
+	err := containers.Attach(e.on(ctx), id, nil, so, se, ready, nil)
 	so.flush()
 	se.flush()
 	return notFound(err)

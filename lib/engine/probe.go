@@ -110,46 +110,46 @@ func (e *Engine) RunProbeSpec(ctx context.Context, s *specgen.SpecGenerator, run
 		}
 		unlock = u
 	}
-	created, err := containers.CreateWithSpec(ctx, s, nil)
+	createdID, err := e.CreateContainer(ctx, s)
 	if err != nil {
 		unlock()
 		return fail("creating", err)
 	}
 	// The result stands whether or not the removal works; a probe left
 	// behind keeps ProbeLabel, and RemoveProbes finds it later.
-	defer func() { _ = e.removeProbe(ctx, created.ID) }()
-	err = containers.Start(ctx, created.ID, nil)
+	defer func() { _ = e.removeProbe(ctx, createdID) }()
+	err = containers.Start(ctx, createdID, nil)
 	unlock()
 	if err != nil {
 		return fail("starting", err)
 	}
 	var whileErr error
 	if run.While != nil {
-		st, err := e.InspectContainer(ctx, created.ID)
+		st, err := e.InspectContainer(ctx, createdID)
 		switch {
 		case err != nil:
 			return fail("inspecting", err)
 		case !st.Running || st.Pid <= 0:
 			whileErr = fmt.Errorf("the probe container was no longer running (exit code %d)", st.ExitCode)
 		default:
-			if err := e.waitOutput(ctx, created.ID, run.Ready); err != nil {
+			if err := e.waitOutput(ctx, createdID, run.Ready); err != nil {
 				return fail("reading the output of", err)
 			}
 			whileErr = run.While(ctx, st.Pid)
 		}
-		if err := e.StopContainer(ctx, created.ID, 0); err != nil {
+		if err := e.StopContainer(ctx, createdID, 0); err != nil {
 			return fail("stopping", err)
 		}
 	}
-	code, err := containers.Wait(ctx, created.ID, nil)
+	code, err := containers.Wait(ctx, createdID, nil)
 	if err != nil {
 		return fail("waiting for", err)
 	}
-	out, err := e.logs(ctx, created.ID)
+	out, err := e.logs(ctx, createdID)
 	if err != nil {
 		return fail("reading the output of", err)
 	}
-	return Probe{Name: s.Name, ID: created.ID, ExitCode: int(code), Output: out, Took: time.Since(start), WhileErr: whileErr}, nil
+	return Probe{Name: s.Name, ID: createdID, ExitCode: int(code), Output: out, Took: time.Since(start), WhileErr: whileErr}, nil
 }
 
 // ProbeError is a probe container that could not be created, started or

@@ -9,9 +9,9 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
-	"go.podman.io/storage/types"
 
 	"github.com/terok-ai/terok-go/lib/config"
+	"github.com/terok-ai/terok-go/lib/engine"
 )
 
 // AgentUID is the uid (and gid) of the agent's user in terok's images.
@@ -149,9 +149,9 @@ func Spec(c Container, h Hardening) *specgen.SpecGenerator {
 	s.DNSServers = slices.Clone(c.DNS)
 	switch {
 	case h.UserNS == "auto":
-		s.UserNS = specgen.Namespace{NSMode: specgen.Auto}
-		// Over the REST API, auto is ignored unless the mappings say so too.
-		s.IDMappings = &types.IDMappingOptions{AutoUserNs: true}
+		// Always the same size, so that ranges stay whole
+		// (engine.createContiguous).
+		engine.AutoUserNS(s, engine.AutoUserNSSize)
 	case len(h.UserNS) > 8 && h.UserNS[:8] == "keep-id:":
 		s.UserNS = specgen.Namespace{NSMode: specgen.KeepID, Value: h.UserNS[8:]}
 	case h.UserNS == "keep-id":

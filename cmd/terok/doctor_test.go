@@ -172,6 +172,11 @@ func TestDoctorTaskProbeFailsAsATaskWould(t *testing.T) {
 	var d DoctorCmd
 	opts, _ := d.options(env)
 	opts.Only = []string{"task"}
+	// The doctor gives Podman 30 s; this host builds images in other
+	// packages' tests meanwhile, and a create waited longer than that for
+	// the storage lock (fulltest17). What is tested is the outcome, not
+	// the budget.
+	opts.PodmanTimeout = 2 * time.Minute
 	before := map[string][]string{}
 	for _, what := range []string{"ps -aq", "volume ls -q"} {
 		before[what] = probeThings(t, what)

@@ -50,8 +50,9 @@ const maxRangeTries = 8
 // exactly its size, and the container is created again: its range now
 // starts at the last piece. The placeholders are removed once it is
 // whole. They are probe containers (ProbeLabel), so RemoveProbes finds one
-// a crash left behind. The caller holds the engine lock, so no other
-// terok command takes the gaps meanwhile.
+// a killed command left behind, and so does the next createContiguous
+// that meets a gap. The caller holds the engine lock, so no other terok
+// command takes the gaps meanwhile.
 func (e *Engine) createContiguous(ctx context.Context, s *specgen.SpecGenerator) (string, error) {
 	var holders []string
 	defer func() {
@@ -81,15 +82,27 @@ func (e *Engine) createContiguous(ctx context.Context, s *specgen.SpecGenerator)
 			return "", fmt.Errorf("no free range of %d ids for the container's user namespace in %d tries "+
 				"(its ranges were %s): removing stopped containers frees theirs", rangeSize(uids), try, strings.Join(mapStrings(uids), " "))
 		}
+		if try == 1 {
+			// Placeholders left by a command killed meanwhile hold gaps
+			// too; under the engine lock no other command's are in
+			// flight.
+			e.removeHolders(ctx)
+		}
 		gaps := uids
 		if len(gids) > len(uids) {
 			gaps = gids
 		}
+		// A probe image rather than the task's: a container gets its
+		// image's labels, and a placeholder is no project's.
+		image, err := e.FirstLocalImage(ctx, ProbeImages...)
+		if err != nil || image == "" {
+			image = s.Image
+		}
 		for _, g := range gaps[:len(gaps)-1] {
-			h := specgen.NewSpecGenerator(s.Image, false)
+			h := specgen.NewSpecGenerator(image, false)
 			h.Name = ProbeName()
 			h.Command = []string{"true"}
-			h.Labels = map[string]string{ProbeLabel: "1"}
+			h.Labels = map[string]string{ProbeLabel: "1", holderLabel: "1"}
 			AutoUserNS(h, uint32(g.Size))
 			hr, err := containers.CreateWithSpec(e.on(ctx), h, nil)
 			if err != nil {
@@ -97,6 +110,21 @@ func (e *Engine) createContiguous(ctx context.Context, s *specgen.SpecGenerator)
 			}
 			holders = append(holders, hr.ID)
 		}
+	}
+}
+
+// holderLabel marks createContiguous's placeholders.
+const holderLabel = "terok.userns-hold"
+
+// removeHolders removes placeholders a killed command left behind.
+func (e *Engine) removeHolders(ctx context.Context) {
+	list, err := containers.List(e.on(ctx), new(containers.ListOptions).WithAll(true).
+		WithFilters(map[string][]string{"label": {holderLabel + "=1"}}))
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		_ = e.RemoveContainer(ctx, c.ID)
 	}
 }
 

@@ -73,6 +73,15 @@ func TestAutoUserNSRangeIsWhole(t *testing.T) {
 		t.Fatal("Podman gave whole ranges across a gap five times: the test could not make one")
 	}
 
+	// A placeholder a killed command left behind goes with the next gap.
+	left := spec(10)
+	left.Labels[holderLabel] = "1"
+	lr, err := containers.CreateWithSpec(e.on(ctx), left, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.RemoveContainer(context.Background(), lr.ID) })
+
 	var held []string
 	testHookHolders = func(h []string) { held = h }
 	t.Cleanup(func() { testHookHolders = nil })
@@ -103,6 +112,9 @@ func TestAutoUserNSRangeIsWhole(t *testing.T) {
 				t.Errorf("placeholder %s is still there: %v", h, err)
 			}
 		}
+	}
+	if _, err := e.InspectContainer(ctx, lr.ID); !errors.Is(err, ErrNoSuchContainer) {
+		t.Errorf("the placeholder a killed command left is still there: %v", err)
 	}
 	if !exercised {
 		t.Error("CreateContainer never met a gap: the placeholders were not exercised")

@@ -266,7 +266,7 @@ func (p *proxy) serve(w *countingWriter, r *http.Request, body *countingBody, sh
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	return &b, resp.StatusCode, stream(w, resp.Body)
+	return &b, resp.StatusCode, stream(r.Context(), w, resp.Body)
 }
 
 // screen refuses what is not an origin-form request to this proxy.
@@ -474,8 +474,11 @@ func removeFromList(h http.Header, k, v string) {
 }
 
 // stream copies the answer back as it arrives, flushing after every read,
-// so that server-sent events reach the agent one by one.
-func stream(w *countingWriter, body io.Reader) string {
+// so that server-sent events reach the agent one by one. An answer cut off
+// because the agent hung up (ctx, its request's, is done: the upstream's
+// body is closed with it) is the agent's doing, not the upstream's: Codex
+// hangs up as soon as it has read the answer's last event.
+func stream(ctx context.Context, w *countingWriter, body io.Reader) string {
 	rc := http.NewResponseController(w.w)
 	buf := make([]byte, 32<<10)
 	for {
@@ -492,6 +495,9 @@ func stream(w *countingWriter, body io.Reader) string {
 			return OutcomeOK
 		}
 		if rerr != nil {
+			if ctx.Err() != nil {
+				return OutcomeClientGone
+			}
 			return OutcomeUpstreamGone
 		}
 	}

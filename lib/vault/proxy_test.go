@@ -584,8 +584,11 @@ func TestProxyClientGone(t *testing.T) {
 	_ = resp.Body.Close() // read-side close: nothing to lose
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if o := rg.audit.last().Outcome; o == OutcomeClientGone || o == OutcomeUpstreamGone {
+		switch o := rg.audit.last().Outcome; o {
+		case OutcomeClientGone:
 			return
+		case OutcomeUpstreamGone:
+			t.Fatalf("the agent hung up, and the audit blames the upstream: %+v", rg.audit.last())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -149,9 +149,22 @@ func (e *Engine) StopContainer(ctx context.Context, id string, timeout time.Dura
 // conmon.go). Removing a missing container is not an error.
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	sent := time.Now()
-	_, err := containers.Remove(e.on(ctx), id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true))
+	remove := func() error {
+		_, err := containers.Remove(e.on(ctx), id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true))
+		return notFound(err)
+	}
+	err := remove()
+	// Podman 4.3.1 was seen (fulltest26, and by hand on this host) to
+	// fail the removal of its files because the container's /dev/shm
+	// mount was still busy; the container itself was gone from its
+	// list. Asked again a moment later, it is either removed or no
+	// longer there.
+	for try := 0; try < 3 && err != nil && strings.Contains(err.Error(), "device or resource busy") && ctx.Err() == nil; try++ {
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+		err = remove()
+	}
 	e.endContainerExecs(id, sent)
-	if err = notFound(err); errors.Is(err, ErrNoSuchContainer) {
+	if errors.Is(err, ErrNoSuchContainer) {
 		return nil
 	}
 	return err

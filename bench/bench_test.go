@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terok-ai/terok-go/lib/engine"
 	"github.com/terok-ai/terok-go/lib/testenv"
 )
 
@@ -128,7 +130,7 @@ func BenchmarkStartup(b *testing.B) {
 // under 50 ms), against `cat` of the same 1,000 project.toml files, the raw
 // cost of reading them.
 func BenchmarkProjectLs1000(b *testing.B) {
-	root := b.TempDir()
+	root := stateRoot(b)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
 	var files []string
@@ -207,4 +209,21 @@ func imageEnv(b *testing.B) (podman string, env []string, run func(argv ...strin
 		return out
 	}
 	return podman, env, run
+}
+
+// stateRoot is a temporary directory for a benchmark's TEROK_*_DIR trees.
+// A Podman service that terok starts under its runtime directory (when no
+// CONTAINER_HOST is set, as for a rootless user) is stopped when the
+// benchmark ends, after its own clean-ups: left alone, it would idle on for
+// 300 s with its directory gone.
+func stateRoot(b *testing.B) string {
+	root := b.TempDir()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := engine.StopServiceAt(ctx, filepath.Join(root, "run", "podman", "podman.sock")); err != nil {
+			b.Errorf("stopping terok's Podman service: %v", err)
+		}
+	})
+	return root
 }

@@ -24,7 +24,7 @@ func BenchmarkGatePush50MB(b *testing.B) {
 	if _, err := exec.LookPath("git"); err != nil {
 		b.Fatalf("git is needed: %v", err)
 	}
-	root := b.TempDir()
+	root := stateRoot(b)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run", "HOME="+root,
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com",

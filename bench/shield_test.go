@@ -32,7 +32,7 @@ func BenchmarkShield(b *testing.B) {
 	testenv.Need(b, os.Geteuid() == 0, "needs root (the baseline container reaches the host's resolver directly)")
 	_, err := os.Stat(filepath.Join(shield.HooksDirDistribution, shield.HookFile))
 	testenv.Need(b, err == nil, "the shield's OCI hook is not registered (terok-shield install-hook)")
-	root := b.TempDir()
+	root := stateRoot(b)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
 	bin := filepath.Dir(terok)

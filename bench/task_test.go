@@ -99,7 +99,7 @@ func hookMs(b *testing.B, rounds int) float64 {
 // now makes it (its time is in build-ms). The image is removed afterwards.
 func BenchmarkFirstTask(b *testing.B) {
 	podman := testenv.Tool(b, "podman", "podman")
-	root := b.TempDir()
+	root := stateRoot(b)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
 	bin := filepath.Dir(terok)
@@ -181,7 +181,7 @@ func newTaskProject(b *testing.B) taskProject {
 	if _, err := exec.LookPath("podman"); err != nil {
 		b.Skip("podman is not installed")
 	}
-	root := b.TempDir()
+	root := stateRoot(b)
 	tp := taskProject{bin: filepath.Dir(terok), env: append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config",
 		"TEROK_STATE_DIR="+root+"/state", "TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")}
 	tp.run = func(args ...string) string {
@@ -218,7 +218,7 @@ func newTaskProject(b *testing.B) taskProject {
 // container; these tasks have none (they show as missing).
 func BenchmarkTaskLs1000(b *testing.B) {
 	testenv.Tool(b, "podman", "podman")
-	root := b.TempDir()
+	root := stateRoot(b)
 	env := append(os.Environ(), "TEROK_CONFIG_DIR="+root+"/config", "TEROK_STATE_DIR="+root+"/state",
 		"TEROK_DATA_DIR="+root+"/data", "TEROK_RUNTIME_DIR="+root+"/run")
 	st := task.Store{Dir: filepath.Join(root, "state", "tasks")}

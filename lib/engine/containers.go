@@ -159,7 +159,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	// mount was still busy; the container itself was gone from its
 	// list. Asked again a moment later, it is either removed or no
 	// longer there.
-	for try := 0; try < 3 && err != nil && strings.Contains(err.Error(), "device or resource busy") && ctx.Err() == nil; try++ {
+	for try := 0; try < 3 && shmBusy(err) && ctx.Err() == nil; try++ {
 		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
 		err = remove()
 	}
@@ -168,6 +168,16 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// shmBusy is the refused removal RemoveContainer asks again about: the
+// container's /dev/shm mount still busy, and nothing else.
+func shmBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "userdata/shm") && strings.Contains(m, "device or resource busy")
 }
 
 // ListContainers returns the containers carrying label=value (all states).

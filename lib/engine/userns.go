@@ -17,9 +17,10 @@ import (
 // blocks of it and a free one is never split (see createContiguous).
 const AutoUserNSSize = 65536
 
-// AutoUserNS sets s up for a user namespace of AutoUserNSSize ids from the
-// engine's automatic range (Podman's --userns=auto:size=65536). Over the
-// REST API the mode alone is ignored: the mappings must say so too.
+// AutoUserNS sets s up for a user namespace of size ids from the engine's
+// automatic range (Podman's --userns=auto:size=N; terok's containers ask
+// for AutoUserNSSize). Over the REST API the mode alone is ignored: the
+// mappings must say so too.
 func AutoUserNS(s *specgen.SpecGenerator, size uint32) {
 	s.UserNS = specgen.Namespace{NSMode: specgen.Auto}
 	s.IDMappings = &types.IDMappingOptions{AutoUserNs: true,

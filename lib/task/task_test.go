@@ -147,7 +147,7 @@ func TestHardeningDefaultsAndOptOuts(t *testing.T) {
 	if *s.NoNewPrivileges || s.CapDrop[0] != "ALL" || len(s.CapAdd) != 2 || s.ResourceLimits.Pids.Limit != 100 {
 		t.Fatalf("spec: %+v", s)
 	}
-	if !s.IDMappings.AutoUserNs || s.User != "1000:1000" || *s.Privileged {
+	if !s.IDMappings.AutoUserNs || s.IDMappings.AutoUserNsOpts.Size != engine.AutoUserNSSize || s.User != "1000:1000" || *s.Privileged {
 		t.Fatalf("spec userns/user: %+v %s", s.IDMappings, s.User)
 	}
 }
